@@ -1,0 +1,133 @@
+"""Command line: ``serve`` the emulator, or print the ``stats`` of a database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults
+from airflow_provider_bulkdots.emulator.ratelimit import RateLimiter
+from airflow_provider_bulkdots.emulator.server import BULK_PATH, EmulatorServer
+from airflow_provider_bulkdots.emulator.store import Store
+
+DEFAULT_DB = "bulkdots-emulator.sqlite"
+DEFAULT_TOKEN = "emulator-token"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_bulkdots.emulator",
+        description="A local stand-in of the Ubidots bulk endpoint.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve", help="serve the endpoint", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind")
+    serve.add_argument("--port", type=int, default=8790, help="port (0 picks a free one)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("BULKDOTS_EMULATOR_TOKEN", DEFAULT_TOKEN),
+        help="the accepted token (env BULKDOTS_EMULATOR_TOKEN)",
+    )
+    serve.add_argument("--db", default=DEFAULT_DB, help="SQLite file, or :memory:")
+    serve.add_argument("--rate-limit", type=float, default=4.0, help="requests/s, 0 for none")
+    serve.add_argument("--max-body-bytes", type=int, default=10_000, help="body limit (413)")
+    serve.add_argument("--error-rate", type=float, default=0.0, help="fraction answered 5xx")
+    serve.add_argument(
+        "--error-statuses", default="500,502,503", help="comma-separated 5xx codes to draw from"
+    )
+    serve.add_argument("--burst-429", type=int, default=0, help="first k POSTs get 429")
+    serve.add_argument(
+        "--drop-response-rate",
+        type=float,
+        default=0.0,
+        help="fraction stored but answered with a closed connection",
+    )
+    serve.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    serve.add_argument("--down-after", type=int, default=None, help="refuse after N POSTs")
+    serve.add_argument("--seed", type=int, default=None, help="seed for the random faults")
+    stats = commands.add_parser(
+        "stats", help="print counts", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    stats.add_argument("--db", default=DEFAULT_DB, help="SQLite file written by serve")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted (Ctrl-C or SIGTERM)."""
+    faults = Faults(
+        error_rate=args.error_rate,
+        error_statuses=tuple(int(s) for s in args.error_statuses.split(",") if s.strip()),
+        burst_429=args.burst_429,
+        drop_response_rate=args.drop_response_rate,
+        latency_s=args.latency,
+        down_after=args.down_after,
+        seed=args.seed,
+    )
+    store = Store(args.db)
+    server = EmulatorServer(
+        (args.host, args.port),
+        token=args.token,
+        store=store,
+        rate_limiter=RateLimiter(args.rate_limit),
+        faults=FaultInjector(faults),
+        max_body_bytes=args.max_body_bytes,
+    )
+    host, port = server.host_port
+    print(f"bulkdots emulator on http://{host}:{port}", flush=True)
+    print(f"  bulk endpoint: http://{host}:{port}{BULK_PATH}", flush=True)
+    print(f"  dashboard:     http://{host}:{port}/   db: {store.path}", flush=True)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close_connections()
+        server.server_close()
+        store.close()
+    return 0
+
+
+def stats(args: argparse.Namespace) -> int:
+    """Print the counts of a database."""
+    if args.db != ":memory:" and not os.path.exists(args.db):
+        print(f"no such database: {args.db}", file=sys.stderr)
+        return 2
+    store = Store(args.db)
+    try:
+        counts = store.stats()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(counts, indent=2, sort_keys=True))
+        return 0
+    for status, n in counts["requests"].items():
+        print(f"requests {status:<8} {n}")
+    for key in ("dots", "unique_dots", "duplicates", "devices", "bodies", "largest_body"):
+        print(f"{key:<17} {counts[key]}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m airflow_provider_bulkdots.emulator``."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        return stats(args)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

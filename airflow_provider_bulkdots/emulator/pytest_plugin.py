@@ -1,0 +1,24 @@
+"""pytest fixtures: a session-wide emulator, and a per-test view of it that starts empty."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_bulkdots.emulator.testing import Emulator, run_emulator
+
+
+@pytest.fixture(scope="session")
+def bulkdots_emulator() -> Iterator[Emulator]:
+    """One emulator for the session, on a free loopback port, without a rate limit."""
+    with run_emulator(token="test-token", rate_limit=0) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def bulkdots_emulator_clean(bulkdots_emulator: Emulator) -> Iterator[Emulator]:
+    """The session emulator, reset before and after the test."""
+    bulkdots_emulator.reset()
+    yield bulkdots_emulator
+    bulkdots_emulator.reset()

@@ -1,0 +1,239 @@
+"""SQLite storage of dots and request counters: one connection, guarded by a lock."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from airflow_provider_bulkdots.emulator.validate import Dot
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS dots (
+    id INTEGER PRIMARY KEY,
+    device TEXT NOT NULL,
+    variable TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    value REAL NOT NULL,
+    context TEXT,
+    task_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dots_series ON dots (device, variable, timestamp);
+CREATE TABLE IF NOT EXISTS request_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+"""
+
+
+class Series(NamedTuple):
+    """Summary of one device's variable."""
+
+    device: str
+    variable: str
+    dots: int
+    unique_timestamps: int
+    first_ms: int
+    last_ms: int
+    min_value: float
+    max_value: float
+
+
+class Store:
+    """Dots and counters in SQLite; ``path`` None or ":memory:" keeps them in memory."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path or ":memory:"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+    # -- writes ------------------------------------------------------------------------
+
+    def _count(self, status: str, body_bytes: int | None) -> None:
+        self._db.execute(
+            "INSERT INTO request_counts VALUES (?, 1) ON CONFLICT(status) DO UPDATE SET n = n + 1",
+            (status,),
+        )
+        if body_bytes is not None:
+            self._db.execute(
+                "INSERT INTO counters VALUES ('largest_body', ?) "
+                "ON CONFLICT(name) DO UPDATE SET n = max(n, excluded.n)",
+                (body_bytes,),
+            )
+
+    def count_request(self, status: str, body_bytes: int | None = None) -> None:
+        """Count one bulk request by its outcome, and its declared body size if known."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._count(status, body_bytes)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def store_body(
+        self, dots: Sequence[Dot], task_id: str, body_bytes: int, status: str = "200"
+    ) -> None:
+        """Store the dots of one accepted body and count it, in one transaction."""
+        created_at = int(time.time() * 1000)
+        rows = [
+            (
+                d.device,
+                d.variable,
+                d.timestamp,
+                d.value,
+                None if d.context is None else json.dumps(d.context),
+                task_id,
+                created_at,
+            )
+            for d in dots
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO dots (device, variable, timestamp, value, context, task_id, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._count(status, body_bytes)
+                self._db.execute(
+                    "INSERT INTO counters VALUES ('bodies', 1) "
+                    "ON CONFLICT(name) DO UPDATE SET n = n + 1"
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def reset(self) -> None:
+        """Delete every dot and counter."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM dots")
+            self._db.execute("DELETE FROM request_counts")
+            self._db.execute("DELETE FROM counters")
+            self._db.execute("COMMIT")
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def stats(self) -> dict[str, Any]:
+        """Requests by outcome, dots, unique dots, duplicates, devices, bodies, largest body."""
+        with self._lock:
+            requests = dict(
+                self._db.execute("SELECT status, n FROM request_counts ORDER BY status")
+            )
+            counters = dict(self._db.execute("SELECT name, n FROM counters"))
+            dots, devices = self._db.execute(
+                "SELECT count(*), count(DISTINCT device) FROM dots"
+            ).fetchone()
+            (unique,) = self._db.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM dots GROUP BY device, variable, timestamp)"
+            ).fetchone()
+        return {
+            "requests": requests,
+            "dots": dots,
+            "unique_dots": unique,
+            "duplicates": dots - unique,
+            "devices": devices,
+            "largest_body": counters.get("largest_body", 0),
+            "bodies": counters.get("bodies", 0),
+        }
+
+    def dots(self) -> list[dict[str, Any]]:
+        """Every stored dot in insertion order."""
+        rows = self._all(
+            "SELECT device, variable, timestamp, value, context, task_id FROM dots ORDER BY id"
+        )
+        return [
+            {
+                "device": device,
+                "variable": variable,
+                "timestamp": timestamp,
+                "value": value,
+                "context": json.loads(context) if context is not None else {},
+                "task_id": task_id,
+            }
+            for device, variable, timestamp, value, context, task_id in rows
+        ]
+
+    def devices(self, offset: int, limit: int) -> tuple[int, list[tuple[str, int, int]]]:
+        """Total devices, and a page of (label, first created_at, last created_at)."""
+        with self._lock:
+            (total,) = self._db.execute("SELECT count(DISTINCT device) FROM dots").fetchone()
+            rows = self._db.execute(
+                "SELECT device, min(created_at), max(created_at) FROM dots "
+                "GROUP BY device ORDER BY min(id) LIMIT ? OFFSET ?",
+                (limit, offset),
+            ).fetchall()
+        return total, rows
+
+    def values(
+        self, device: str, variable: str, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Total dots of one variable, and a page of them, newest first."""
+        with self._lock:
+            (total,) = self._db.execute(
+                "SELECT count(*) FROM dots WHERE device = ? AND variable = ?", (device, variable)
+            ).fetchone()
+            rows = self._db.execute(
+                "SELECT value, timestamp, context, created_at FROM dots "
+                "WHERE device = ? AND variable = ? ORDER BY timestamp DESC, id DESC "
+                "LIMIT ? OFFSET ?",
+                (device, variable, limit, offset),
+            ).fetchall()
+        return total, [
+            {
+                "value": value,
+                "timestamp": timestamp,
+                "context": json.loads(context) if context is not None else {},
+                "created_at": created_at,
+            }
+            for value, timestamp, context, created_at in rows
+        ]
+
+    def series(self) -> list[Series]:
+        """A summary of every (device, variable), sorted."""
+        rows = self._all(
+            "SELECT device, variable, count(*), count(DISTINCT timestamp), min(timestamp), "
+            "max(timestamp), min(value), max(value) FROM dots "
+            "GROUP BY device, variable ORDER BY device, variable"
+        )
+        return [Series(*row) for row in rows]
+
+    def downsampled(self, max_points: int) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        """Each series averaged into at most ``max_points`` time buckets, in time order."""
+        rows = self._all(
+            """
+            WITH span AS (
+                SELECT device, variable, min(timestamp) AS t0, max(timestamp) - min(timestamp) + 1
+                    AS width
+                FROM dots GROUP BY device, variable
+            )
+            SELECT d.device, d.variable, avg(d.timestamp), avg(d.value)
+            FROM dots AS d JOIN span AS s ON d.device = s.device AND d.variable = s.variable
+            GROUP BY d.device, d.variable, (d.timestamp - s.t0) * ? / s.width
+            ORDER BY d.device, d.variable, (d.timestamp - s.t0) * ? / s.width
+            """,
+            (max_points, max_points),
+        )
+        out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for device, variable, t, v in rows:
+            out.setdefault((device, variable), []).append((t, v))
+        return out

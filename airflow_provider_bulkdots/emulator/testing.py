@@ -1,0 +1,147 @@
+"""Run the emulator in a background thread: for this package's tests and for users' own."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults
+from airflow_provider_bulkdots.emulator.ratelimit import Clock, RateLimiter
+from airflow_provider_bulkdots.emulator.server import (
+    BULK_PATH,
+    EmulatorServer,
+    apply_admin,
+    reset_server,
+)
+from airflow_provider_bulkdots.emulator.store import Store
+
+
+class Emulator:
+    """A running emulator: where it is, what it stored, and the knobs to make it fail."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self._server = server
+        host, port = server.host_port
+        self.url = f"http://{host}:{port}"
+        self.token = server.token
+        self.bulk_url = self.url + BULK_PATH
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"bulkdots-emulator-{port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"Emulator(url={self.url!r}, token=***)"
+
+    @property
+    def server(self) -> EmulatorServer:
+        """The underlying HTTP server."""
+        return self._server
+
+    def stats(self) -> dict[str, Any]:
+        """Requests by outcome, dots, unique dots, duplicates, devices, bodies, largest body."""
+        return self._server.store.stats()
+
+    def dots(self) -> list[dict[str, Any]]:
+        """Every stored dot in insertion order, with the task_id of its request."""
+        return self._server.store.dots()
+
+    def set_faults(self, faults: Faults) -> None:
+        """Replace the configured faults (restarts bursts and the down_after count)."""
+        self._server.faults.set(faults)
+
+    def fail_next(self, n: int, status: int = 503) -> None:
+        """The next ``n`` bulk POSTs are answered ``status``; nothing is stored."""
+        self._server.faults.fail_next(n, status)
+
+    def drop_next(self, n: int) -> None:
+        """The next ``n`` accepted bulk POSTs are stored, then closed without a reply."""
+        self._server.faults.drop_next(n)
+
+    def set_rate_limit(self, rate: float) -> None:
+        """Requests per second per token; 0 for no limit."""
+        self._server.rate_limiter.set_rate(rate)
+
+    def configure(self, **admin: Any) -> None:
+        """Apply the same fields as ``POST /_emulator/faults``."""
+        apply_admin(self._server, admin)
+
+    def reset(self) -> None:
+        """Clear dots, counters, faults and rate-limit history; restore the starting rate."""
+        reset_server(self._server)
+
+    def close(self) -> None:
+        """Stop serving, cut open connections and close the database."""
+        self._server.stop()
+        self._thread.join(timeout=5)
+        self._server.store.close()
+
+
+def start_emulator(
+    token: str = "test-token",
+    rate_limit: float = 4.0,
+    max_body_bytes: int = 10_000,
+    db_path: str | None = None,
+    faults: Faults | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Clock | None = None,
+    socket_timeout: float = 30.0,
+) -> Emulator:
+    """Start an emulator in a background thread; call ``close()`` when done."""
+    store = Store(db_path)
+    limiter = RateLimiter(rate_limit) if clock is None else RateLimiter(rate_limit, clock=clock)
+    try:
+        server = EmulatorServer(
+            (host, port),
+            token=token,
+            store=store,
+            rate_limiter=limiter,
+            faults=FaultInjector(faults),
+            max_body_bytes=max_body_bytes,
+            socket_timeout=socket_timeout,
+        )
+    except BaseException:
+        store.close()
+        raise
+    return Emulator(server)
+
+
+@contextmanager
+def run_emulator(
+    token: str = "test-token",
+    rate_limit: float = 4.0,
+    max_body_bytes: int = 10_000,
+    db_path: str | None = None,
+    faults: Faults | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Clock | None = None,
+    socket_timeout: float = 30.0,
+) -> Iterator[Emulator]:
+    """Serve the emulator on a free loopback port for the duration of the block.
+
+    ``db_path`` None keeps the dots in memory; ``clock`` drives the rate limiter in tests.
+    """
+    emulator = start_emulator(
+        token,
+        rate_limit,
+        max_body_bytes,
+        db_path,
+        faults,
+        host=host,
+        port=port,
+        clock=clock,
+        socket_timeout=socket_timeout,
+    )
+    try:
+        yield emulator
+    finally:
+        emulator.close()
