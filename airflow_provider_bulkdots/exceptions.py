@@ -1,0 +1,189 @@
+"""Errors raised by the provider; each carries the data a caller needs to act on it.
+
+::
+
+    BulkDotsError
+     ├── ConfigurationError           bad connection, extra or argument; nothing was sent
+     ├── BodyTooLargeError            one dot alone is over max_body_bytes; never sent
+     ├── BulkDotsApiError             the API answered with an error that is not retried
+     │    ├── AuthenticationError     401, 403: missing, wrong or invalid token
+     │    ├── PaymentRequiredError    402: the account is out of balance
+     │    ├── NotFoundError           404: wrong host or endpoint
+     │    ├── DeviceLockedError       423: a device is disabled
+     │    └── ValidationError         400: the body was refused
+     └── BulkDotsDeliveryError       retries exhausted (429, 5xx, network) or outcome unknown
+          └── RejectedDotsError      every body was sent, but the API refused some dots
+
+None of them ever holds the token: messages are built from the API's reply, which does not
+echo it, and from the network error with the token removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_bulkdots.delivery.results import DeliverySummary, RejectedDot
+
+
+class BulkDotsError(Exception):
+    """Base class of every error of this provider.
+
+    ``summary`` is set when the error stopped a delivery: the counts up to that point.
+    """
+
+    summary: DeliverySummary | None = None
+
+
+class ConfigurationError(BulkDotsError, ValueError):
+    """The connection, one of its extras or an argument is invalid; nothing was sent."""
+
+
+class BodyTooLargeError(BulkDotsError):
+    """A body holds a single dot and is still over ``max_body_bytes``: it cannot be sent."""
+
+    def __init__(self, size: int, limit: int, body_id: str = "") -> None:
+        self.size = size
+        self.limit = limit
+        self.body_id = body_id
+        where = f" (body {body_id})" if body_id else ""
+        super().__init__(
+            f"a single dot needs {size} bytes{where}, over max_body_bytes={limit}; "
+            "it cannot be split further"
+        )
+
+
+class BulkDotsApiError(BulkDotsError):
+    """The API answered with an error status that is not worth retrying.
+
+    ``code``, ``message`` and ``detail`` are the API's own, as found in its JSON reply
+    (``{"code": 401002, "message": "Incorrect authentication credentials."}``).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: int | None = None,
+        message: str = "",
+        detail: Any = None,
+        *,
+        body_id: str = "",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.detail = detail
+        self.body_id = body_id
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        text = f"HTTP {self.status}"
+        if self.code is not None:
+            text += f" (code {self.code})"
+        if self.message:
+            text += f": {self.message}"
+        if self.detail not in (None, "", self.message):
+            text += f" - {self.detail}"
+        if self.body_id:
+            text += f" [body {self.body_id}]"
+        return text
+
+
+class AuthenticationError(BulkDotsApiError):
+    """401 or 403: the token is missing, wrong or not allowed to write."""
+
+
+class PaymentRequiredError(BulkDotsApiError):
+    """402: the account has no balance left for this request."""
+
+
+class NotFoundError(BulkDotsApiError):
+    """404: the host or the endpoint path is wrong."""
+
+
+class DeviceLockedError(BulkDotsApiError):
+    """423: a device of the body is disabled."""
+
+
+class ValidationError(BulkDotsApiError):
+    """400: the API refused a body (bad JSON or a value it does not accept)."""
+
+
+class BulkDotsDeliveryError(BulkDotsError):
+    """Delivery stopped: retries were exhausted, or a reply was lost and not resent.
+
+    ``summary`` holds the counts up to the failure (bodies acknowledged, dots, retries,
+    possible duplicates). ``status`` is the last HTTP status seen (``None`` for a network
+    error) and ``reason`` says in words what happened.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        body_id: str = "",
+        attempts: int = 0,
+        summary: DeliverySummary | None = None,
+    ) -> None:
+        self.reason = reason
+        self.status = status
+        self.body_id = body_id
+        self.attempts = attempts
+        self.summary = summary
+        text = reason
+        if body_id:
+            text += f" [body {body_id}, {attempts} attempts]"
+        super().__init__(text)
+
+
+class RejectedDotsError(BulkDotsDeliveryError):
+    """Every body was delivered, but the API refused some dots (400, isolated one by one).
+
+    ``rejected`` lists each refused dot with the API's message; ``task_ids`` are those of
+    the accepted requests, in body order.
+    """
+
+    def __init__(
+        self,
+        rejected: Sequence[RejectedDot],
+        task_ids: Sequence[str],
+        summary: DeliverySummary | None = None,
+    ) -> None:
+        self.rejected = list(rejected)
+        self.task_ids = list(task_ids)
+        first = self.rejected[0] if self.rejected else None
+        reason = f"the API refused {len(self.rejected)} dot(s)"
+        if first is not None:
+            reason += f"; first: {first.describe()}"
+        super().__init__(reason, status=400, summary=summary)
+
+
+def api_error(
+    status: int, reply: Mapping[str, Any] | None, text: str, body_id: str = ""
+) -> BulkDotsApiError:
+    """The typed exception for an error reply of the API."""
+    reply = reply or {}
+    code = reply.get("code")
+    message = reply.get("message")
+    detail = reply.get("detail")
+    if message is None and isinstance(detail, str):
+        message, detail = detail, None
+    if message is None:
+        message = text
+    cls: type[BulkDotsApiError] = {
+        400: ValidationError,
+        401: AuthenticationError,
+        402: PaymentRequiredError,
+        403: AuthenticationError,
+        404: NotFoundError,
+        423: DeviceLockedError,
+    }.get(status, BulkDotsApiError)
+    return cls(
+        status,
+        code if isinstance(code, int) else None,
+        str(message),
+        detail,
+        body_id=body_id,
+    )
