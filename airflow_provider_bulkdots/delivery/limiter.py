@@ -1,0 +1,52 @@
+"""A request-rate limiter shared by the threads of one delivery.
+
+Requests are spaced ``1/rate`` seconds apart: no token bucket, so no burst ever goes over the
+rate, even at the start. A 429's ``Retry-After`` pushes the next slot back for every thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+#: Share of the rate kept in reserve: requests reach the API with some jitter, and one that
+#: arrives a few milliseconds early must not make the API count ``rate + 1`` in a second.
+DEFAULT_HEADROOM = 0.03
+
+
+class RateLimiter:
+    """Hands out send times ``1 / (rate * (1 - headroom))`` apart; ``rate`` 0 means no limit.
+
+    :meth:`reserve` takes the next slot and returns how long to wait for it; the caller waits
+    (so a waiting thread can be woken to stop). The clock is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        headroom: float = DEFAULT_HEADROOM,
+    ) -> None:
+        if rate < 0 or rate != rate:
+            raise ValueError(f"rate must be >= 0, not {rate}")
+        if not 0 <= headroom < 1:
+            raise ValueError(f"headroom must be in [0, 1), not {headroom}")
+        self.rate = rate
+        self.interval = 1.0 / (rate * (1 - headroom)) if rate > 0 else 0.0
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next = float("-inf")
+
+    def reserve(self) -> float:
+        """Take the next free slot; return the seconds to wait until it (0 if now)."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+            return slot - now
+
+    def defer(self, seconds: float) -> None:
+        """Hold every thread for ``seconds`` from now (the API asked us to slow down)."""
+        with self._lock:
+            self._next = max(self._next, self._clock() + seconds)

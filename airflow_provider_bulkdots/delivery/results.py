@@ -1,0 +1,130 @@
+"""What a delivery reports: per body as it is acknowledged, and a summary at the end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["sent", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedDot:
+    """One dot the API refused with a 400, isolated by splitting its body."""
+
+    body_id: str
+    device: str
+    variable: str
+    timestamp: int | float | None
+    value: Any
+    status: int
+    code: int | None
+    message: str
+    detail: Any = None
+
+    def describe(self) -> str:
+        """One line: which dot, and the API's words."""
+        text = f"{self.device}/{self.variable} at {self.timestamp}: {self.message}"
+        if self.detail not in (None, "", self.message):
+            text += f" - {self.detail}"
+        return text
+
+
+@dataclass(slots=True)
+class SendResult:
+    """The fate of one body: its task_ids (several when it was split), and what it cost.
+
+    ``outcome`` is ``"sent"`` when every dot was acknowledged or rejected, ``"unknown"`` when a
+    reply was lost and ``retry_unknown_outcome`` is off: the API may or may not have the dots.
+    """
+
+    seq: int
+    body_id: str
+    dots: int
+    size: int
+    outcome: Outcome = "sent"
+    task_ids: list[str] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    splits: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    unknown_outcomes: int = 0
+    possible_duplicate_dots: int = 0
+    rejected: list[RejectedDot] = field(default_factory=list)
+
+    @property
+    def acknowledged(self) -> bool:
+        """The API acknowledged every dot it did not reject."""
+        return self.outcome == "sent"
+
+
+@dataclass(slots=True)
+class DeliverySummary:
+    """Counts of a whole delivery; JSON-ready through :meth:`as_dict` (for XCom)."""
+
+    requests: int = 0
+    bodies: int = 0
+    dots: int = 0
+    bytes: int = 0
+    retries: int = 0
+    splits: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    unknown_outcomes: int = 0
+    possible_duplicate_bodies: int = 0
+    possible_duplicate_dots: int = 0
+    unacknowledged_bodies: int = 0
+    unacknowledged_dots: int = 0
+    rejected: list[RejectedDot] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def throttled(self) -> int:
+        """Replies 429 (and 420) received."""
+        return self.statuses.get("429", 0) + self.statuses.get("420", 0)
+
+    @property
+    def rate(self) -> float:
+        """Requests per second over the delivery."""
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, result: SendResult) -> None:
+        """Count one body's result."""
+        self.requests += result.requests
+        self.retries += result.retries
+        self.splits += result.splits
+        self.statuses.update(result.statuses)
+        self.unknown_outcomes += result.unknown_outcomes
+        if result.possible_duplicate_dots:
+            self.possible_duplicate_bodies += 1
+            self.possible_duplicate_dots += result.possible_duplicate_dots
+        self.rejected.extend(result.rejected)
+        if result.acknowledged:
+            self.bodies += 1
+            self.dots += result.dots - len(result.rejected)
+            self.bytes += result.size
+        else:
+            self.unacknowledged_bodies += 1
+            self.unacknowledged_dots += result.dots
+
+    def add_partial(self, result: SendResult) -> None:
+        """Count the requests of a body that failed (it is neither delivered nor lost)."""
+        self.requests += result.requests
+        self.retries += result.retries
+        self.splits += result.splits
+        self.statuses.update(result.statuses)
+        self.unknown_outcomes += result.unknown_outcomes
+        if result.possible_duplicate_dots:
+            self.possible_duplicate_bodies += 1
+            self.possible_duplicate_dots += result.possible_duplicate_dots
+        self.rejected.extend(result.rejected)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON types only."""
+        data = asdict(self)
+        data["statuses"] = dict(sorted(self.statuses.items()))
+        data["rejected"] = [asdict(dot) for dot in self.rejected]
+        data["throttled"] = self.throttled
+        data["rate"] = round(self.rate, 3)
+        data["seconds"] = round(self.seconds, 3)
+        return data
