@@ -1,0 +1,207 @@
+"""The Hook: where the API is, the token, and delivery of bodies at the API's limits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import requests
+from airflow.sdk import BaseHook
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.results import DeliverySummary
+from airflow_provider_bulkdots.delivery.sender import HEADERS, OnResult, Sender, TokenAuth
+from airflow_provider_bulkdots.delivery.settings import DeliverySettings, resolve_settings
+from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.exceptions import BulkDotsError, ConfigurationError, api_error
+
+
+def _mask_secret(secret: str) -> None:
+    from airflow.sdk.log import mask_secret
+
+    mask_secret(secret)
+
+
+class BulkDotsHook(BaseHook):
+    """Talks to the Ubidots bulk dots endpoint of one connection.
+
+    The connection's host is the API URL (``https://industrial.api.ubidots.com`` if empty),
+    its password the token, its extras the delivery settings. Keyword arguments override the
+    extras for one task; ``sleep`` replaces every wait (tests pass ``lambda s: None``).
+    """
+
+    conn_name_attr = "bulkdots_conn_id"
+    default_conn_name = "bulkdots_default"
+    conn_type = "bulkdots"
+    hook_name = "Ubidots bulk dots"
+
+    def __init__(
+        self,
+        bulkdots_conn_id: str = default_conn_name,
+        *,
+        max_body_bytes: int | None = None,
+        rate_limit: float | None = None,
+        max_in_flight: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        max_retry_seconds: float | None = None,
+        retry_unknown_outcome: bool | None = None,
+        sleep: Callable[[float], None] | None = None,
+        progress_interval: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bulkdots_conn_id = bulkdots_conn_id
+        self.overrides: dict[str, Any] = {
+            "max_body_bytes": max_body_bytes,
+            "rate_limit": rate_limit,
+            "max_in_flight": max_in_flight,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "max_retry_seconds": max_retry_seconds,
+            "retry_unknown_outcome": retry_unknown_outcome,
+        }
+        self._sleep = sleep
+        self.progress_interval = progress_interval
+        self._settings: DeliverySettings | None = None
+        self._auth: TokenAuth | None = None
+        self._session: requests.Session | None = None
+        self._sender: Sender | None = None
+        self._limiter: RateLimiter | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bulkdots_conn_id={self.bulkdots_conn_id!r})"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The connection form for UIs that do not read ``conn-fields``."""
+        from airflow_provider_bulkdots.get_provider_info import get_provider_info
+
+        (connection_type,) = get_provider_info()["connection-types"]
+        return dict(connection_type["ui-field-behaviour"])
+
+    # -- the connection -----------------------------------------------------------------
+
+    def _load(self) -> tuple[DeliverySettings, TokenAuth]:
+        if self._settings is None or self._auth is None:
+            conn = self.get_connection(self.bulkdots_conn_id)
+            token = (conn.password or "").strip()
+            if token:
+                _mask_secret(token)
+            if not token:
+                raise ConfigurationError(
+                    f"connection {self.bulkdots_conn_id!r} has no token: set it as the password"
+                )
+            settings = resolve_settings(conn.host, conn.port, conn.extra_dejson, self.overrides)
+            self._auth = TokenAuth(token, in_query=settings.token_in_query)
+            self._settings = settings
+        return self._settings, self._auth
+
+    @property
+    def settings(self) -> DeliverySettings:
+        """The resolved settings: argument, then connection extra, then default."""
+        return self._load()[0]
+
+    def get_conn(self) -> requests.Session:
+        """The one ``requests.Session`` of this Hook (TLS verified, no automatic retries)."""
+        if self._session is None:
+            settings, _ = self._load()
+            session = requests.Session()
+            session.verify = True
+            adapter = HTTPAdapter(
+                pool_connections=1, pool_maxsize=max(settings.max_in_flight, 1), max_retries=0
+            )
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            self._session = session
+        return self._session
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The pace of every request of this Hook, the token check included."""
+        if self._limiter is None:
+            self._limiter = RateLimiter(self.settings.rate_limit, clock=time.monotonic)
+        return self._limiter
+
+    def get_sender(self) -> Sender:
+        """The sender all deliveries of this Hook share (one limiter, one session)."""
+        if self._sender is None:
+            settings, auth = self._load()
+            self._sender = Sender(
+                self.get_conn(),
+                auth,
+                settings,
+                limiter=self.limiter,
+                sleep=self._sleep,
+                log=self.log,
+                progress_interval=self.progress_interval,
+            )
+        return self._sender
+
+    def close(self) -> None:
+        """Close the session's connections."""
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+            self._sender = None
+
+    # -- checking the token ---------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the host and the token with one read-only request."""
+        try:
+            settings, auth = self._load()
+        except BulkDotsError as exc:
+            return False, f"Invalid connection: {exc}"
+        time.sleep(self.limiter.reserve())
+        try:
+            response = self.get_conn().get(
+                settings.check_url,
+                params={"page_size": 1},
+                headers={"Accept": "application/json", "User-Agent": HEADERS["User-Agent"]},
+                auth=auth,
+                timeout=(settings.timeout, settings.timeout),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            reason = auth.redact(str(exc))
+            return False, f"Cannot reach {settings.base_url}: {type(exc).__name__}: {reason}"
+        if 200 <= response.status_code < 300:
+            return True, f"Connected to {settings.base_url}: the token is accepted."
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        error = api_error(
+            response.status_code,
+            data if isinstance(data, dict) else None,
+            auth.redact(response.text[:300]),
+        )
+        if response.status_code in (401, 403):
+            return False, f"The token is refused by {settings.base_url}: {error}"
+        return False, f"Unexpected reply from {settings.base_url}: {error}"
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def deliver(self, bodies: Iterable[Body], on_result: OnResult | None = None) -> DeliverySummary:
+        """Send bodies (consumed lazily); report each as acknowledged; return the counts.
+
+        ``on_result(body, result)`` runs in the calling thread, in completion order, once per
+        body that finished: acknowledged (``result.outcome == "sent"``, possibly with
+        ``result.rejected`` dots) or lost (``"unknown"``, when unknown outcomes are not
+        retried). Raises the first error that is not retried, with ``summary`` set.
+        """
+        return self.get_sender().deliver(bodies, on_result)
+
+    def send_bodies(self, bodies: Iterable[Body]) -> list[str]:
+        """Send ready bodies; return their task_ids in body order."""
+        return self.get_sender().send_bodies(bodies)
+
+    def send_dots(self, records: Iterable[Any]) -> list[str]:
+        """Chunk records in the endpoint's own shape into bodies, send them, return task_ids."""
+        from airflow_provider_bulkdots.dots import ReshapeOptions, build_bodies
+
+        options = ReshapeOptions(layout="records", max_body_bytes=self.settings.max_body_bytes)
+        return self.send_bodies(build_bodies(records, options))
