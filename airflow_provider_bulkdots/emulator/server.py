@@ -251,7 +251,12 @@ class BulkHandler(BaseHTTPRequestHandler):
 
     def _not_allowed(self) -> Response:
         path = urlsplit(self.path).path
-        if path.startswith("/api/") or path.startswith("/_emulator/") or path == "/":
+        known = (
+            path in ("/", "/_emulator/stats", "/_emulator/faults", "/_emulator/reset")
+            or path.rstrip("/") in (BULK_PATH, DEVICES_PATH)
+            or _VALUES_PATH.match(path)
+        )
+        if known:
             return _detail(405, f'Method "{self.command}" not allowed.')
         return _detail(404, "Not found.")
 
