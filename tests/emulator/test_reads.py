@@ -11,7 +11,7 @@ from airflow_provider_bulkdots.emulator.testing import Emulator
 from tests.emulator.conftest import EXAMPLE, post
 
 
-def _get(emu: Emulator, path: str, **params: object) -> requests.Response:
+def _get(emu: Emulator, path: str, **params: str | int) -> requests.Response:
     return requests.get(
         emu.url + path, params=params, headers={"X-Auth-Token": emu.token}, timeout=10
     )
