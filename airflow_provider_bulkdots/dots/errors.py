@@ -1,0 +1,72 @@
+"""Invalid rows: what was wrong, where, and by which rule.
+
+Hierarchy::
+
+    ValueError
+     └── InvalidRowsError      rows broke the rules and the caller chose to fail
+    DotsOptionsError (ValueError)   the reshape options themselves are inconsistent
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_SHOWN_VALUE_CHARS = 80
+
+
+def _short_repr(value: object) -> str:
+    text = repr(value)
+    if len(text) > _SHOWN_VALUE_CHARS:
+        return text[: _SHOWN_VALUE_CHARS - 3] + "..."
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRow:
+    """One rejected row: its 1-based number in the input, the field, the value and the rule."""
+
+    row_number: int
+    field: str
+    value: object
+    rule: str
+
+    def __str__(self) -> str:
+        return (
+            f"row {self.row_number}, field {self.field!r}, value {_short_repr(self.value)}: "
+            f"{self.rule}"
+        )
+
+    def to_json_dict(self) -> dict[str, object]:
+        """A JSON-ready form, for rejected-rows files."""
+        return {
+            "row": self.row_number,
+            "field": self.field,
+            "value": _short_repr(self.value),
+            "rule": self.rule,
+        }
+
+
+class InvalidRowsError(ValueError):
+    """Raised when invalid rows are found and the caller asked to fail rather than skip."""
+
+    def __init__(self, rows: Sequence[InvalidRow], total: int) -> None:
+        self.rows = list(rows)
+        self.total = total
+        listed = "\n".join(f"  {row}" for row in self.rows)
+        more = f"\n  ... and {total - len(self.rows)} more" if total > len(self.rows) else ""
+        super().__init__(f"{total} invalid row(s); nothing was sent:\n{listed}{more}")
+
+
+class DotsOptionsError(ValueError):
+    """The reshape options contradict each other or name nothing usable."""
+
+
+class RowRejected(Exception):
+    """Internal: raised by a normaliser, turned into an InvalidRow by the reshaper."""
+
+    def __init__(self, field: str, value: object, rule: str) -> None:
+        super().__init__(rule)
+        self.field = field
+        self.value = value
+        self.rule = rule
