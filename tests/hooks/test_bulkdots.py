@@ -1,0 +1,456 @@
+"""BulkDotsHook against the emulator over loopback: success, errors, secrets, pace, faults."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+
+from airflow_provider_bulkdots.delivery.results import SendResult
+from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.emulator import Emulator, Faults, run_emulator
+from airflow_provider_bulkdots.exceptions import (
+    AuthenticationError,
+    BodyTooLargeError,
+    BulkDotsApiError,
+    BulkDotsDeliveryError,
+    ConfigurationError,
+    DeviceLockedError,
+    NotFoundError,
+    PaymentRequiredError,
+    RejectedDotsError,
+)
+from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
+from tests.hooks.conftest import TOKEN, make_bodies, make_body, no_sleep, set_connection
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stored_once(emu: Emulator, expected_dots: int) -> None:
+    stats = emu.stats()
+    assert stats["unique_dots"] == expected_dots
+    assert stats["duplicates"] == 0
+    assert stats["dots"] == expected_dots
+
+
+# -- the connection ---------------------------------------------------------------------
+
+
+def test_identity() -> None:
+    assert BulkDotsHook.conn_type == "bulkdots"
+    assert BulkDotsHook.default_conn_name == "bulkdots_default"
+    assert BulkDotsHook.conn_name_attr == "bulkdots_conn_id"
+    assert BulkDotsHook().bulkdots_conn_id == "bulkdots_default"
+    behaviour = BulkDotsHook.get_ui_field_behaviour()
+    assert behaviour["relabeling"]["password"] == "Token"
+
+
+def test_connection_as_uri(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = emu.url.rsplit(":", 1)[1]
+    uri = (
+        f"bulkdots://http://:{quote(TOKEN, safe='')}@127.0.0.1:{port}"
+        "?rate_limit=0&max_in_flight=2&max_retries=3&token_in_query=false"
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_BULKDOTS_URI", uri)
+    hook = BulkDotsHook("bulkdots_uri")
+    assert hook.settings.base_url == emu.url
+    assert (hook.settings.max_in_flight, hook.settings.max_retries) == (2, 3)
+    assert hook.send_bodies(make_bodies(3)) != []
+    _stored_once(emu, 30)
+
+
+def test_arguments_override_extras(conn: Emulator) -> None:
+    hook = BulkDotsHook(max_in_flight=1, timeout=5, retry_unknown_outcome=False)
+    assert hook.settings.max_in_flight == 1
+    assert hook.settings.timeout == 5
+    assert hook.settings.retry_unknown_outcome is False
+    assert hook.settings.rate_limit == 0
+
+
+def test_unknown_extra_is_refused(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, emu.url, headers={"X-Other": "1"})
+    with pytest.raises(ConfigurationError, match="unknown connection extra 'headers'"):
+        BulkDotsHook().send_bodies([make_body(0)])
+    assert emu.stats()["requests"] == {}
+
+
+def test_http_refused_off_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, "http://industrial.api.ubidots.com")
+    with pytest.raises(ConfigurationError, match="http is refused"):
+        BulkDotsHook().send_bodies([make_body(0)])
+    ok, message = BulkDotsHook().test_connection()
+    assert not ok and "http is refused" in message
+
+
+def test_missing_token(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, emu.url, token="")
+    with pytest.raises(ConfigurationError, match="no token"):
+        BulkDotsHook().send_bodies([make_body(0)])
+
+
+def test_test_connection_ok(conn: Emulator) -> None:
+    ok, message = BulkDotsHook().test_connection()
+    assert ok, message
+    assert "accepted" in message
+
+
+def test_test_connection_wrong_token(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, emu.url, token="BBFF-wrong-token-000000")
+    ok, message = BulkDotsHook().test_connection()
+    assert not ok
+    assert "Incorrect authentication credentials" in message
+    assert "401002" in message
+
+
+def test_test_connection_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, f"http://127.0.0.1:{_free_port()}", timeout=2)
+    ok, message = BulkDotsHook().test_connection()
+    assert not ok
+    assert message.startswith("Cannot reach http://127.0.0.1:")
+
+
+# -- success ----------------------------------------------------------------------------
+
+
+def test_send_bodies_returns_task_ids_in_order(conn: Emulator) -> None:
+    bodies = list(make_bodies(25))
+    task_ids = BulkDotsHook(sleep=no_sleep).send_bodies(bodies)
+    assert len(task_ids) == 25 and len(set(task_ids)) == 25
+    by_device = {dot["device"]: dot["task_id"] for dot in conn.dots()}
+    assert task_ids == [by_device[f"dev-{seq}"] for seq in range(25)]
+    _stored_once(conn, 250)
+    assert bodies == list(make_bodies(25)), "inputs come back unchanged"
+
+
+def test_token_in_query(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, emu.url, rate_limit=0, token_in_query=True)
+    assert len(BulkDotsHook().send_bodies(make_bodies(2))) == 2
+
+
+def test_deliver_reports_each_body_and_streams_lazily(conn: Emulator) -> None:
+    in_flight = 3
+    pulled = 0
+    reported: list[tuple[Body, SendResult]] = []
+    most_held = 0
+
+    def source() -> Iterator[Body]:
+        nonlocal pulled, most_held
+        for body in make_bodies(40):
+            pulled += 1
+            most_held = max(most_held, pulled - len(reported))
+            yield body
+
+    hook = BulkDotsHook(max_in_flight=in_flight, sleep=no_sleep)
+    summary = hook.deliver(source(), lambda body, result: reported.append((body, result)))
+    assert most_held <= 2 * in_flight + 1
+    assert sorted(body.seq for body, _ in reported) == list(range(40))
+    assert all(result.acknowledged and len(result.task_ids) == 1 for _, result in reported)
+    assert (summary.bodies, summary.dots, summary.requests) == (40, 400, 40)
+    assert summary.statuses == Counter({"200": 40})
+    assert summary.as_dict()["dots"] == 400
+
+
+def test_one_session_reused(conn: Emulator) -> None:
+    hook = BulkDotsHook(sleep=no_sleep)
+    session = hook.get_conn()
+    hook.send_bodies(make_bodies(3))
+    hook.send_bodies(make_bodies(2))
+    assert hook.get_conn() is session
+
+
+# -- errors that are not retried ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (402, PaymentRequiredError),
+        (403, AuthenticationError),
+        (404, NotFoundError),
+        (423, DeviceLockedError),
+        (415, BulkDotsApiError),
+        (501, BulkDotsApiError),
+    ],
+)
+def test_not_retried(conn: Emulator, status: int, error: type[BulkDotsApiError]) -> None:
+    conn.fail_next(1, status)
+    with pytest.raises(error) as caught:
+        BulkDotsHook(max_in_flight=1, sleep=no_sleep).send_bodies([make_body(0)])
+    assert caught.value.status == status
+    assert "Injected fault" in caught.value.message
+    assert conn.stats()["requests"] == {str(status): 1}
+
+
+def test_wrong_token_carries_the_api_code_and_message(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(monkeypatch, emu.url, token="BBFF-wrong-token-000000", rate_limit=0)
+    with pytest.raises(AuthenticationError) as caught:
+        BulkDotsHook(sleep=no_sleep).send_bodies(make_bodies(5))
+    assert (caught.value.status, caught.value.code) == (401, 401002)
+    assert caught.value.message == "Incorrect authentication credentials."
+    assert caught.value.summary is not None
+    assert caught.value.summary.bodies == 0
+
+
+def test_fatal_error_stops_and_keeps_what_was_acknowledged(conn: Emulator) -> None:
+    acknowledged: list[int] = []
+    hook = BulkDotsHook(max_in_flight=1, sleep=no_sleep)
+    hook.send_bodies(make_bodies(0))
+    conn.fail_next(0)
+
+    def source() -> Iterator[Body]:
+        for body in make_bodies(20):
+            if body.seq == 5:
+                conn.fail_next(1, 402)
+            yield body
+
+    with pytest.raises(PaymentRequiredError) as caught:
+        hook.deliver(source(), lambda body, result: acknowledged.append(body.seq))
+    stored = {dot["device"] for dot in conn.dots()}
+    assert stored == {f"dev-{seq}" for seq in acknowledged}
+    assert len(acknowledged) < 20
+    assert caught.value.summary is not None
+    assert caught.value.summary.bodies == len(acknowledged)
+
+
+# -- retries ----------------------------------------------------------------------------
+
+
+def test_5xx_retried_then_delivered(conn: Emulator) -> None:
+    waits: list[float] = []
+    conn.fail_next(3, 503)
+    summary = BulkDotsHook(max_in_flight=1, sleep=waits.append).deliver([make_body(0)])
+    assert summary.retries == 3 and summary.bodies == 1
+    assert len(waits) == 3 and all(w > 0 for w in waits)
+    assert waits[2] > waits[0] / 2, "backoff grows"
+    _stored_once(conn, 10)
+
+
+def test_429_honours_retry_after(conn: Emulator) -> None:
+    waits: list[float] = []
+    conn.set_faults(Faults(burst_429=2))
+    summary = BulkDotsHook(max_in_flight=1, sleep=waits.append).deliver([make_body(0)])
+    assert summary.throttled == 2
+    assert len([w for w in waits if w >= 1.0]) >= 2, "Retry-After: 1 honoured"
+    _stored_once(conn, 10)
+
+
+def test_retries_exhausted_by_count(conn: Emulator) -> None:
+    conn.fail_next(10, 502)
+    with pytest.raises(BulkDotsDeliveryError) as caught:
+        BulkDotsHook(max_in_flight=1, max_retries=2, sleep=no_sleep).send_bodies([make_body(0)])
+    assert caught.value.status == 502
+    assert caught.value.attempts == 3
+    assert caught.value.summary is not None and caught.value.summary.requests == 3
+    assert "gave up after 2 retries" in str(caught.value)
+
+
+def test_retries_exhausted_by_total_time(conn: Emulator) -> None:
+    conn.fail_next(10, 500)
+    hook = BulkDotsHook(max_in_flight=1, max_retry_seconds=0.1, sleep=no_sleep)
+    with pytest.raises(BulkDotsDeliveryError, match="gave up after 0 retries"):
+        hook.send_bodies([make_body(0)])
+
+
+def test_connection_refused_is_retried_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, f"http://127.0.0.1:{_free_port()}", rate_limit=0, max_retries=2)
+    with pytest.raises(BulkDotsDeliveryError, match="cannot connect") as caught:
+        BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0)])
+    assert caught.value.summary is not None
+    assert caught.value.summary.statuses["connect_error"] == 3
+    assert caught.value.summary.unknown_outcomes == 0
+
+
+def test_server_down_midway(conn: Emulator) -> None:
+    conn.set_faults(Faults(down_after=5))
+    acknowledged: list[int] = []
+    with pytest.raises(BulkDotsDeliveryError):
+        BulkDotsHook(max_in_flight=1, max_retries=2, sleep=no_sleep).deliver(
+            make_bodies(10), lambda body, result: acknowledged.append(body.seq)
+        )
+    assert acknowledged == [0, 1, 2, 3, 4]
+
+
+# -- splitting --------------------------------------------------------------------------
+
+
+def test_413_splits_and_loses_nothing(conn: Emulator, capfd: pytest.CaptureFixture[str]) -> None:
+    big = make_body(0, dots=600)
+    assert big.size > 10_000
+    hook = BulkDotsHook(max_body_bytes=100_000, sleep=no_sleep)
+    summary = hook.deliver([big, make_body(1)])
+    assert summary.statuses["413"] >= 1
+    assert summary.splits >= 1
+    assert summary.bodies == 2 and summary.dots == 610
+    _stored_once(conn, 610)
+    assert "set too high" in capfd.readouterr().out
+
+
+def test_too_large_for_max_body_bytes_is_split_before_sending(conn: Emulator) -> None:
+    summary = BulkDotsHook(max_body_bytes=1000, sleep=no_sleep).deliver([make_body(0, dots=100)])
+    assert "413" not in summary.statuses
+    assert conn.stats()["largest_body"] <= 1000
+    _stored_once(conn, 100)
+
+
+def test_single_dot_over_the_limit_is_an_error(conn: Emulator) -> None:
+    with pytest.raises(BodyTooLargeError, match="single dot"):
+        BulkDotsHook(max_body_bytes=64, sleep=no_sleep).send_bodies([make_body(0, dots=1)])
+    assert conn.stats()["requests"] == {}
+
+
+def test_400_isolates_the_offending_dots(conn: Emulator) -> None:
+    bodies = [make_body(0, dots=40, bad=(3, 30)), make_body(1)]
+    results: dict[int, SendResult] = {}
+    summary = BulkDotsHook(sleep=no_sleep).deliver(
+        bodies, lambda body, result: results.__setitem__(body.seq, result)
+    )
+    assert [(d.device, d.variable, d.value) for d in summary.rejected] == [
+        ("dev-0", "v3", "oops"),
+        ("dev-0", "v0", "oops"),
+    ]
+    rejected = summary.rejected[0]
+    assert (rejected.status, rejected.code, rejected.message) == (400, 400001, "Validation Error.")
+    assert "must be a number" in str(rejected.detail)
+    assert rejected.timestamp == 1_700_000_000_003
+    assert summary.dots == 48
+    assert results[0].acknowledged and len(results[0].task_ids) > 1
+    _stored_once(conn, 48)
+
+
+def test_send_bodies_raises_after_sending_the_rest(conn: Emulator) -> None:
+    with pytest.raises(RejectedDotsError) as caught:
+        BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0, dots=8, bad=(7,)), make_body(1)])
+    assert len(caught.value.rejected) == 1
+    assert len(caught.value.task_ids) >= 2
+    _stored_once(conn, 17)
+
+
+# -- unknown outcomes -------------------------------------------------------------------
+
+
+def test_dropped_replies_are_resent_and_counted(conn: Emulator) -> None:
+    conn.drop_next(3)  # the first body's reply, three times over
+    summary = BulkDotsHook(max_in_flight=1, sleep=no_sleep).deliver(make_bodies(10))
+    stats = conn.stats()
+    assert stats["unique_dots"] == 100
+    assert stats["duplicates"] == 30 == summary.possible_duplicate_dots
+    assert summary.unknown_outcomes == 3 and summary.possible_duplicate_bodies == 1
+    assert summary.bodies == 10
+
+
+def test_dropped_replies_not_resent_when_configured(conn: Emulator) -> None:
+    conn.drop_next(1)
+    results: list[SendResult] = []
+    hook = BulkDotsHook(max_in_flight=1, retry_unknown_outcome=False, sleep=no_sleep)
+    summary = hook.deliver(make_bodies(4), lambda body, result: results.append(result))
+    assert [r.outcome for r in results] == ["unknown", "sent", "sent", "sent"]
+    assert (summary.unacknowledged_bodies, summary.unacknowledged_dots) == (1, 10)
+    assert conn.stats()["duplicates"] == 0
+    conn.drop_next(1)
+    with pytest.raises(BulkDotsDeliveryError, match="unknown outcome"):
+        hook.send_bodies([make_body(9)])
+
+
+def test_read_timeout_is_an_unknown_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Its own emulator: the slow requests are stored after the client gave up on them.
+    with run_emulator(token=TOKEN, rate_limit=0, faults=Faults(latency_s=0.3)) as slow:
+        set_connection(monkeypatch, slow.url, rate_limit=0)
+        hook = BulkDotsHook(max_in_flight=1, timeout=0.1, max_retries=1, sleep=no_sleep)
+        with pytest.raises(BulkDotsDeliveryError, match="reply lost") as caught:
+            hook.send_bodies([make_body(0)])
+    assert caught.value.summary is not None
+    assert caught.value.summary.unknown_outcomes == 2
+    assert caught.value.summary.possible_duplicate_dots == 10
+
+
+def test_every_fault_at_once_stores_each_dot(conn: Emulator) -> None:
+    conn.set_faults(Faults(error_rate=0.2, drop_response_rate=0.1, burst_429=3, seed=7))
+    summary = BulkDotsHook(max_in_flight=4, max_retries=20, sleep=no_sleep).deliver(make_bodies(60))
+    stats = conn.stats()
+    assert stats["unique_dots"] == 600, "nothing lost"
+    assert stats["duplicates"] <= summary.possible_duplicate_dots
+    assert summary.unknown_outcomes >= 1 and summary.retries > summary.unknown_outcomes
+    assert summary.bodies == 60
+
+
+def test_5xx_faults_store_each_dot_exactly_once(conn: Emulator) -> None:
+    conn.set_faults(Faults(error_rate=0.3, seed=3))
+    BulkDotsHook(max_in_flight=4, max_retries=20, sleep=no_sleep).send_bodies(make_bodies(50))
+    _stored_once(conn, 500)
+
+
+# -- the pace ---------------------------------------------------------------------------
+
+
+def test_rate_limit_held(conn: Emulator) -> None:
+    conn.set_rate_limit(50)
+    hook = BulkDotsHook(rate_limit=50, max_in_flight=8)
+    started = time.monotonic()
+    summary = hook.deliver(make_bodies(60))
+    elapsed = time.monotonic() - started
+    assert conn.stats()["requests"] == {"200": 60}, "no 429"
+    assert 59 / 50 <= elapsed < 60 / 50 * 1.5
+    assert summary.rate <= 50
+
+
+# -- the token --------------------------------------------------------------------------
+
+
+def test_token_registered_with_the_masker(conn: Emulator) -> None:
+    from airflow.sdk.log import redact
+
+    hook = BulkDotsHook()
+    hook.settings  # noqa: B018 - reads the connection
+    assert TOKEN not in str(redact(f"token={TOKEN}"))
+
+
+def test_token_never_shown(
+    emu: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    set_connection(monkeypatch, emu.url, rate_limit=0)
+    hook = BulkDotsHook(max_retries=1, sleep=no_sleep)
+    texts: list[str] = [repr(hook), repr(hook.get_sender().auth), repr(hook.settings)]
+    with caplog.at_level(logging.DEBUG):
+        emu.fail_next(1, 403)
+        with pytest.raises(AuthenticationError) as caught:
+            hook.send_bodies([make_body(0)])
+        texts.append(str(caught.value))
+        emu.drop_next(2)
+        with pytest.raises(BulkDotsDeliveryError) as lost:
+            hook.send_bodies([make_body(1)])
+        texts.append(str(lost.value))
+        texts.append(str(hook.deliver([make_body(2, bad=(1,))]).as_dict()))
+    captured = capfd.readouterr()
+    assert "Reply lost" in captured.out, "the Hook's log lines are captured"
+    texts += [caplog.text, captured.out, captured.err]
+    for text in texts:
+        assert TOKEN not in text
+
+
+def test_token_in_query_kept_out_of_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(
+        monkeypatch,
+        f"http://127.0.0.1:{_free_port()}",
+        rate_limit=0,
+        max_retries=0,
+        token_in_query=True,
+    )
+    with pytest.raises(BulkDotsDeliveryError) as caught:
+        BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0)])
+    assert "token=***" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
