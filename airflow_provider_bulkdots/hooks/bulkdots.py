@@ -15,6 +15,7 @@ from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.delivery.sender import HEADERS, OnResult, Sender, TokenAuth
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings, resolve_settings
 from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.dots.options import OnInvalid
 from airflow_provider_bulkdots.exceptions import BulkDotsError, ConfigurationError, api_error
 
 
@@ -199,9 +200,30 @@ class BulkDotsHook(BaseHook):
         """Send ready bodies; return their task_ids in body order."""
         return self.get_sender().send_bodies(bodies)
 
-    def send_dots(self, records: Iterable[Any]) -> list[str]:
-        """Chunk records in the endpoint's own shape into bodies, send them, return task_ids."""
-        from airflow_provider_bulkdots.dots import ReshapeOptions, build_bodies
+    def send_dots(self, records: Iterable[Any], *, on_invalid: OnInvalid = "fail") -> list[str]:
+        """Chunk records in the endpoint's own shape into bodies, send them, return task_ids.
 
-        options = ReshapeOptions(layout="records", max_body_bytes=self.settings.max_body_bytes)
-        return self.send_bodies(build_bodies(records, options))
+        With ``on_invalid="fail"`` every record is checked before the first request: an
+        invalid one raises ``InvalidRowsError`` and nothing is sent (the bodies are held in
+        memory meanwhile). With ``"skip"`` invalid records are left out and logged, and
+        bodies are sent as they are built.
+        """
+        from airflow_provider_bulkdots.dots import Report, ReshapeOptions, build_bodies
+
+        options = ReshapeOptions(
+            layout="records",
+            max_body_bytes=self.settings.max_body_bytes,
+            on_invalid=on_invalid,
+        )
+        report = Report()
+        bodies: Iterable[Body] = build_bodies(records, options, report)
+        if on_invalid == "fail":
+            bodies = list(bodies)
+        task_ids = self.send_bodies(bodies)
+        if report.rejected_rows:
+            self.log.warning(
+                "Left out %d invalid record(s); first: %s",
+                report.rejected_rows,
+                report.rejected_sample[:1],
+            )
+        return task_ids

@@ -454,3 +454,49 @@ def test_token_in_query_kept_out_of_errors(monkeypatch: pytest.MonkeyPatch) -> N
     assert "token=***" in str(caught.value)
     assert TOKEN not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+# -- records in the endpoint's shape ------------------------------------------------------
+
+
+def _records(devices: int, objects: int) -> list[dict[str, object]]:
+    return [
+        {
+            "device": f"rec-{d}",
+            "timestamp": 1_600_000_000_000,
+            "values": [
+                {
+                    "temperature": 20.5 + i,
+                    "humidity": {"value": i, "context": {"k": "v"}},
+                    "timestamp": 1_600_000_000_000 + i * 1000,
+                }
+                for i in range(objects)
+            ],
+        }
+        for d in range(devices)
+    ]
+
+
+def test_send_dots_chunks_and_sends(conn: Emulator) -> None:
+    records = _records(devices=5, objects=200)
+    task_ids = BulkDotsHook(max_body_bytes=4000, sleep=no_sleep).send_dots(records)
+    stats = conn.stats()
+    assert len(task_ids) == stats["bodies"] > 5
+    assert stats["largest_body"] <= 4000
+    _stored_once(conn, 5 * 200 * 2)
+    assert records == _records(devices=5, objects=200), "inputs come back unchanged"
+    humidity = [d for d in conn.dots() if d["variable"] == "humidity" and d["device"] == "rec-0"]
+    assert humidity[3]["timestamp"] == 1_600_000_003_000
+    assert humidity[3]["context"] == {"k": "v"}
+
+
+def test_send_dots_checks_everything_before_sending(conn: Emulator) -> None:
+    from airflow_provider_bulkdots.dots import InvalidRowsError
+
+    records = [*_records(devices=3, objects=50), {"device": "bad device", "values": []}]
+    with pytest.raises(InvalidRowsError):
+        BulkDotsHook(sleep=no_sleep).send_dots(records)
+    assert conn.stats()["requests"] == {}
+    task_ids = BulkDotsHook(sleep=no_sleep).send_dots(records, on_invalid="skip")
+    assert task_ids
+    _stored_once(conn, 3 * 50 * 2)
