@@ -1,0 +1,228 @@
+"""BulkDotsOperator: an upstream dataset in, dots delivered, task_ids out, resumable."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import msgspec
+from airflow.sdk import BaseOperator
+
+from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, build_bodies
+from airflow_provider_bulkdots.dots.spool import spool_bodies
+from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
+from airflow_provider_bulkdots.operators.resume import (
+    KeyValueStore,
+    ResumeLedger,
+    VariableStore,
+    ledger_key,
+)
+from airflow_provider_bulkdots.sources import open_dataset
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_bulkdots.delivery.results import SendResult
+    from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
+
+
+class BulkDotsOperator(BaseOperator):
+    """Reshape an upstream dataset into dots and send it through the bulk endpoint.
+
+    ``data`` is a list of row mappings (e.g. an upstream XCom), a pandas DataFrame, or a path
+    or URI of a CSV, JSON Lines or Parquet file. ``layout`` is ``"wide"`` (a column per
+    variable), ``"long"`` (a row per dot) or ``"records"`` (the endpoint's own shape).
+    ``on_invalid="fail"`` sends nothing when any row is invalid; ``"skip"`` sends the valid
+    rows and reports the others (to ``rejected_path`` as JSON Lines, when given).
+
+    Returns the task_ids in send order; pushes the counts under the XCom key ``summary``.
+    A retried try does not resend the bodies an earlier try had acknowledged.
+    """
+
+    template_fields: Sequence[str] = (
+        "data",
+        "device",
+        "device_column",
+        "timestamp_column",
+        "timezone",
+        "variables",
+        "variable_column",
+        "value_column",
+        "context_columns",
+        "rejected_path",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"data": "py"}
+    ui_color = "#d7ecfb"
+
+    def __init__(
+        self,
+        *,
+        data: Any,
+        layout: str = "wide",
+        device_column: str | None = "device",
+        device: str | None = None,
+        timestamp_column: str = "timestamp",
+        timestamp_unit: str = "ms",
+        timezone: str = "UTC",
+        variables: Sequence[str] | None = None,
+        variable_column: str = "variable",
+        value_column: str = "value",
+        context_columns: Sequence[str] = (),
+        file_format: str | None = None,
+        on_invalid: str = "fail",
+        rejected_path: str | None = None,
+        bulkdots_conn_id: str = "bulkdots_default",
+        max_body_bytes: int | None = None,
+        rate_limit: float | None = None,
+        max_in_flight: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        max_retry_seconds: float | None = None,
+        retry_unknown_outcome: bool | None = None,
+        resume: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.data = data
+        self.layout = layout
+        self.device_column = device_column
+        self.device = device
+        self.timestamp_column = timestamp_column
+        self.timestamp_unit = timestamp_unit
+        self.timezone = timezone
+        self.variables = variables
+        self.variable_column = variable_column
+        self.value_column = value_column
+        self.context_columns = context_columns
+        self.file_format = file_format
+        self.on_invalid = on_invalid
+        self.rejected_path = rejected_path
+        self.bulkdots_conn_id = bulkdots_conn_id
+        self.max_body_bytes = max_body_bytes
+        self.rate_limit = rate_limit
+        self.max_in_flight = max_in_flight
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_seconds = max_retry_seconds
+        self.retry_unknown_outcome = retry_unknown_outcome
+        self.resume = resume
+
+    # -- building blocks, overridable in tests ---------------------------------------------
+
+    def make_hook(self) -> BulkDotsHook:
+        """The hook, with this task's overrides of the connection's limits."""
+        from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
+
+        return BulkDotsHook(
+            self.bulkdots_conn_id,
+            max_body_bytes=self.max_body_bytes,
+            rate_limit=self.rate_limit,
+            max_in_flight=self.max_in_flight,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            max_retry_seconds=self.max_retry_seconds,
+            retry_unknown_outcome=self.retry_unknown_outcome,
+        )
+
+    def resume_store(self) -> KeyValueStore:
+        """Where acknowledged bodies are remembered between tries."""
+        return VariableStore()
+
+    def reshape_options(self, max_body_bytes: int) -> ReshapeOptions:
+        """The core's options from this operator's (rendered) arguments."""
+        return ReshapeOptions(
+            layout=self.layout,  # type: ignore[arg-type]
+            device_column=self.device_column,
+            device=self.device,
+            timestamp_column=self.timestamp_column,
+            timestamp_unit=self.timestamp_unit,  # type: ignore[arg-type]
+            timezone=self.timezone,
+            variables=list(self.variables) if self.variables else None,
+            variable_column=self.variable_column,
+            value_column=self.value_column,
+            context_columns=tuple(self.context_columns or ()),
+            max_body_bytes=max_body_bytes,
+            on_invalid=self.on_invalid,  # type: ignore[arg-type]
+        )
+
+    # -- execution -------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> list[str]:
+        started = time.monotonic()
+        hook = self.make_hook()
+        options = self.reshape_options(hook.settings.max_body_bytes)
+        dataset = open_dataset(self.data, self.file_format)
+        self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)
+        ledger = self._ledger(context, dataset.fingerprint, options) if self.resume else None
+        earlier = ledger.load() if ledger is not None else {}
+        if earlier:
+            self.log.info("Resuming: %d bodies were acknowledged by an earlier try", len(earlier))
+
+        task_ids_by_seq = {ack.seq: list(ack.task_ids) for ack in earlier.values()}
+        resumed = {"bodies": 0, "dots": 0}
+        with RejectedRowsWriter(self.rejected_path) as rejected_writer:
+            report = Report(on_rejected=rejected_writer.write)
+            bodies: Iterator[Body] = build_bodies(dataset.rows(), options, report)
+            if self.on_invalid == "fail":
+                bodies = spool_bodies(bodies)
+
+            def still_to_send() -> Iterator[Body]:
+                for body in bodies:
+                    if body.body_id in earlier:
+                        resumed["bodies"] += 1
+                        resumed["dots"] += body.dot_count
+                        continue
+                    yield body
+
+            def acknowledged(body: Body, result: SendResult) -> None:
+                if not result.acknowledged:
+                    return
+                task_ids_by_seq[body.seq] = list(result.task_ids)
+                if ledger is not None:
+                    ledger.record(body.seq, body.body_id, list(result.task_ids))
+
+            try:
+                delivery = hook.deliver(still_to_send(), on_result=acknowledged)
+            finally:
+                hook.close()
+        if ledger is not None:
+            ledger.clear()
+
+        task_ids = [tid for seq in sorted(task_ids_by_seq) for tid in task_ids_by_seq[seq]]
+        summary = {
+            **report.as_dict(),
+            "dots_sent": delivery.dots,
+            "requests": delivery.requests,
+            "bytes_sent": delivery.bytes,
+            "retries": delivery.retries,
+            "throttled": delivery.throttled,
+            "resumed_requests": resumed["bodies"],
+            "resumed_dots": resumed["dots"],
+            "possible_duplicate_requests": delivery.possible_duplicate_bodies,
+            "possible_duplicate_dots": delivery.possible_duplicate_dots,
+            "rejected_by_api": len(delivery.rejected),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        for dot in delivery.rejected[:20]:
+            self.log.warning("Rejected by the API: %s", dot.describe())
+        self._log_rejected(report.rejected_sample, report.rejected_rows)
+        self.log.info("Summary: %s", summary)
+        context["ti"].xcom_push(key="summary", value=summary)
+        return task_ids
+
+    def _ledger(self, context: Context, fingerprint: str, options: ReshapeOptions) -> ResumeLedger:
+        ti = context["ti"]
+        key = ledger_key(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+        options_json = msgspec.json.encode(asdict(options), order="sorted")
+        tied = hashlib.sha256(fingerprint.encode() + b"|" + options_json).hexdigest()
+        return ResumeLedger(self.resume_store(), key, tied)
+
+    def _log_rejected(self, sample: list[InvalidRow], total: int) -> None:
+        if not total:
+            return
+        self.log.warning("%d invalid row(s) skipped; the first:", total)
+        for row in sample:
+            self.log.warning("  %s", row)

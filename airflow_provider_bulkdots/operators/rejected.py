@@ -1,0 +1,47 @@
+"""Rejected rows written as JSON Lines, one object per row with its reason."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from airflow_provider_bulkdots.dots import InvalidRow
+
+
+class RejectedRowsWriter:
+    """Writes each rejected row to ``path`` (any ObjectStoragePath URI); a no-op without one.
+
+    The file is created on the first rejected row, so a clean run leaves none behind.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._file: Any = None
+        self._encode = msgspec.json.Encoder().encode
+        self.count = 0
+
+    def write(self, row: InvalidRow) -> None:
+        self.count += 1
+        if self.path is None:
+            return
+        if self._file is None:
+            from airflow.sdk import ObjectStoragePath
+
+            target = ObjectStoragePath(self.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._file = target.open("wb")
+        self._file.write(self._encode(row.to_json_dict()) + b"\n")
+
+    def __enter__(self) -> RejectedRowsWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            self._file.close()
