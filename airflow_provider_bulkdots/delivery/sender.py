@@ -351,7 +351,11 @@ class Sender:
                         pending[pool.submit(self.send_body, body)] = body
                 if not pending:
                     break
-                done, _ = wait(pending, timeout=self.progress_interval, return_when=FIRST_COMPLETED)
+                done, _ = wait(
+                    pending,
+                    timeout=max(self.progress_interval, 0.05),
+                    return_when=FIRST_COMPLETED,
+                )
                 for future in done:
                     body = pending.pop(future)
                     try:

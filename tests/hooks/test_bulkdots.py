@@ -500,3 +500,18 @@ def test_send_dots_checks_everything_before_sending(conn: Emulator) -> None:
     task_ids = BulkDotsHook(sleep=no_sleep).send_dots(records, on_invalid="skip")
     assert task_ids
     _stored_once(conn, 3 * 50 * 2)
+
+
+def test_progress_logged_at_a_pace_not_per_request(
+    conn: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    capfd.readouterr()
+    BulkDotsHook(sleep=no_sleep, progress_interval=3600).deliver(make_bodies(30))
+    out = capfd.readouterr().out
+    assert "Progress:" not in out
+    assert out.count("Delivered: 30 requests, 30 bodies, 300 dots") == 1
+    conn.set_faults(Faults(latency_s=0.05))
+    BulkDotsHook(max_in_flight=1, progress_interval=0.1).deliver(make_bodies(6))
+    progress = [line for line in capfd.readouterr().out.splitlines() if "Progress:" in line]
+    assert 1 <= len(progress) < 6
+    assert "requests/s" in progress[0] and "retries" in progress[0]
