@@ -485,9 +485,13 @@ def test_send_dots_chunks_and_sends(conn: Emulator) -> None:
     assert stats["largest_body"] <= 4000
     _stored_once(conn, 5 * 200 * 2)
     assert records == _records(devices=5, objects=200), "inputs come back unchanged"
-    humidity = [d for d in conn.dots() if d["variable"] == "humidity" and d["device"] == "rec-0"]
-    assert humidity[3]["timestamp"] == 1_600_000_003_000
-    assert humidity[3]["context"] == {"k": "v"}
+    humidity = {
+        d["timestamp"]: d
+        for d in conn.dots()
+        if (d["device"], d["variable"]) == ("rec-0", "humidity")
+    }
+    assert humidity[1_600_000_003_000]["value"] == 3
+    assert humidity[1_600_000_003_000]["context"] == {"k": "v"}
 
 
 def test_send_dots_checks_everything_before_sending(conn: Emulator) -> None:
