@@ -194,7 +194,8 @@ class _FastPath:
         fields: list[tuple[str, Any, Any]] = [
             (f"v{index}", int | _FiniteFloat | None, None) for index in range(len(variables))
         ]
-        fields.append(("ts", Any, 0))
+        # the default must never be a real timestamp: omit_defaults would drop it (epoch 0)
+        fields.append(("ts", Any, -1))
         rename = {f"v{index}": name for index, name in enumerate(variables)}
         rename["ts"] = "timestamp"
         struct = msgspec.defstruct("ValueObject", fields, omit_defaults=True, rename=rename)
