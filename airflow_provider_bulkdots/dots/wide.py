@@ -225,9 +225,23 @@ class _FastPath:
         if encoded and max(map(len, encoded)) > self._max_piece:
             return None
         counts = [piece.count(b",") for piece in encoded]
+        missing = len(self.variables) * len(encoded) - sum(counts)
+        if missing and self._has_null_text(rows, counts):
+            return None
         report = reshaper.report
-        report.missing_readings += len(self.variables) * len(encoded) - sum(counts)
+        report.missing_readings += missing
         pieces = [piece for piece in zip(encoded, timestamps, counts, strict=True) if piece[2]]
         if len(pieces) != len(encoded):
             devices = [device for device, count in zip(devices, counts, strict=True) if count]
         return devices, pieces
+
+    def _has_null_text(self, rows: list[Any], counts: list[int]) -> bool:
+        """Whether a missing reading may come from text: in lax mode msgspec reads "null"
+        as None, where the slow path rejects it."""
+        full = len(self.variables)
+        return any(
+            isinstance(row.get(variable), str)
+            for row, count in zip(rows, counts, strict=True)
+            if count < full
+            for variable in self.variables
+        )
