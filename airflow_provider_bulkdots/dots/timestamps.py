@@ -18,25 +18,28 @@ _RULE_UNPARSEABLE = "must be a datetime, an ISO-8601 string or an epoch number (
 class TimestampNormaliser:
     """Turns datetimes, ISO-8601 strings and epoch numbers into epoch milliseconds.
 
-    Results are memoised per distinct value: rows of many devices share an instant.
+    Results are memoised per distinct value and type: rows of many devices share an
+    instant, and ``True == 1`` must not turn a boolean into a timestamp.
     """
 
     def __init__(self, field: str, unit: str, tzinfo: dt.tzinfo) -> None:
         self.field = field
         self.unit = unit
         self.tzinfo = tzinfo
-        self._cache: dict[object, int] = {}
+        self._cache: dict[object, tuple[type, int]] = {}
 
     def __call__(self, value: object) -> int:
         try:
-            return self._cache[value]
+            kind, millis = self._cache[value]
+            if kind is type(value):
+                return millis
         except (KeyError, TypeError):
             pass
         millis = self._convert(value)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         with contextlib.suppress(TypeError):  # unhashable values are not memoised
-            self._cache[value] = millis
+            self._cache[value] = (type(value), millis)
         return millis
 
     def _reject(self, value: object, rule: str) -> RowRejected:
