@@ -89,7 +89,7 @@ class LongReshaper:
         except (KeyError, TypeError):
             pass
         label = check_label(value, field, self.options.max_label_length)
-        if len(self._labels) < 100_000:
+        if type(value) is str and len(self._labels) < 100_000:  # True == 1: memoise text only
             self._labels[value] = label
         return label
 

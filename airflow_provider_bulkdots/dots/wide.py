@@ -93,7 +93,9 @@ class WideReshaper:
         except (KeyError, TypeError):
             pass
         checked = check_label(label, field, self.options.max_label_length)
-        if len(self._good_labels) < 100_000:
+        # only text is memoised: the fast path trusts memoised labels as they are, and a
+        # number key would let True hit a memoised 1
+        if type(label) is str and len(self._good_labels) < 100_000:
             self._good_labels[label] = checked
         return checked
 
