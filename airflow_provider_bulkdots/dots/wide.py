@@ -128,15 +128,19 @@ class WideReshaper:
         context = context_from_row(row, options.context_columns) if options.context_columns else {}
         variables = self._row_variables(row)
         dots: dict[str, object] = {}
+        missing = 0
         for variable in variables:
             value = to_number(row.get(variable), variable, missing_allowed=True)
             if value is MISSING:
-                self.report.missing_readings += 1
+                missing += 1
                 continue
             dots[variable] = {"value": value, "context": context} if context else value
-        if not dots:
-            return device, []
-        pieces = encode_value_object(dots, timestamp, encode_label(device), options.max_body_bytes)
+        pieces = (
+            encode_value_object(dots, timestamp, encode_label(device), options.max_body_bytes)
+            if dots
+            else []
+        )
+        self.report.missing_readings += missing  # only once the row is accepted
         return device, pieces
 
     def _row_variables(self, row: Mapping[str, Any]) -> Sequence[str]:
