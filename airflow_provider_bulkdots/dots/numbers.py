@@ -45,9 +45,11 @@ def to_number(value: object, field: str, missing_allowed: bool) -> int | float |
     if isinstance(value, Decimal):
         if value.is_nan() and missing_allowed:
             return MISSING
-        if not value.is_finite():
+        if not value.is_finite() or value.copy_abs() > _FLOAT_MAX:  # beyond a double
             raise RowRejected(field, value, "must be finite")
-        return int(value) if value == value.to_integral_value() else float(value)
+        if value == value.to_integral_value():
+            return _checked_int(int(value), field)
+        return float(value)
     if isinstance(value, bool | int):  # int subclasses, e.g. IntEnum
         return int(value)
     if isinstance(value, float):
