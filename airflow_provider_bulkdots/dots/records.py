@@ -100,7 +100,10 @@ class RecordsReshaper:
             "value": to_number(_required(dot, "value"), f"{field}.value", missing_allowed=False)
         }
         if "timestamp" in dot:
-            checked["timestamp"] = self._timestamp(dot["timestamp"])
+            try:
+                checked["timestamp"] = self._timestamp(dot["timestamp"])
+            except RowRejected as error:  # name the dot's timestamp, not the value object's
+                raise RowRejected(f"{field}.timestamp", error.value, error.rule) from None
         if "context" in dot:
             check_context(dot["context"], f"{field}.context")
             checked["context"] = dot["context"]
