@@ -12,6 +12,7 @@ from airflow_provider_bulkdots.dots.errors import RowRejected
 _MS_PER_UNIT: dict[str, float] = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "ns": 1e-6}
 _INT_DIVISOR: dict[str, int] = {"us": 1000, "ns": 1_000_000}
 _CACHE_LIMIT = 65_536
+MAX_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _RULE_UNPARSEABLE = "must be a datetime, an ISO-8601 string or an epoch number (unit {unit})"
 
 
@@ -63,6 +64,8 @@ class TimestampNormaliser:
     def _checked(self, millis: int, value: object) -> int:
         if millis < 0:
             raise self._reject(value, "must not be negative (before 1970)")
+        if millis > MAX_MILLIS:
+            raise self._reject(value, f"must be before the year 10000 (unit {self.unit})")
         return millis
 
     def _from_int(self, value: int) -> int:
@@ -73,9 +76,13 @@ class TimestampNormaliser:
         return value // _INT_DIVISOR[self.unit]
 
     def _from_number(self, value: float | Decimal) -> int:
-        if not math.isfinite(value):
+        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+        if not finite:
             raise self._reject(value, "must be finite")
-        return self._checked(round(float(value) * _MS_PER_UNIT[self.unit]), value)
+        millis = float(value) * _MS_PER_UNIT[self.unit]
+        if not -1 < millis <= MAX_MILLIS:
+            return self._checked(-1 if millis < 0 else MAX_MILLIS + 1, value)
+        return self._checked(round(millis), value)
 
     def _from_datetime(self, value: dt.datetime) -> int:
         if value.tzinfo is None or value.utcoffset() is None:

@@ -75,16 +75,24 @@ class WideReshaper:
             fast = self._fast.run(rows, self) if self._fast is not None else None
             yield fast if fast is not None else self._slow_batch(first_number, rows)
 
-    def _infer_variables(self, row: Mapping[str, object]) -> None:
+    def _infer_variables(self, row: object) -> None:
+        """Adopt the first row's other columns as the variables, when they are usable.
+
+        A first row that is not a mapping, has no variable column or has a column that is
+        not a valid label leaves the variables open: each row is then read with its own
+        columns, and the bad ones are rejected by name.
+        """
+        if not isinstance(row, Mapping):
+            return
         keys = list(row.keys())
         variables = tuple(key for key in keys if key not in self._reserved)
-        if not variables:
-            raise DotsOptionsError(
-                f"the first row has no variable columns besides {sorted(self._reserved)}"
-            )
-        self._check_variables(variables)
-        self._variables = variables
-        self._fast = _FastPath.build(variables, self.options, keys=keys)
+        try:
+            self._check_variables(variables)
+        except DotsOptionsError:
+            return
+        if variables:
+            self._variables = variables
+            self._fast = _FastPath.build(variables, self.options, keys=keys)
 
     def device_label(self, label: object, field: str) -> str:
         """The checked device label, memoised for labels already seen."""
@@ -146,18 +154,21 @@ class WideReshaper:
     def _row_variables(self, row: Mapping[str, Any]) -> Sequence[str]:
         if self.options.variables is not None:
             return self.options.variables
-        assert self._variables is not None
-        if tuple(row.keys()) == self._fast_keys():
+        if self._variables is not None and tuple(row.keys()) == self._fast_keys():
             return self._variables
-        extra = tuple(key for key in row if key not in self._reserved)
-        self._check_row_variables(extra)
-        return extra
+        variables = tuple(key for key in row if key not in self._reserved)
+        if not variables:
+            raise RowRejected("(row)", dict(row), "row has no variable columns")
+        self._check_row_variables(variables)
+        return variables
 
     def _fast_keys(self) -> tuple[str, ...]:
         return self._fast.keys if self._fast is not None and self._fast.keys else ()
 
-    def _check_row_variables(self, variables: Sequence[str]) -> None:
+    def _check_row_variables(self, variables: Sequence[object]) -> None:
         for variable in variables:
+            if not isinstance(variable, str):
+                raise RowRejected(str(variable), variable, "column name must be a string")
             if variable == "timestamp":
                 raise RowRejected(variable, variable, "a variable cannot be labelled 'timestamp'")
             check_label(variable, variable, self.options.max_label_length)
