@@ -27,6 +27,8 @@ from airflow_provider_bulkdots.dots.timestamps import TimestampNormaliser
 Batch = tuple[list[str], list[Piece]]
 _FLOAT_MAX = 1.7976931348623157e308
 _FiniteFloat = Annotated[float, msgspec.Meta(ge=-_FLOAT_MAX, le=_FLOAT_MAX)]
+# ints the slow path keeps as ints; larger ones go there to become floats or be rejected
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 # Labels the fast path can count dots in by counting commas of the encoded object.
 _PLAIN_LABEL_FORBIDDEN = frozenset(',:"\\{}[]')
 _encode = msgspec.json.Encoder().encode
@@ -209,7 +211,7 @@ class _FastPath:
         if options.context_columns or not all(_is_plain(v) for v in variables):
             return None
         fields: list[tuple[str, Any, Any]] = [
-            (f"v{index}", int | _FiniteFloat | None, None) for index in range(len(variables))
+            (f"v{index}", _Int64 | _FiniteFloat | None, None) for index in range(len(variables))
         ]
         # the default must never be a real timestamp: omit_defaults would drop it (epoch 0)
         fields.append(("ts", Any, -1))
