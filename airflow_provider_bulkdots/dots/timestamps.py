@@ -36,7 +36,13 @@ class TimestampNormaliser:
                 return millis
         except (KeyError, TypeError):
             pass
-        millis = self._convert(value)
+        try:
+            millis = self._convert(value)
+        except RowRejected as error:
+            if error.value is value:
+                raise
+            # a string parsed to a datetime, or a Decimal: report the value as given
+            raise self._reject(value, error.rule) from None
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         with contextlib.suppress(TypeError):  # unhashable values are not memoised
