@@ -1,0 +1,158 @@
+"""Every example DAG, run through real Airflow (``dag.test()`` on SQLite) against the emulator."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+
+from airflow_provider_bulkdots.emulator import Emulator
+from tests.operators.dag_runs import (
+    EXAMPLE_DAGS,
+    example_dags,
+    migrate_db,
+    set_connection,
+    stored_task_ids,
+    task_instances,
+    xcoms,
+)
+
+SUMMARY_KEYS = {
+    "rows_read",
+    "dots_sent",
+    "missing_readings",
+    "rejected_rows",
+    "requests",
+    "bytes_sent",
+    "retries",
+    "resumed_requests",
+    "possible_duplicate_dots",
+    "seconds",
+}
+DATA = EXAMPLE_DAGS / "data"
+
+
+@pytest.fixture(scope="module")
+def dags() -> dict[str, DAG]:
+    migrate_db()
+    return example_dags()
+
+
+@pytest.fixture
+def emu(bulkdots_emulator_clean: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """The plugin's session emulator, empty; one request in flight so arrival = send order."""
+    set_connection(monkeypatch, bulkdots_emulator_clean, rate_limit=0, max_in_flight=1)
+    yield bulkdots_emulator_clean
+
+
+def sample_rows(day: str) -> list[dict[str, str]]:
+    with (DATA / f"logger_{day}.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_example_dag_parses(dags: dict[str, DAG]) -> None:
+    assert set(dags) == {"bulkdots_daily_backfill", "bulkdots_etl_taskflow", "bulkdots_fan_out"}
+    assert {path.stem for path in EXAMPLE_DAGS.glob("*.py")} == set(dags)
+
+
+def test_daily_backfill_sends_the_day_and_reports_it(
+    dags: dict[str, DAG], emu: Emulator, tmp_path: Path
+) -> None:
+    run = dags["bulkdots_daily_backfill"].test(
+        logical_date=pendulum.datetime(2024, 1, 2, tz="UTC"),
+        run_conf={"rejected_dir": str(tmp_path)},
+    )
+
+    assert run.state == "success"
+    values = xcoms(run)
+    task_ids = values[("send_logger_day", -1, "return_value")]
+    summary = values[("send_logger_day", -1, "summary")]
+    stats = emu.stats()
+    # One task_id per acknowledged request, in send order (one request in flight at a time).
+    assert task_ids == stored_task_ids(emu)
+    assert len(task_ids) == len(set(task_ids)) == stats["requests"]["200"] == summary["requests"]
+    assert set(summary) >= SUMMARY_KEYS
+    rows = sample_rows("20240102")
+    readings = sum(1 for row in rows for name in row if name not in ("time", "logger"))
+    assert summary["rows_read"] == len(rows)
+    assert summary["dots_sent"] == stats["dots"] == stats["unique_dots"]
+    assert summary["dots_sent"] + summary["missing_readings"] == readings
+    assert summary["bytes_sent"] == summary["bytes"]
+    assert summary["retries"] == summary["resumed_requests"] == 0
+    assert summary["possible_duplicate_dots"] == 0
+    assert summary["seconds"] > 0
+    rejected = tmp_path / "bulkdots_daily_backfill" / "20240102.jsonl"
+    assert rejected.exists() == (summary["rejected_rows"] > 0)
+
+
+def test_etl_taskflow_loads_the_transformed_rows(dags: dict[str, DAG], emu: Emulator) -> None:
+    run = dags["bulkdots_etl_taskflow"].test()
+
+    assert run.state == "success"
+    assert {task for task, _ in task_instances(run)} == {"extract", "transform", "load"}
+    values = xcoms(run)
+    cleaned = values[("transform", -1, "return_value")]
+    assert cleaned and all(row["device"].startswith("greenhouse") for row in cleaned)
+    summary = values[("load", -1, "summary")]
+    dots = emu.dots()
+    readings = Counter(
+        name for row in cleaned for name in ("temperature_f", "humidity") if row[name] != ""
+    )
+    assert Counter(dot["variable"] for dot in dots) == readings
+    assert len(dots) == summary["dots_sent"] == 2 * len(cleaned) - summary["missing_readings"]
+    assert {dot["device"] for dot in dots} == {"greenhouse-north", "greenhouse-south"}
+    assert all(dot["context"] == {"site": "north-farm"} for dot in dots)
+    first = cleaned[0]
+    stored = next(
+        dot
+        for dot in dots
+        if dot["device"] == first["device"] and dot["variable"] == "temperature_f"
+    )
+    assert stored["value"] == first["temperature_f"]
+    assert values[("load", -1, "return_value")] == stored_task_ids(emu)
+
+
+def test_fan_out_maps_one_instance_per_file(
+    dags: dict[str, DAG], emu: Emulator, tmp_path: Path
+) -> None:
+    # Three short files keep the DAG's own 2 requests/s per instance cheap.
+    for day in ("20240101", "20240102", "20240103"):
+        lines = (DATA / f"logger_{day}.csv").read_text().splitlines(keepends=True)
+        (tmp_path / f"logger_{day}.csv").write_text("".join(lines[:121]))
+    shutil.copy(DATA / "logger_20240104.csv", tmp_path / "not_a_logger_file.csv")
+
+    run = dags["bulkdots_fan_out"].test(run_conf={"data_dir": str(tmp_path)})
+
+    assert run.state == "success"
+    mapped = sorted(index for task, index in task_instances(run) if task == "send_file")
+    assert mapped == [0, 1, 2]
+    values = xcoms(run)
+    files = values[("list_files", -1, "return_value")]
+    assert [Path(path).name for path in files] == [
+        "logger_20240101.csv",
+        "logger_20240102.csv",
+        "logger_20240103.csv",
+    ]
+    dots = emu.dots()
+    task_id_days = {dot["task_id"]: _day(dot["timestamp"]) for dot in dots}
+    for index, path in enumerate(files):
+        summary = values[("send_file", index, "summary")]
+        task_ids = values[("send_file", index, "return_value")]
+        assert summary["rows_read"] == 120
+        assert len(task_ids) == summary["requests"] > 0
+        # Each instance's task_ids name requests holding only its own file's day.
+        day = Path(path).stem.removeprefix("logger_")
+        assert {task_id_days[task_id] for task_id in task_ids} == {day}
+    all_ids = [tid for index in range(3) for tid in values[("send_file", index, "return_value")]]
+    assert sorted(all_ids) == sorted(set(task_id_days)) == sorted(stored_task_ids(emu))
+    assert emu.stats()["duplicates"] == 0
+
+
+def _day(timestamp_ms: int) -> str:
+    return pendulum.from_timestamp(timestamp_ms / 1000, tz="UTC").format("YYYYMMDD")
