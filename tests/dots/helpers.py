@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_bulkdots.dots import Body
+import pytest
+
+from airflow_provider_bulkdots.dots import (
+    Body,
+    InvalidRow,
+    InvalidRowsError,
+    Report,
+    ReshapeOptions,
+    build_bodies,
+)
 
 MAX_LABEL = 100
 MAX_CONTEXT_BYTES = 1024
@@ -56,11 +67,6 @@ def decode_dots(bodies: Iterable[Body | bytes]) -> list[Dot]:
                     else:
                         dots.append((device, variable, object_ts, dot, None))
     return dots
-
-
-def dot_counter(dots: Iterable[Dot]) -> Counter[Dot]:
-    """A multiset of dots; ints and floats of equal value compare equal, as in JSON."""
-    return Counter(dots)
 
 
 def _is_label(value: object) -> bool:
@@ -144,3 +150,75 @@ def assert_valid_bodies(bodies: list[Body], max_body_bytes: int) -> None:
         assert schema_errors(body.payload) == [], (schema_errors(body.payload), body.payload)
         assert body.seq == seq
         assert body.dot_count == len(decode_dots([body]))
+
+
+@dataclass
+class Expected:
+    """What the reference model says build_bodies must produce."""
+
+    dots: list[Dot] = field(default_factory=list)
+    missing: int = 0
+    # row number -> the fields that are wrong in it (any one of them may be reported)
+    bad_rows: dict[int, set[str]] = field(default_factory=dict)
+
+
+def run(rows: list[Any], options: ReshapeOptions) -> tuple[list[Any], Report, list[InvalidRow]]:
+    """build_bodies with a Report collecting every rejection; also checks the input is kept."""
+    before = copy.deepcopy(rows)
+    before_repr = repr(rows)
+    rejected: list[InvalidRow] = []
+    report = Report(on_rejected=rejected.append)
+    bodies = list(build_bodies(rows, options, report))
+    assert repr(rows) == before_repr
+    assert repr(before) == before_repr
+    return bodies, report, rejected
+
+
+def check_all(
+    rows: list[Any],
+    options: ReshapeOptions,
+    expected: Expected,
+) -> None:
+    """Run skip, again for determinism, then fail; assert every property."""
+    bodies, report, rejected = run(rows, options)
+
+    assert_valid_bodies(bodies, options.max_body_bytes)
+    assert Counter(decode_dots(bodies)) == Counter(expected.dots)
+
+    # every invalid row reported exactly once, naming one of its bad fields
+    reported = Counter(row.row_number for row in rejected)
+    assert set(reported) == set(expected.bad_rows), (rejected, expected.bad_rows)
+    assert all(count == 1 for count in reported.values()), reported
+    for row in rejected:
+        assert row.field in expected.bad_rows[row.row_number], (row, expected.bad_rows)
+        assert row.rule
+        assert str(row).startswith(f"row {row.row_number}, field {row.field!r}, value ")
+
+    assert report.rows_read == len(rows)
+    assert report.rejected_rows == len(expected.bad_rows)
+    assert report.missing_readings == expected.missing
+    assert report.dots == len(expected.dots) == sum(body.dot_count for body in bodies)
+    assert report.bodies == len(bodies)
+    assert report.bytes == sum(body.size for body in bodies)
+
+    again, _, _ = run(rows, options)
+    assert [body.payload for body in again] == [body.payload for body in bodies]
+    assert [body.body_id for body in again] == [body.body_id for body in bodies]
+    assert len({body.body_id for body in bodies}) == len(bodies)
+
+    fail = ReshapeOptions(**{**_fields(options), "on_invalid": "fail"})
+    if expected.bad_rows:
+        with pytest.raises(InvalidRowsError) as caught:
+            list(build_bodies(rows, fail))
+        assert caught.value.total == len(expected.bad_rows)
+        assert len(caught.value.rows) == min(20, len(expected.bad_rows))
+        assert {row.row_number for row in caught.value.rows} <= set(expected.bad_rows)
+        assert f"{len(expected.bad_rows)} invalid row(s); nothing was sent" in str(caught.value)
+    else:
+        assert [body.payload for body in build_bodies(rows, fail)] == [
+            body.payload for body in bodies
+        ]
+
+
+def _fields(options: ReshapeOptions) -> dict[str, Any]:
+    return {name: getattr(options, name) for name in options.__dataclass_fields__}

@@ -8,10 +8,8 @@ every invalid row is reported once, the output is deterministic and the input un
 
 from __future__ import annotations
 
-import copy
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -19,13 +17,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_bulkdots.dots import (
-    InvalidRow,
     InvalidRowsError,
-    Report,
     ReshapeOptions,
     build_bodies,
 )
-from tests.dots.helpers import Dot, assert_valid_bodies, canonical_context, decode_dots
+from tests.dots.helpers import (
+    Dot,
+    Expected,
+    assert_valid_bodies,
+    canonical_context,
+    check_all,
+    decode_dots,
+    run,
+)
 from tests.dots.strategies import (
     VARIABLES,
     Cell,
@@ -55,78 +59,6 @@ CLEAN_TIMESTAMP = ok_timestamp().filter(lambda cell: type(cell.raw) is int)
 # in records, a mapping is a dot object, so a dict "reading" is no invalid number there
 RECORDS_VALUE = long_value.filter(lambda cell: not isinstance(cell.raw, dict))
 RECORDS_DEVICE = st.one_of(ok_device.filter(lambda cell: isinstance(cell.raw, str)), any_device)
-
-
-@dataclass
-class Expected:
-    """What the reference model says build_bodies must produce."""
-
-    dots: list[Dot] = field(default_factory=list)
-    missing: int = 0
-    # row number -> the fields that are wrong in it (any one of them may be reported)
-    bad_rows: dict[int, set[str]] = field(default_factory=dict)
-
-
-def run(rows: list[Any], options: ReshapeOptions) -> tuple[list[Any], Report, list[InvalidRow]]:
-    """build_bodies with a Report collecting every rejection; also checks the input is kept."""
-    before = copy.deepcopy(rows)
-    before_repr = repr(rows)
-    rejected: list[InvalidRow] = []
-    report = Report(on_rejected=rejected.append)
-    bodies = list(build_bodies(rows, options, report))
-    assert repr(rows) == before_repr
-    assert repr(before) == before_repr
-    return bodies, report, rejected
-
-
-def check_all(
-    rows: list[Any],
-    options: ReshapeOptions,
-    expected: Expected,
-) -> None:
-    """Run skip, again for determinism, then fail; assert every property."""
-    bodies, report, rejected = run(rows, options)
-
-    assert_valid_bodies(bodies, options.max_body_bytes)
-    assert Counter(decode_dots(bodies)) == Counter(expected.dots)
-
-    # every invalid row reported exactly once, naming one of its bad fields
-    reported = Counter(row.row_number for row in rejected)
-    assert set(reported) == set(expected.bad_rows), (rejected, expected.bad_rows)
-    assert all(count == 1 for count in reported.values()), reported
-    for row in rejected:
-        assert row.field in expected.bad_rows[row.row_number], (row, expected.bad_rows)
-        assert row.rule
-        assert str(row).startswith(f"row {row.row_number}, field {row.field!r}, value ")
-
-    assert report.rows_read == len(rows)
-    assert report.rejected_rows == len(expected.bad_rows)
-    assert report.missing_readings == expected.missing
-    assert report.dots == len(expected.dots) == sum(body.dot_count for body in bodies)
-    assert report.bodies == len(bodies)
-    assert report.bytes == sum(body.size for body in bodies)
-
-    again, _, _ = run(rows, options)
-    assert [body.payload for body in again] == [body.payload for body in bodies]
-    assert [body.body_id for body in again] == [body.body_id for body in bodies]
-    assert len({body.body_id for body in bodies}) == len(bodies)
-
-    fail = ReshapeOptions(**{**_fields(options), "on_invalid": "fail"})
-    if expected.bad_rows:
-        with pytest.raises(InvalidRowsError) as caught:
-            list(build_bodies(rows, fail))
-        assert caught.value.total == len(expected.bad_rows)
-        assert len(caught.value.rows) == min(20, len(expected.bad_rows))
-        assert {row.row_number for row in caught.value.rows} <= set(expected.bad_rows)
-        assert f"{len(expected.bad_rows)} invalid row(s); nothing was sent" in str(caught.value)
-    else:
-        assert [body.payload for body in build_bodies(rows, fail)] == [
-            body.payload for body in bodies
-        ]
-
-
-def _fields(options: ReshapeOptions) -> dict[str, Any]:
-    return {name: getattr(options, name) for name in options.__dataclass_fields__}
 
 
 def _site_context(site: Cell | None) -> str | None:
