@@ -78,16 +78,16 @@ class ResumeLedger:
 
     def load(self) -> dict[str, Acknowledged]:
         """Acknowledged bodies by body_id; empty when none, or when the input changed."""
+        self._chunks = []
         header = self._read(self.key)
         if not isinstance(header, dict):
-            self._start()
             return {}
         if header.get("fingerprint") != self.fingerprint:
             log.warning(
                 "The dataset or options changed since the last try: sending everything again."
             )
             self._delete_chunks(int(header.get("chunks", 0)))
-            self._start()
+            self.store.delete(self.key)
             return {}
         acknowledged: dict[str, Acknowledged] = {}
         for index in range(int(header.get("chunks", 0))):
@@ -99,7 +99,7 @@ class ResumeLedger:
         return acknowledged
 
     def record(self, seq: int, body_id: str, task_ids: list[str]) -> None:
-        """Persist one acknowledgement."""
+        """Persist one acknowledgement (the first one creates the ledger)."""
         if not self._chunks or len(self._chunks[-1]) >= CHUNK_ENTRIES:
             self._chunks.append([])
             self._write_header()
@@ -114,10 +114,6 @@ class ResumeLedger:
         self._delete_chunks(max(chunks, len(self._chunks)))
         self.store.delete(self.key)
         self._chunks = []
-
-    def _start(self) -> None:
-        self._chunks = []
-        self._write_header()
 
     def _write_header(self) -> None:
         header = {"fingerprint": self.fingerprint, "chunks": len(self._chunks)}
