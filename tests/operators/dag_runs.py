@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,15 +104,24 @@ def rendered_fields(run: DagRun) -> dict[tuple[str, int], dict[str, Any]]:
         return {(row.task_id, row.map_index): dict(row.rendered_fields) for row in rows}
 
 
-def ledger_variables() -> dict[str, str]:
-    """The resume ledger's Variables currently in the metadata DB."""
+def ledger_variables(run: DagRun | None = None, map_indexes: Iterable[int] = ()) -> dict[str, str]:
+    """The resume ledger's Variables in the metadata DB: all of them, or those of ``run``'s
+    task instances (also of ``map_indexes`` of its tasks, for a run still in progress)."""
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    from airflow_provider_bulkdots.operators.resume import ledger_key
+
     with create_session() as session:
         rows = session.scalars(select(Variable).where(Variable.key.startswith(LEDGER_PREFIX)))
-        return {row.key: row.val for row in rows}
+        found = {row.key: row.val for row in rows}
+    if run is None:
+        return found
+    instances = set(task_instances(run))
+    instances |= {(task, index) for task, _ in list(instances) for index in map_indexes}
+    keys = {ledger_key(run.dag_id, run.run_id, task, index) for task, index in instances}
+    return {key: value for key, value in found.items() if key.split("/")[0] in keys}
 
 
 def _decoded(value: Any) -> Any:
