@@ -1,4 +1,4 @@
-"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+"""Provider metadata read by Airflow's ProvidersManager (entry point apache_airflow_provider)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def _field(label: str, json_type: str, default: Any, description: str) -> dict[s
 
 CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     "max_body_bytes": _field(
-        "Max body bytes", "integer", 10000, "Largest request body sent, in bytes (API limit 10,000)."
+        "Max body bytes", "integer", 10000, "Largest request body sent (API limit 10,000 bytes)."
     ),
     "rate_limit": _field(
         "Rate limit (requests/s)", "number", 4, "Requests per second for this token; 0 for none."
@@ -36,7 +36,10 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "Endpoint path", "string", "/api/v1.6/devices/_/bulk/values", "Path of the bulk endpoint."
     ),
     "token_in_query": _field(
-        "Token in query string", "boolean", False, "Send ?token= instead of X-Auth-Token (discouraged)."
+        "Token in query string",
+        "boolean",
+        False,
+        "Send ?token= instead of X-Auth-Token (discouraged).",
     ),
     "retry_unknown_outcome": _field(
         "Retry unknown outcomes",
