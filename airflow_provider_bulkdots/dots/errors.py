@@ -58,6 +58,27 @@ class InvalidRowsError(ValueError):
         super().__init__(f"{total} invalid row(s); nothing was sent:\n{listed}{more}")
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadableRow:
+    """A row its reader could not parse (a JSON Lines line that is not JSON, say).
+
+    Readers yield it in the row's place, so the core rejects it by number with the reader's
+    reason instead of the stream stopping.
+    """
+
+    error: str
+    text: str
+
+
+def not_a_mapping(
+    row: object, field: str = "(row)", rule: str = "row must be a mapping of column to value"
+) -> RowRejected:
+    """The rejection of a row that is not a mapping, with the reader's reason when known."""
+    if isinstance(row, UnreadableRow):
+        return RowRejected("(line)", row.text, f"not readable: {row.error}")
+    return RowRejected(field, row, rule)
+
+
 class DotsOptionsError(ValueError):
     """The reshape options contradict each other or name nothing usable."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow_provider_bulkdots.dots.context import context_from_row
 from airflow_provider_bulkdots.dots.encoding import Piece, encode_value_object
-from airflow_provider_bulkdots.dots.errors import InvalidRow, RowRejected
+from airflow_provider_bulkdots.dots.errors import InvalidRow, RowRejected, not_a_mapping
 from airflow_provider_bulkdots.dots.labels import check_label
 from airflow_provider_bulkdots.dots.numbers import to_number
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
@@ -96,7 +96,7 @@ class LongReshaper:
     def _one_row(self, row: Mapping[str, Any]) -> tuple[str, int, str, object]:
         options = self.options
         if not isinstance(row, Mapping):
-            raise RowRejected("(row)", row, "row must be a mapping of column to value")
+            raise not_a_mapping(row)
         if options.device is not None:
             device = self._label(options.device, "device")
         else:

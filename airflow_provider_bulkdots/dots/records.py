@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow_provider_bulkdots.dots.context import check_context
 from airflow_provider_bulkdots.dots.encoding import Piece, encode_value_object
-from airflow_provider_bulkdots.dots.errors import InvalidRow, RowRejected
+from airflow_provider_bulkdots.dots.errors import InvalidRow, RowRejected, not_a_mapping
 from airflow_provider_bulkdots.dots.labels import check_label
 from airflow_provider_bulkdots.dots.numbers import to_number
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
@@ -45,7 +45,7 @@ class RecordsReshaper:
     ) -> None:
         try:
             if not isinstance(record, Mapping):
-                raise RowRejected("(record)", record, "record must be an object")
+                raise not_a_mapping(record, "(record)", "record must be an object")
             device = check_label(
                 _required(record, "device"), "device", self.options.max_label_length
             )

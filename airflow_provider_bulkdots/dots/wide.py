@@ -16,7 +16,12 @@ import msgspec
 
 from airflow_provider_bulkdots.dots.context import context_from_row
 from airflow_provider_bulkdots.dots.encoding import Piece, encode_value_object
-from airflow_provider_bulkdots.dots.errors import DotsOptionsError, InvalidRow, RowRejected
+from airflow_provider_bulkdots.dots.errors import (
+    DotsOptionsError,
+    InvalidRow,
+    RowRejected,
+    not_a_mapping,
+)
 from airflow_provider_bulkdots.dots.labels import check_label
 from airflow_provider_bulkdots.dots.numbers import MISSING, to_number
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
@@ -127,7 +132,7 @@ class WideReshaper:
     def _one_row(self, row: Mapping[str, Any]) -> tuple[str, list[Piece]]:
         options = self.options
         if not isinstance(row, Mapping):
-            raise RowRejected("(row)", row, "row must be a mapping of column to value")
+            raise not_a_mapping(row)
         if options.device is not None:
             device_field, device_value = "device", options.device
         else:

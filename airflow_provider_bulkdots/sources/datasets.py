@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from airflow_provider_bulkdots.dots.errors import UnreadableRow
+
 FORMATS = ("csv", "jsonl", "parquet")
 _SUFFIXES = {
     ".csv": "csv",
@@ -28,12 +30,8 @@ _SUFFIXES = {
 _CHUNK_ROWS = 8192
 
 
-@dataclass(frozen=True)
-class UnreadableLine:
-    """A line of a JSON Lines file that is not a JSON object; rejected as an invalid row."""
-
-    error: str
-    text: str
+UnreadableLine = UnreadableRow
+"""A line of a JSON Lines file that is not JSON; the core rejects it as an invalid row."""
 
 
 @dataclass(frozen=True)

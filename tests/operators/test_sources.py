@@ -189,3 +189,15 @@ def test_a_file_fingerprint_changes_when_the_file_does(tmp_path: Path) -> None:
     assert open_dataset(str(path)).fingerprint not in (before, after)
     copy = write_csv(tmp_path / "copy.csv", ROWS)
     assert open_dataset(str(copy)).fingerprint != before  # another file
+
+
+def test_an_unreadable_jsonl_line_is_rejected_with_the_parsers_reason(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "rows.jsonl", [json.dumps(ROWS[0]), "{not json"])
+    report = Report()
+
+    list(build_bodies(open_dataset(str(path)).rows(), ReshapeOptions(on_invalid="skip"), report))
+
+    (rejected,) = report.rejected_sample
+    assert rejected.field == "(line)"
+    assert rejected.value == "{not json"
+    assert rejected.rule.startswith("not readable: JSON is malformed")
