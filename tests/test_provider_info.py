@@ -1,0 +1,59 @@
+"""The package registers with Airflow: the provider, its hook and the connection form."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from airflow_provider_bulkdots import __version__
+from airflow_provider_bulkdots.get_provider_info import get_provider_info
+
+
+def test_airflow_lists_the_provider_and_its_connection_type() -> None:
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "providers",
+            "get",
+            "airflow-provider-bulkdots",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=True,
+    )
+    table = next(line for line in listed.stdout.splitlines() if line.startswith("[{"))
+    assert json.loads(table) == [{"Provider": "airflow-provider-bulkdots", "Version": __version__}]
+
+
+def test_the_connection_type_has_its_hook_and_form() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    hooks = ProvidersManager().hooks
+    hook = hooks["bulkdots"]
+    assert hook is not None
+    assert hook.hook_class_name == "airflow_provider_bulkdots.hooks.bulkdots.BulkDotsHook"
+    assert hook.connection_id_attribute_name == "bulkdots_conn_id"
+
+    (connection_type,) = get_provider_info()["connection-types"]
+    fields = connection_type["conn-fields"]
+    assert list(fields) == [
+        "max_body_bytes",
+        "rate_limit",
+        "max_in_flight",
+        "timeout",
+        "max_retries",
+        "max_retry_seconds",
+        "endpoint",
+        "token_in_query",
+        "retry_unknown_outcome",
+    ]
+    behaviour = connection_type["ui-field-behaviour"]
+    assert behaviour["relabeling"] == {"host": "API URL", "password": "Token"}
+    assert "extra" in behaviour["hidden-fields"]
