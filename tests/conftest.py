@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+
+import pytest
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="bulkdots-airflow-home-")
 os.environ.setdefault("AIRFLOW_HOME", _AIRFLOW_HOME)
@@ -13,3 +16,24 @@ os.environ.setdefault(
 )
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+
+# A token unlike any other string of the suite, so tests can assert it never leaks.
+EMULATOR_TOKEN = "BBFF-tests-7f3a9c2e51d84b60"
+
+
+@pytest.fixture(scope="session")
+def session_emulator() -> Iterator[object]:
+    """One emulator for the session, on a free loopback port, without a rate limit."""
+    from airflow_provider_bulkdots.emulator import run_emulator
+
+    with run_emulator(token=EMULATOR_TOKEN, rate_limit=0) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emu(session_emulator: object) -> Iterator[object]:
+    """The session emulator, empty, without faults or rate limit."""
+    session_emulator.reset()  # type: ignore[attr-defined]
+    yield session_emulator
+    session_emulator.reset()  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from airflow_provider_bulkdots import __version__
+from airflow_provider_bulkdots.delivery.settings import EXTRA_KEYS
 from airflow_provider_bulkdots.get_provider_info import get_provider_info
 
 
@@ -43,17 +44,7 @@ def test_the_connection_type_has_its_hook_and_form() -> None:
 
     (connection_type,) = get_provider_info()["connection-types"]
     fields = connection_type["conn-fields"]
-    assert list(fields) == [
-        "max_body_bytes",
-        "rate_limit",
-        "max_in_flight",
-        "timeout",
-        "max_retries",
-        "max_retry_seconds",
-        "endpoint",
-        "token_in_query",
-        "retry_unknown_outcome",
-    ]
+    assert tuple(fields) == EXTRA_KEYS
     behaviour = connection_type["ui-field-behaviour"]
     assert behaviour["relabeling"] == {"host": "API URL", "password": "Token"}
     assert "extra" in behaviour["hidden-fields"]

@@ -90,15 +90,7 @@ class DeliverySummary:
 
     def add(self, result: SendResult) -> None:
         """Count one body's result."""
-        self.requests += result.requests
-        self.retries += result.retries
-        self.splits += result.splits
-        self.statuses.update(result.statuses)
-        self.unknown_outcomes += result.unknown_outcomes
-        if result.possible_duplicate_dots:
-            self.possible_duplicate_bodies += 1
-            self.possible_duplicate_dots += result.possible_duplicate_dots
-        self.rejected.extend(result.rejected)
+        self.add_partial(result)
         if result.acknowledged:
             self.bodies += 1
             self.dots += result.dots - len(result.rejected)

@@ -114,18 +114,11 @@ class BulkDotsOperator(BaseOperator):
 
     def make_hook(self) -> BulkDotsHook:
         """The hook, with this task's overrides of the connection's limits."""
+        from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
         from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
-        return BulkDotsHook(
-            self.bulkdots_conn_id,
-            max_body_bytes=self.max_body_bytes,
-            rate_limit=self.rate_limit,
-            max_in_flight=self.max_in_flight,
-            timeout=self.timeout,
-            max_retries=self.max_retries,
-            max_retry_seconds=self.max_retry_seconds,
-            retry_unknown_outcome=self.retry_unknown_outcome,
-        )
+        overrides = {key: getattr(self, key) for key in OVERRIDE_KEYS}
+        return BulkDotsHook(self.bulkdots_conn_id, **overrides)
 
     def resume_store(self) -> KeyValueStore:
         """Where acknowledged bodies are remembered between tries."""

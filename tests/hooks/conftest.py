@@ -10,23 +10,8 @@ import msgspec
 import pytest
 
 from airflow_provider_bulkdots.dots.body import Body
-from airflow_provider_bulkdots.emulator import Emulator, run_emulator
-
-TOKEN = "BBFF-hook-tests-7f3a9c2e51d84b60"
-
-
-@pytest.fixture(scope="session")
-def session_emulator() -> Iterator[Emulator]:
-    with run_emulator(token=TOKEN, rate_limit=0) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(session_emulator: Emulator) -> Iterator[Emulator]:
-    """The session emulator, empty, without faults or rate limit."""
-    session_emulator.reset()
-    yield session_emulator
-    session_emulator.reset()
+from airflow_provider_bulkdots.emulator import Emulator
+from tests.conftest import EMULATOR_TOKEN as TOKEN
 
 
 def set_connection(

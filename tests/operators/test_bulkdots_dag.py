@@ -24,7 +24,7 @@ from airflow.sdk import DAG
 from airflow_provider_bulkdots.emulator import Emulator, Faults
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
 from airflow_provider_bulkdots.operators.resume import ledger_key
-from tests.operators.conftest import TOKEN
+from tests.conftest import EMULATOR_TOKEN as TOKEN
 from tests.operators.dag_runs import (
     EXAMPLE_DAGS,
     example_dags,
