@@ -16,7 +16,6 @@ import argparse
 import gc
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgspec
-from _rows import VARIABLES, wide_rows
+from _common import VARIABLES, last_line_of_child, peak_rss_mb, wide_rows
 
 from airflow_provider_bulkdots.dots import ReshapeOptions, build_bodies
 
@@ -79,22 +78,13 @@ def best_of(runs: int, work) -> float:  # type: ignore[no-untyped-def]
 
 def peak_rss_child(dots: int) -> float:
     """Peak RSS (MB) of a fresh process streaming ``dots`` through the core."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--stream-only", "--dots", str(dots)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return float(out.stdout.strip().splitlines()[-1])
+    return float(last_line_of_child(__file__, "--stream-only", "--dots", str(dots)))
 
 
 def stream_only(dots: int) -> None:
     bodies = sum(1 for _ in build_bodies(wide_rows(dots), OPTIONS))
     assert bodies > 0
-    # VmHWM is this process's own high-water mark; ru_maxrss would include the parent's.
-    status = Path("/proc/self/status").read_text()
-    hwm_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-    print(hwm_kb / 1024)
+    print(peak_rss_mb())
 
 
 def main() -> None:

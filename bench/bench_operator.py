@@ -35,7 +35,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from _rows import VARIABLES, wide_rows  # noqa: E402
+from _common import VARIABLES, last_line_of_child, peak_rss_mb, wide_rows  # noqa: E402
 
 TOKEN = "BBFF-bench-operator-5b2e9d41c7a8"
 MAX_BODY = 10_000
@@ -87,19 +87,7 @@ def lower_bound(dots: int) -> int:
 
 def lower_bound_child(dots: int) -> int:
     """The lower bound, computed in a child process so its rows in memory do not count here."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--lower-bound-only", "--dots", str(dots)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(out.stdout.strip().splitlines()[-1])
-
-
-def peak_rss_mb() -> float:
-    status = Path("/proc/self/status").read_text()
-    hwm_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-    return hwm_kb / 1024
+    return int(last_line_of_child(__file__, "--lower-bound-only", "--dots", str(dots)))
 
 
 def run_dag(data: Path, resume: bool) -> tuple[float, dict, list[str], str]:  # type: ignore[type-arg]

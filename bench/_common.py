@@ -1,10 +1,14 @@
-"""Realistic wide rows for the benchmarks: data loggers read every second."""
+"""Shared by the benchmarks: realistic wide rows (data loggers read every second), and
+measuring a process's peak memory."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 DEVICES = 50
 VARIABLES = ("temperature", "humidity", "pressure", "battery", "rssi")
@@ -26,3 +30,18 @@ def wide_rows(dots: int, seed: int = 7) -> Iterator[dict[str, object]]:
             "battery": round(rng.uniform(3.3, 4.2), 2),
             "rssi": rng.randint(-95, -40),
         }
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak RSS in MB (VmHWM; ru_maxrss would include a parent's)."""
+    status = Path("/proc/self/status").read_text()
+    hwm_kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    return hwm_kb / 1024
+
+
+def last_line_of_child(script: str, *args: str) -> str:
+    """Run ``script`` in a fresh Python with ``args``; its last line of output."""
+    out = subprocess.run(
+        [sys.executable, script, *args], check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip().splitlines()[-1]
