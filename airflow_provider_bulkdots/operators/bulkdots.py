@@ -25,7 +25,7 @@ from airflow_provider_bulkdots.sources import open_dataset
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_bulkdots.delivery.results import SendResult
+    from airflow_provider_bulkdots.delivery.results import DeliverySummary, SendResult
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
 
@@ -181,8 +181,8 @@ class BulkDotsOperator(BaseOperator):
                 delivery = hook.deliver(still_to_send(), on_result=acknowledged)
             finally:
                 hook.close()
-        if ledger is not None:
-            ledger.clear()
+            for dot in delivery.rejected:
+                rejected_writer.write_api_rejection(dot)
 
         task_ids = [tid for seq in sorted(task_ids_by_seq) for tid in task_ids_by_seq[seq]]
         summary = {
@@ -196,6 +196,7 @@ class BulkDotsOperator(BaseOperator):
             "resumed_dots": resumed["dots"],
             "possible_duplicate_requests": delivery.possible_duplicate_bodies,
             "possible_duplicate_dots": delivery.possible_duplicate_dots,
+            "unknown_outcome_requests": delivery.unacknowledged_bodies,
             "rejected_by_api": len(delivery.rejected),
             "seconds": round(time.monotonic() - started, 3),
         }
@@ -204,7 +205,31 @@ class BulkDotsOperator(BaseOperator):
         self._log_rejected(report.rejected_sample, report.rejected_rows)
         self.log.info("Summary: %s", summary)
         context["ti"].xcom_push(key="summary", value=summary)
+        self._fail_on_unsettled(delivery)
+        if ledger is not None:
+            ledger.clear()
         return task_ids
+
+    def _fail_on_unsettled(self, delivery: DeliverySummary) -> None:
+        """Fail, without retrying, when a retry could not put things right by itself.
+
+        The ledger is kept: clearing the task later resends only what was not acknowledged.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if delivery.unacknowledged_bodies:
+            raise AirflowFailException(
+                f"{delivery.unacknowledged_bodies} request(s) with "
+                f"{delivery.unacknowledged_dots} dots lost their reply and "
+                "retry_unknown_outcome is off: the API may or may not have stored them. "
+                "Check what was stored, then clear the task to resend them (or not)."
+            )
+        if delivery.rejected and self.on_invalid == "fail":
+            listed = "\n".join(f"  {dot.describe()}" for dot in delivery.rejected[:20])
+            raise AirflowFailException(
+                f"the API refused {len(delivery.rejected)} dot(s); every other dot was stored:"
+                f"\n{listed}"
+            )
 
     def _ledger(self, context: Context, fingerprint: str, options: ReshapeOptions) -> ResumeLedger:
         ti = context["ti"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from airflow_provider_bulkdots.delivery.results import RejectedDot
 from airflow_provider_bulkdots.dots import InvalidRow
 
 
@@ -23,7 +24,26 @@ class RejectedRowsWriter:
         self.count = 0
 
     def write(self, row: InvalidRow) -> None:
+        """One row the core rejected."""
         self.count += 1
+        self._write_line(row.to_json_dict())
+
+    def write_api_rejection(self, dot: RejectedDot) -> None:
+        """One dot the API refused (a 400 narrowed down to it)."""
+        self.count += 1
+        self._write_line(
+            {
+                "body_id": dot.body_id,
+                "device": dot.device,
+                "variable": dot.variable,
+                "timestamp": dot.timestamp,
+                "value": repr(dot.value),
+                "rule": f"refused by the API: {dot.message}",
+                "detail": dot.detail,
+            }
+        )
+
+    def _write_line(self, record: dict[str, Any]) -> None:
         if self.path is None:
             return
         if self._file is None:
@@ -32,7 +52,7 @@ class RejectedRowsWriter:
             target = ObjectStoragePath(self.path)
             target.parent.mkdir(parents=True, exist_ok=True)
             self._file = target.open("wb")
-        self._file.write(self._encode(row.to_json_dict()) + b"\n")
+        self._file.write(self._encode(record) + b"\n")
 
     def __enter__(self) -> RejectedRowsWriter:
         return self

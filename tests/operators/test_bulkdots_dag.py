@@ -381,3 +381,35 @@ def test_the_token_never_reaches_logs_xcoms_or_rendered_fields(
     assert xcoms(run) and rendered_fields(run)
     assert TOKEN not in json.dumps(list(xcoms(run).values()), default=str)
     assert TOKEN not in json.dumps(list(rendered_fields(run).values()), default=str)
+
+
+# -- what a retry could not settle ----------------------------------------------------------
+
+
+def test_a_lost_reply_without_resending_fails_at_once_and_keeps_the_ledger(
+    conn: Emulator, tmp_path: Path
+) -> None:
+    rows = readings(200, ["station-a", "station-b"])
+    data = write_rows(tmp_path / "readings.csv", rows)
+    retried: list[Any] = []
+    dag = single_task_dag(
+        "op_lost_reply",
+        **retrying(retried.append, data=str(data), retry_unknown_outcome=False),
+    )
+    conn.drop_next(1)  # the first body is stored, then its reply is lost
+
+    run = dag.test()
+
+    assert run.state == "failed"
+    assert retried == []  # a retry would resend blindly: the task fails for a person to decide
+    summary = xcoms(run)[("send", -1, "summary")]
+    assert summary["unknown_outcome_requests"] == 1
+    assert (
+        summary["requests"] == conn.stats()["requests"]["200"] + conn.stats()["requests"]["dropped"]
+    )
+    # Nothing was sent twice, and every acknowledged body stays in the ledger for a clear.
+    assert conn.stats()["duplicates"] == 0
+    assert stored(conn) == expected_dots(rows)
+    ledger = ledger_variables(run)
+    acknowledged = sum(len(json.loads(v)) for k, v in ledger.items() if "/" in k)
+    assert acknowledged == conn.stats()["requests"]["200"]  # the dropped one is not among them
