@@ -204,11 +204,12 @@ class BulkDotsHook(BaseHook):
         """Chunk records in the endpoint's own shape into bodies, send them, return task_ids.
 
         With ``on_invalid="fail"`` every record is checked before the first request: an
-        invalid one raises ``InvalidRowsError`` and nothing is sent (the bodies are held in
-        memory meanwhile). With ``"skip"`` invalid records are left out and logged, and
+        invalid one raises ``InvalidRowsError`` and nothing is sent (the bodies wait in a
+        temporary file meanwhile). With ``"skip"`` invalid records are left out and logged, and
         bodies are sent as they are built.
         """
         from airflow_provider_bulkdots.dots import Report, ReshapeOptions, build_bodies
+        from airflow_provider_bulkdots.dots.spool import spool_bodies
 
         options = ReshapeOptions(
             layout="records",
@@ -218,7 +219,7 @@ class BulkDotsHook(BaseHook):
         report = Report()
         bodies: Iterable[Body] = build_bodies(records, options, report)
         if on_invalid == "fail":
-            bodies = list(bodies)
+            bodies = spool_bodies(bodies)
         task_ids = self.send_bodies(bodies)
         if report.rejected_rows:
             self.log.warning(
