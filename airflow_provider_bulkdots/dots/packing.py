@@ -95,35 +95,31 @@ class BodyPacker:
         pending = self._pending.get(device)
         if pending is None:
             pending = self._pending[device] = _Pending(encode_label(device))
-        size = len(piece)
         if pending.pieces:
-            grown = pending.body_size + 1 + size
-            if grown > self.max_body_bytes:
+            if pending.body_size + 1 + len(piece) > self.max_body_bytes:
                 split = _split_to_fit(
                     piece, timestamp, dots, self.max_body_bytes - pending.body_size - 1
                 )
                 if split is not None:
                     (first, first_dots), (piece, dots) = split
-                    pending.pieces.append(first)
-                    pending.timestamps.append(timestamp)
-                    pending.dot_counts.append(first_dots)
-                    pending.dots += first_dots
-                    pending.body_size += 1 + len(first)
-                    self._pending_bytes += 1 + len(first)
+                    self._append(pending, first, timestamp, first_dots)
                 self.ready.append(self._emit_single(pending))
                 self._start(pending, piece, timestamp, dots)
             else:
-                pending.pieces.append(piece)
-                pending.timestamps.append(timestamp)
-                pending.dot_counts.append(dots)
-                pending.dots += dots
-                pending.body_size = grown
-                self._pending_bytes += 1 + size
+                self._append(pending, piece, timestamp, dots)
         else:
             self._start(pending, piece, timestamp, dots)
         if self._pending_bytes > self.max_pending_bytes:
             largest = max(self._pending.values(), key=lambda item: item.body_size)
             self.ready.append(self._emit_single(largest))
+
+    def _append(self, pending: _Pending, piece: bytes, timestamp: int, dots: int) -> None:
+        pending.pieces.append(piece)
+        pending.timestamps.append(timestamp)
+        pending.dot_counts.append(dots)
+        pending.dots += dots
+        pending.body_size += 1 + len(piece)
+        self._pending_bytes += 1 + len(piece)
 
     def _start(self, pending: _Pending, piece: bytes, timestamp: int, dots: int) -> None:
         pending.head = record_head(pending.device_json, timestamp)
