@@ -81,7 +81,7 @@ def main() -> None:
         raise SystemExit(f"example DAGs failed to import: {bag.import_errors}")
     dag = bag.get_dag(DAG_ID)
     assert dag is not None
-    dag.params["rejected_dir"] = str(DEMO / "rejected")
+    run_conf = {"rejected_dir": str(DEMO / "rejected")}
 
     totals = {
         "dots_sent": 0,
@@ -95,7 +95,7 @@ def main() -> None:
     started = time.monotonic()
     for day in range(args.days):
         logical_date = pendulum.datetime(2024, 1, 1, tz="UTC").add(days=day)
-        run = dag.test(logical_date=logical_date)
+        run = dag.test(logical_date=logical_date, run_conf=run_conf)
         summary, task_ids = read_xcoms(run.run_id)
         if run.state != "success" or summary is None:
             raise SystemExit(f"the run of {logical_date.date()} ended {run.state}")
@@ -126,6 +126,9 @@ def main() -> None:
     )
     ok = stats["dots"] == totals["dots_sent"] and stats["duplicates"] == 0
     print("Check:   " + ("every dot stored exactly once" if ok else "MISMATCH"))
+    for path in sorted((DEMO / "rejected").rglob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            print(f"Rejected: {line}  ({path.relative_to(ROOT)})")
     print(f"Dashboard: {emulator.url}/")
     if args.serve:
         print("Serving the dashboard; Ctrl-C to stop.")

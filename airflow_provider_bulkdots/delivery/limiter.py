@@ -1,7 +1,9 @@
 """A request-rate limiter shared by the threads of one delivery.
 
 Requests are spaced ``1/rate`` seconds apart: no token bucket, so no burst ever goes over the
-rate, even at the start. A 429's ``Retry-After`` pushes the next slot back for every thread.
+rate, even at the start. The first request also waits one interval: a task that starts right
+after another one on the same token (a backfill's next day) then continues its spacing instead
+of crowding its last second. A 429's ``Retry-After`` pushes the next slot back for every thread.
 """
 
 from __future__ import annotations
@@ -36,17 +38,18 @@ class RateLimiter:
         self.interval = 1.0 / (rate * (1 - headroom)) if rate > 0 else 0.0
         self._clock = clock
         self._lock = threading.Lock()
-        self._next = float("-inf")
+        self._next: float | None = None
 
     def reserve(self) -> float:
         """Take the next free slot; return the seconds to wait until it (0 if now)."""
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next)
+            slot = now + self.interval if self._next is None else max(now, self._next)
             self._next = slot + self.interval
             return slot - now
 
     def defer(self, seconds: float) -> None:
         """Hold every thread for ``seconds`` from now (the API asked us to slow down)."""
         with self._lock:
-            self._next = max(self._next, self._clock() + seconds)
+            held = self._clock() + seconds
+            self._next = held if self._next is None else max(self._next, held)
