@@ -37,3 +37,16 @@ def emu(session_emulator: object) -> Iterator[object]:
     session_emulator.reset()  # type: ignore[attr-defined]
     yield session_emulator
     session_emulator.reset()  # type: ignore[attr-defined]
+
+
+def _hypothesis_profiles() -> None:
+    """CI replays a fixed set of examples (a red run must be reproducible); local runs
+    explore new ones each time."""
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    settings.register_profile("dev", deadline=None, print_blob=True)
+    settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+_hypothesis_profiles()
