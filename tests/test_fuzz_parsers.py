@@ -62,7 +62,7 @@ def test_numbers_parse_or_reject(value: object, missing_allowed: bool) -> None:
             assert number not in (float("inf"), float("-inf"))
 
 
-def _check_bodies(rows: object, layout: str, max_body: int) -> Report:
+def _assert_valid_bodies(rows: object, layout: str, max_body: int) -> Report:
     report = Report()
     options = ReshapeOptions(layout=layout, max_body_bytes=max_body, on_invalid="skip")  # type: ignore[arg-type]
     for body in build_bodies(rows, options, report):  # type: ignore[arg-type]
@@ -82,7 +82,7 @@ def _check_bodies(rows: object, layout: str, max_body: int) -> Report:
 def test_arbitrary_rows_give_valid_bodies_or_named_rejections(
     rows: list[dict[str, object]], layout: str
 ) -> None:
-    report = _check_bodies(rows, layout, 400)
+    report = _assert_valid_bodies(rows, layout, 400)
     for rejected in report.rejected_sample:
         assert 1 <= rejected.row_number <= len(rows)
         assert rejected.rule
@@ -101,4 +101,4 @@ def test_arbitrary_files_give_valid_bodies_or_named_rejections(
         rows = list(dataset.rows())
     except UnicodeDecodeError:
         return  # not text: the CSV reader refuses the file as a whole, with Python's message
-    _check_bodies(rows, "wide" if kind == "csv" else "records", 1000)
+    _assert_valid_bodies(rows, "wide" if kind == "csv" else "records", 1000)

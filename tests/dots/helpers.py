@@ -174,7 +174,7 @@ def run(rows: list[Any], options: ReshapeOptions) -> tuple[list[Any], Report, li
     return bodies, report, rejected
 
 
-def check_all(
+def assert_every_property_holds(
     rows: list[Any],
     options: ReshapeOptions,
     expected: Expected,

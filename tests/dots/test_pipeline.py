@@ -20,7 +20,12 @@ from airflow_provider_bulkdots.dots import (
     ReshapeOptions,
     build_bodies,
 )
-from tests.dots.helpers import Expected, assert_valid_bodies, check_all, decode_dots
+from tests.dots.helpers import (
+    Expected,
+    assert_every_property_holds,
+    assert_valid_bodies,
+    decode_dots,
+)
 
 np = pytest.importorskip("numpy")
 
@@ -100,7 +105,7 @@ def mixed_wide_input(n_rows: int, seed: int) -> tuple[list[dict[str, Any]], Expe
 def test_wide_input_across_batches(max_body_bytes: int) -> None:
     rows, expected = mixed_wide_input(4 * BATCH + 123, seed=max_body_bytes)
     options = ReshapeOptions(max_body_bytes=max_body_bytes, on_invalid="skip")
-    check_all(rows, options, expected)
+    assert_every_property_holds(rows, options, expected)
 
 
 def test_long_input_across_batches_merges_and_keeps_every_dot() -> None:
@@ -129,7 +134,7 @@ def test_long_input_across_batches_merges_and_keeps_every_dot() -> None:
                         (device, variable, START_MS + instant * MINUTE, float(value), None)
                     )
     options = ReshapeOptions(layout="long", on_invalid="skip")
-    check_all(rows, options, expected)
+    assert_every_property_holds(rows, options, expected)
     # consecutive rows of one device and instant share one value object, across batches too
     bodies = list(build_bodies(rows, options))
     objects = sum(len(record["values"]) for b in bodies for record in json.loads(b.payload))
@@ -153,7 +158,9 @@ def test_records_input_across_batches() -> None:
                 (f"d{index % 4}", "a", ts, values[0]["a"], None),
                 (f"d{index % 4}", "b", ts - 1, 1.5, None),
             ]
-    check_all(records, ReshapeOptions(layout="records", on_invalid="skip"), expected)
+    assert_every_property_holds(
+        records, ReshapeOptions(layout="records", on_invalid="skip"), expected
+    )
 
 
 # ------------------------------------------------------------------------------- streaming

@@ -24,9 +24,9 @@ from airflow_provider_bulkdots.dots import (
 from tests.dots.helpers import (
     Dot,
     Expected,
+    assert_every_property_holds,
     assert_valid_bodies,
     canonical_context,
-    check_all,
     decode_dots,
     run,
 )
@@ -125,7 +125,7 @@ def wide_input(draw: st.DrawFn) -> tuple[list[dict[str, Any]], ReshapeOptions, E
 @given(wide_input())
 def test_wide(case: tuple[list[dict[str, Any]], ReshapeOptions, Expected]) -> None:
     rows, options, expected = case
-    check_all(rows, options, expected)
+    assert_every_property_holds(rows, options, expected)
 
 
 # ------------------------------------------------------------------------------------- long
@@ -193,7 +193,7 @@ def long_input(draw: st.DrawFn) -> tuple[list[dict[str, Any]], ReshapeOptions, E
 @given(long_input())
 def test_long(case: tuple[list[dict[str, Any]], ReshapeOptions, Expected]) -> None:
     rows, options, expected = case
-    check_all(rows, options, expected)
+    assert_every_property_holds(rows, options, expected)
 
 
 # ---------------------------------------------------------------------------------- records

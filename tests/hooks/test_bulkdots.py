@@ -35,7 +35,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _stored_once(emu: Emulator, expected_dots: int) -> None:
+def _assert_stored_once(emu: Emulator, expected_dots: int) -> None:
     stats = emu.stats()
     assert stats["unique_dots"] == expected_dots
     assert stats["duplicates"] == 0
@@ -65,7 +65,7 @@ def test_connection_as_uri(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> No
     assert hook.settings.base_url == emu.url
     assert (hook.settings.max_in_flight, hook.settings.max_retries) == (2, 3)
     assert hook.send_bodies(make_bodies(3)) != []
-    _stored_once(emu, 30)
+    _assert_stored_once(emu, 30)
 
 
 def test_arguments_override_extras(conn: Emulator) -> None:
@@ -127,7 +127,7 @@ def test_send_bodies_returns_task_ids_in_order(conn: Emulator) -> None:
     assert len(task_ids) == 25 and len(set(task_ids)) == 25
     by_device = {dot["device"]: dot["task_id"] for dot in conn.dots()}
     assert task_ids == [by_device[f"dev-{seq}"] for seq in range(25)]
-    _stored_once(conn, 250)
+    _assert_stored_once(conn, 250)
     assert bodies == list(make_bodies(25)), "inputs come back unchanged"
 
 
@@ -233,7 +233,7 @@ def test_5xx_retried_then_delivered(conn: Emulator) -> None:
     assert summary.retries == 3 and summary.bodies == 1
     assert len(waits) == 3 and all(w > 0 for w in waits)
     assert waits[2] > waits[0] / 2, "backoff grows"
-    _stored_once(conn, 10)
+    _assert_stored_once(conn, 10)
 
 
 def test_429_honours_retry_after(conn: Emulator) -> None:
@@ -242,7 +242,7 @@ def test_429_honours_retry_after(conn: Emulator) -> None:
     summary = BulkDotsHook(max_in_flight=1, sleep=waits.append).deliver([make_body(0)])
     assert summary.throttled == 2
     assert len([w for w in waits if w >= 1.0]) >= 2, "Retry-After: 1 honoured"
-    _stored_once(conn, 10)
+    _assert_stored_once(conn, 10)
 
 
 def test_retries_exhausted_by_count(conn: Emulator) -> None:
@@ -292,7 +292,7 @@ def test_413_splits_and_loses_nothing(conn: Emulator, capfd: pytest.CaptureFixtu
     assert summary.statuses["413"] >= 1
     assert summary.splits >= 1
     assert summary.bodies == 2 and summary.dots == 610
-    _stored_once(conn, 610)
+    _assert_stored_once(conn, 610)
     assert "set too high" in capfd.readouterr().out
 
 
@@ -300,7 +300,7 @@ def test_too_large_for_max_body_bytes_is_split_before_sending(conn: Emulator) ->
     summary = BulkDotsHook(max_body_bytes=1000, sleep=no_sleep).deliver([make_body(0, dots=100)])
     assert "413" not in summary.statuses
     assert conn.stats()["largest_body"] <= 1000
-    _stored_once(conn, 100)
+    _assert_stored_once(conn, 100)
 
 
 def test_single_dot_over_the_limit_is_an_error(conn: Emulator) -> None:
@@ -325,7 +325,7 @@ def test_400_isolates_the_offending_dots(conn: Emulator) -> None:
     assert rejected.timestamp == 1_700_000_000_003
     assert summary.dots == 48
     assert results[0].acknowledged and len(results[0].task_ids) > 1
-    _stored_once(conn, 48)
+    _assert_stored_once(conn, 48)
 
 
 def test_send_bodies_raises_after_sending_the_rest(conn: Emulator) -> None:
@@ -333,7 +333,7 @@ def test_send_bodies_raises_after_sending_the_rest(conn: Emulator) -> None:
         BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0, dots=8, bad=(7,)), make_body(1)])
     assert len(caught.value.rejected) == 1
     assert len(caught.value.task_ids) >= 2
-    _stored_once(conn, 17)
+    _assert_stored_once(conn, 17)
 
 
 # -- unknown outcomes -------------------------------------------------------------------
@@ -387,7 +387,7 @@ def test_every_fault_at_once_stores_each_dot(conn: Emulator) -> None:
 def test_5xx_faults_store_each_dot_exactly_once(conn: Emulator) -> None:
     conn.set_faults(Faults(error_rate=0.3, seed=3))
     BulkDotsHook(max_in_flight=4, max_retries=20, sleep=no_sleep).send_bodies(make_bodies(50))
-    _stored_once(conn, 500)
+    _assert_stored_once(conn, 500)
 
 
 # -- the pace ---------------------------------------------------------------------------
@@ -483,7 +483,7 @@ def test_send_dots_chunks_and_sends(conn: Emulator) -> None:
     stats = conn.stats()
     assert len(task_ids) == stats["bodies"] > 5
     assert stats["largest_body"] <= 4000
-    _stored_once(conn, 5 * 200 * 2)
+    _assert_stored_once(conn, 5 * 200 * 2)
     assert records == _records(devices=5, objects=200), "inputs come back unchanged"
     humidity = {
         d["timestamp"]: d
@@ -503,7 +503,7 @@ def test_send_dots_checks_everything_before_sending(conn: Emulator) -> None:
     assert conn.stats()["requests"] == {}
     task_ids = BulkDotsHook(sleep=no_sleep).send_dots(records, on_invalid="skip")
     assert task_ids
-    _stored_once(conn, 3 * 50 * 2)
+    _assert_stored_once(conn, 3 * 50 * 2)
 
 
 def test_progress_logged_at_a_pace_not_per_request(
