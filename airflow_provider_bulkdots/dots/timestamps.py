@@ -11,7 +11,7 @@ from airflow_provider_bulkdots.dots.errors import RowRejected
 
 _MS_PER_UNIT: dict[str, float] = {"s": 1000.0, "ms": 1.0, "us": 1e-3, "ns": 1e-6}
 _INT_DIVISOR: dict[str, int] = {"us": 1000, "ns": 1_000_000}
-_CACHE_LIMIT = 65_536
+_CACHE_LIMIT = 4096  # rows come roughly in time order: recent instants are what repeats
 MAX_MILLIS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _RULE_UNPARSEABLE = "must be a datetime, an ISO-8601 string or an epoch number (unit {unit})"
 
