@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,8 @@ def main() -> None:
         "--serve", action="store_true", help="keep the emulator and its dashboard up afterwards"
     )
     args = parser.parse_args()
+    # dag.test() runs Airflow's API in process through Starlette's test client, which warns.
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
 
     if DEMO.exists():
         shutil.rmtree(DEMO)
