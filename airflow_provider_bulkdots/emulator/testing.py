@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults
@@ -75,6 +73,12 @@ class Emulator:
         """Clear dots, counters, faults and rate-limit history; restore the starting rate."""
         reset_server(self._server)
 
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Stop serving, cut open connections and close the database."""
         self._server.stop()
@@ -94,7 +98,7 @@ def start_emulator(
     clock: Clock | None = None,
     socket_timeout: float = 30.0,
 ) -> Emulator:
-    """Start an emulator in a background thread; call ``close()`` when done."""
+    """Start an emulator in a background thread; ``close()`` it, or use it in ``with``."""
     store = Store(db_path)
     limiter = RateLimiter(rate_limit) if clock is None else RateLimiter(rate_limit, clock=clock)
     try:
@@ -113,35 +117,6 @@ def start_emulator(
     return Emulator(server)
 
 
-@contextmanager
-def run_emulator(
-    token: str = "test-token",
-    rate_limit: float = 4.0,
-    max_body_bytes: int = 10_000,
-    db_path: str | None = None,
-    faults: Faults | None = None,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    clock: Clock | None = None,
-    socket_timeout: float = 30.0,
-) -> Iterator[Emulator]:
-    """Serve the emulator on a free loopback port for the duration of the block.
-
-    ``db_path`` None keeps the dots in memory; ``clock`` drives the rate limiter in tests.
-    """
-    emulator = start_emulator(
-        token,
-        rate_limit,
-        max_body_bytes,
-        db_path,
-        faults,
-        host=host,
-        port=port,
-        clock=clock,
-        socket_timeout=socket_timeout,
-    )
-    try:
-        yield emulator
-    finally:
-        emulator.close()
+run_emulator = start_emulator
+"""``with run_emulator(...) as emu:`` serves the emulator for the duration of the block
+(an :class:`Emulator` closes itself on leaving it). Same arguments as ``start_emulator``."""
