@@ -18,6 +18,10 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 
 
+# The emulator's fixtures (bulkdots_emulator, bulkdots_emulator_clean) are opt-in, as a user's
+# conftest.py would enable them; the installed package loads no pytest plugin by itself.
+pytest_plugins = ["airflow_provider_bulkdots.emulator.pytest_plugin"]
+
 # A token unlike any other string of the suite, so tests can assert it never leaks.
 EMULATOR_TOKEN = "BBFF-tests-7f3a9c2e51d84b60"
 

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
 
 from airflow_provider_bulkdots import __version__
 from airflow_provider_bulkdots.delivery.settings import EXTRA_KEYS
@@ -48,3 +50,19 @@ def test_the_connection_type_has_its_hook_and_form() -> None:
     behaviour = connection_type["ui-field-behaviour"]
     assert behaviour["relabeling"] == {"host": "API URL", "password": "Token"}
     assert "extra" in behaviour["hidden-fields"]
+
+
+def test_provider_info_matches_the_schema_shipped_inside_airflow() -> None:
+    import airflow
+    import jsonschema
+
+    schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    schema = json.loads(schema_path.read_text())
+    info = get_provider_info()
+    jsonschema.validate(info, schema)
+    assert info["package-name"] == "airflow-provider-bulkdots"
+    assert info["versions"] == [__version__]
+
+
+def test_the_installed_metadata_reports_the_package_version() -> None:
+    assert metadata.version("airflow-provider-bulkdots") == __version__

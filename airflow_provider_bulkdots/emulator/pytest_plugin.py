@@ -1,4 +1,9 @@
-"""pytest fixtures: a session-wide emulator, and a per-test view of it that starts empty."""
+"""pytest fixtures: a session-wide emulator, and a per-test view of it that starts empty.
+
+Opt-in, never loaded by an entry point: enable it with ``pytest -p
+airflow_provider_bulkdots.emulator.pytest_plugin`` or, in the top-level ``conftest.py``,
+``pytest_plugins = ["airflow_provider_bulkdots.emulator.pytest_plugin"]``.
+"""
 
 from __future__ import annotations
 

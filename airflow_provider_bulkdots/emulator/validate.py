@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, NamedTuple
 
 MAX_LABEL_CHARS = 100
+# Deeper JSON is a parse error, on every Python: 3.12+ parse far deeper than 3.11's
+# RecursionError did, so the limit is explicit. A valid body nests 5 levels.
+MAX_NESTING = 512
 MAX_CONTEXT_BYTES = 1024
 # 9999-12-31T23:59:59.999Z: keeps timestamps inside SQLite integers and datetime.
 MAX_TIMESTAMP_MS = 253_402_300_799_999
@@ -49,8 +53,29 @@ def _strict_constant(name: str) -> Any:
     raise ValueError(f"Out of range float values are not valid JSON: {name!r}")
 
 
+_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Whether arrays and objects nest deeper than MAX_NESTING (brackets in strings skipped)."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:
+        return False
+    depth = 0
+    for token in _STRUCTURE.finditer(raw):
+        bracket = token.group()
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_NESTING:
+                return True
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
 def parse_body(raw: bytes) -> Any:
-    """Decode a request body as strict JSON (no NaN or Infinity)."""
+    """Decode a request body as strict JSON (no NaN or Infinity), nested at most MAX_NESTING."""
+    if _too_deep(raw):
+        raise JSONParseError(f"maximum nesting depth exceeded ({MAX_NESTING} levels)")
     try:
         return json.loads(raw, parse_constant=_strict_constant)
     except RecursionError:

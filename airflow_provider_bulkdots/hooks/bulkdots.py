@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
-from airflow.sdk import BaseHook
 from requests.adapters import HTTPAdapter
 
+from airflow_provider_bulkdots.compat import BaseHook
 from airflow_provider_bulkdots.delivery.limiter import RateLimiter
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.delivery.sender import HEADERS, OnResult, Sender, TokenAuth
@@ -20,7 +20,7 @@ from airflow_provider_bulkdots.exceptions import BulkDotsError, ConfigurationErr
 
 
 def _mask_secret(secret: str) -> None:
-    from airflow.sdk.log import mask_secret
+    from airflow_provider_bulkdots.compat import mask_secret
 
     mask_secret(secret)
 

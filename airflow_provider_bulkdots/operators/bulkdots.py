@@ -9,8 +9,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import msgspec
-from airflow.sdk import BaseOperator
 
+from airflow_provider_bulkdots.compat import BaseOperator
 from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.dots.spool import spool_bodies
 from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
@@ -23,8 +23,7 @@ from airflow_provider_bulkdots.operators.resume import (
 from airflow_provider_bulkdots.sources import open_dataset
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
+    from airflow_provider_bulkdots.compat import Context
     from airflow_provider_bulkdots.delivery.results import DeliverySummary, SendResult
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
@@ -215,7 +214,7 @@ class BulkDotsOperator(BaseOperator):
 
         The ledger is kept: clearing the task later resends only what was not acknowledged.
         """
-        from airflow.sdk.exceptions import AirflowFailException
+        from airflow_provider_bulkdots.compat import AirflowFailException
 
         if delivery.unacknowledged_bodies:
             raise AirflowFailException(

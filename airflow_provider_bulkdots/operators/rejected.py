@@ -47,7 +47,7 @@ class RejectedRowsWriter:
         if self.path is None:
             return
         if self._file is None:
-            from airflow.sdk import ObjectStoragePath
+            from airflow_provider_bulkdots.compat import ObjectStoragePath
 
             target = ObjectStoragePath(self.path)
             target.parent.mkdir(parents=True, exist_ok=True)

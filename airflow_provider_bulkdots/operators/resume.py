@@ -33,18 +33,18 @@ class VariableStore:
     """Airflow Variables, through the Task SDK (visible to every worker)."""
 
     def get(self, key: str) -> str | None:
-        from airflow.sdk import Variable
+        from airflow_provider_bulkdots.compat import Variable
 
         value = Variable.get(key, default=None)
         return None if value is None else str(value)
 
     def set(self, key: str, value: str) -> None:
-        from airflow.sdk import Variable
+        from airflow_provider_bulkdots.compat import Variable
 
         Variable.set(key, value, description="airflow-provider-bulkdots resume ledger")
 
     def delete(self, key: str) -> None:
-        from airflow.sdk import Variable
+        from airflow_provider_bulkdots.compat import Variable
 
         try:
             Variable.delete(key)

@@ -88,7 +88,7 @@ def _from_dataframe(frame: Any) -> Dataset:
 
 
 def _from_path(data: Any, file_format: str | None) -> Dataset:
-    from airflow.sdk import ObjectStoragePath
+    from airflow_provider_bulkdots.compat import ObjectStoragePath
 
     path = data if isinstance(data, ObjectStoragePath) else ObjectStoragePath(str(data))
     kind = file_format or _SUFFIXES.get(path.suffix.lower())
