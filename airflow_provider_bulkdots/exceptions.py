@@ -21,27 +21,39 @@ echo it, and from the network error with the token removed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from airflow_provider_bulkdots.delivery.results import DeliverySummary, RejectedDot
+from typing import Any
 
 
 class BulkDotsError(Exception):
     """Base class of every error of this provider.
 
-    ``summary`` is set when the error stopped a delivery: the counts up to that point.
+    ``summary`` is set when the error stopped a delivery: the counts up to that point (a
+    ``delivery.results.DeliverySummary``; typed loosely so this module stays at the bottom
+    of the package, importable by the pure core).
     """
 
-    summary: DeliverySummary | None = None
+    summary: Any = None
 
 
 class ConfigurationError(BulkDotsError, ValueError):
-    """The connection, one of its extras or an argument is invalid; nothing was sent."""
+    """The connection, one of its extras or an argument is invalid; nothing was sent.
+
+    ``setting`` names the setting (or ``"token"``, ``"host"``) at fault, when there is one.
+    """
+
+    setting: str | None
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        self.setting = setting
+        super().__init__(message)
 
 
 class BodyTooLargeError(BulkDotsError):
     """A body holds a single dot and is still over ``max_body_bytes``: it cannot be sent."""
+
+    size: int
+    limit: int
+    body_id: str
 
     def __init__(self, size: int, limit: int, body_id: str = "") -> None:
         self.size = size
@@ -58,8 +70,16 @@ class BulkDotsApiError(BulkDotsError):
     """The API answered with an error status that is not worth retrying.
 
     ``code``, ``message`` and ``detail`` are the API's own, as found in its JSON reply
-    (``{"code": 401002, "message": "Incorrect authentication credentials."}``).
+    (``{"code": 401002, "message": "Incorrect authentication credentials."}``). A redirect
+    (3xx, never followed: it would carry the token elsewhere) keeps its ``location``.
     """
+
+    status: int
+    code: int | None
+    message: str
+    detail: Any
+    body_id: str
+    location: str | None
 
     def __init__(
         self,
@@ -69,12 +89,14 @@ class BulkDotsApiError(BulkDotsError):
         detail: Any = None,
         *,
         body_id: str = "",
+        location: str | None = None,
     ) -> None:
         self.status = status
         self.code = code
         self.message = message
         self.detail = detail
         self.body_id = body_id
+        self.location = location
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -85,6 +107,8 @@ class BulkDotsApiError(BulkDotsError):
             text += f": {self.message}"
         if self.detail not in (None, "", self.message):
             text += f" - {self.detail}"
+        if self.location:
+            text += f" (redirect to {self.location}, not followed)"
         if self.body_id:
             text += f" [body {self.body_id}]"
         return text
@@ -115,8 +139,16 @@ class BulkDotsDeliveryError(BulkDotsError):
 
     ``summary`` holds the counts up to the failure (bodies acknowledged, dots, retries,
     possible duplicates). ``status`` is the last HTTP status seen (``None`` for a network
-    error) and ``reason`` says in words what happened.
+    error), ``reason`` says in words what happened, ``attempts`` counts the requests of the
+    body that gave up, and ``retry_after`` is the wait the API asked for in its last reply
+    (a 429's ``Retry-After``), if it asked.
     """
+
+    reason: str
+    status: int | None
+    body_id: str
+    attempts: int
+    retry_after: float | None
 
     def __init__(
         self,
@@ -125,12 +157,14 @@ class BulkDotsDeliveryError(BulkDotsError):
         status: int | None = None,
         body_id: str = "",
         attempts: int = 0,
-        summary: DeliverySummary | None = None,
+        retry_after: float | None = None,
+        summary: Any = None,
     ) -> None:
         self.reason = reason
         self.status = status
         self.body_id = body_id
         self.attempts = attempts
+        self.retry_after = retry_after
         self.summary = summary
         text = reason
         if body_id:
@@ -145,11 +179,14 @@ class RejectedDotsError(BulkDotsDeliveryError):
     the accepted requests, in body order.
     """
 
+    rejected: list[Any]
+    task_ids: list[str]
+
     def __init__(
         self,
-        rejected: Sequence[RejectedDot],
+        rejected: Sequence[Any],
         task_ids: Sequence[str],
-        summary: DeliverySummary | None = None,
+        summary: Any = None,
     ) -> None:
         self.rejected = list(rejected)
         self.task_ids = list(task_ids)
@@ -161,7 +198,11 @@ class RejectedDotsError(BulkDotsDeliveryError):
 
 
 def api_error(
-    status: int, reply: Mapping[str, Any] | None, text: str, body_id: str = ""
+    status: int,
+    reply: Mapping[str, Any] | None,
+    text: str,
+    body_id: str = "",
+    location: str | None = None,
 ) -> BulkDotsApiError:
     """The typed exception for an error reply of the API."""
     reply = reply or {}
@@ -186,4 +227,5 @@ def api_error(
         str(message),
         detail,
         body_id=body_id,
+        location=location,
     )

@@ -1,11 +1,18 @@
-"""Delivery to the bulk endpoint, free of Airflow: settings, pacing, retries, the sender."""
+"""Delivery to the bulk endpoint, free of Airflow.
+
+settings (what to push and how hard) · auth (the token on a request) · attempt (one request
+and what its reply means) · retry (the bounded retry loop) · limiter (the pace) · split (a
+refused payload in halves) · window (bodies in flight) · sender (bodies, composed of these) ·
+results (what a delivery reports).
+"""
 
 from __future__ import annotations
 
-from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.limiter import Pacer, RateLimiter
 from airflow_provider_bulkdots.delivery.results import DeliverySummary, RejectedDot, SendResult
 from airflow_provider_bulkdots.delivery.retry import RetryPolicy
-from airflow_provider_bulkdots.delivery.sender import OnResult, Sender, TokenAuth
+from airflow_provider_bulkdots.delivery.sender import OnResult, Sender
 from airflow_provider_bulkdots.delivery.settings import (
     DEFAULT_ENDPOINT,
     DEFAULT_HOST,
@@ -23,6 +30,7 @@ __all__ = [
     "DeliverySettings",
     "DeliverySummary",
     "OnResult",
+    "Pacer",
     "RateLimiter",
     "RejectedDot",
     "RetryPolicy",

@@ -11,10 +11,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 #: Share of the rate kept in reserve: requests reach the API with some jitter, and one that
 #: arrives a few milliseconds early must not make the API count ``rate + 1`` in a second.
 DEFAULT_HEADROOM = 0.03
+
+
+class Pacer(Protocol):
+    """What the sender asks of a pace: the seam for a limiter shared beyond one task.
+
+    Called from every sending thread at once, so an implementation must be thread-safe.
+    :meth:`reserve` runs before each request (the token check included) and returns the
+    seconds the caller must wait before sending; the caller spends that wait itself, so a
+    stopping delivery can interrupt it. :meth:`defer` runs when the API answered 429/420 with
+    the wait about to be spent: later reservations should start no earlier than that.
+    """
+
+    def reserve(self) -> float: ...
+
+    def defer(self, seconds: float) -> None: ...
 
 
 class RateLimiter:

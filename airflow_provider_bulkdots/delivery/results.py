@@ -6,7 +6,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Outcome = Literal["sent", "unknown"]
+from airflow_provider_bulkdots.exceptions import BulkDotsError
+
+BodyOutcome = Literal["sent", "unknown", "failed", "stopped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +39,15 @@ class SendResult:
 
     ``outcome`` is ``"sent"`` when every dot was acknowledged or rejected, ``"unknown"`` when a
     reply was lost and ``retry_unknown_outcome`` is off: the API may or may not have the dots.
+    ``"failed"`` means an error stopped it (``error`` says which), ``"stopped"`` that the
+    delivery was stopping before it was settled; either way some halves may be stored.
     """
 
     seq: int
     body_id: str
     dots: int
     size: int
-    outcome: Outcome = "sent"
+    outcome: BodyOutcome = "sent"
     task_ids: list[str] = field(default_factory=list)
     requests: int = 0
     retries: int = 0
@@ -52,6 +56,7 @@ class SendResult:
     unknown_outcomes: int = 0
     possible_duplicate_dots: int = 0
     rejected: list[RejectedDot] = field(default_factory=list)
+    error: BulkDotsError | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -90,17 +95,17 @@ class DeliverySummary:
 
     def add(self, result: SendResult) -> None:
         """Count one body's result."""
-        self.add_partial(result)
+        self._add_requests(result)
         if result.acknowledged:
             self.bodies += 1
             self.dots += result.dots - len(result.rejected)
             self.bytes += result.size
-        else:
+        elif result.outcome == "unknown":
             self.unacknowledged_bodies += 1
             self.unacknowledged_dots += result.dots
 
-    def add_partial(self, result: SendResult) -> None:
-        """Count the requests of a body that failed (it is neither delivered nor lost)."""
+    def _add_requests(self, result: SendResult) -> None:
+        """Count what a body cost, whatever its outcome."""
         self.requests += result.requests
         self.retries += result.retries
         self.splits += result.splits

@@ -1,42 +1,25 @@
-"""What to retry and how long to wait: bounded by a count and by a total time.
+"""What to retry, how long to wait, and the retry loop: bounded by a count and a total time.
 
 Retried: 429 and 420 (limits), 5xx except 501, connection errors and timeouts. Not retried:
 every other 4xx (400 and 413 are split by the sender instead). A reply lost after the request
 was sent (dropped connection, read timeout) has an *unknown outcome*: the API may have stored
 it, so it is retried only when ``retry_unknown_outcome`` is on.
+
+The loop is tenacity's: it stops after ``max_retries`` retries or before a wait that would
+end past ``max_retry_seconds``, waits per :meth:`RetryPolicy.wait` (``Retry-After`` first),
+and spends its waits through the caller's ``sleep``, which may raise to stop it at once.
 """
 
 from __future__ import annotations
 
-import email.utils
 import random
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-RETRY_STATUSES = frozenset({420, 429})
+import tenacity
 
-
-def is_retryable_status(status: int) -> bool:
-    """A limit reply, or a server error other than 501 Not Implemented."""
-    return status in RETRY_STATUSES or (500 <= status <= 599 and status != 501)
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds asked by a ``Retry-After`` header (a number or an HTTP date), else ``None``."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
+from airflow_provider_bulkdots.delivery.attempt import Outcome, ReplyLost, Retryable
+from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +60,71 @@ class RetryPolicy:
             return max(floor, jittered)
         return jittered
 
-    def allows(self, retries_done: int, elapsed: float, next_wait: float) -> bool:
-        """Whether one more retry fits in the count and in the total time."""
-        return retries_done < self.max_retries and elapsed + next_wait <= self.max_retry_seconds
+    def retries(self, outcome: Outcome) -> bool:
+        """Whether an outcome is sent again: nothing stored, or stored maybe and allowed."""
+        if isinstance(outcome, ReplyLost):
+            return self.retry_unknown_outcome
+        return isinstance(outcome, Retryable)
+
+    def outcome_wait(
+        self, retry_number: int, outcome: Outcome, rng: random.Random | None = None
+    ) -> float:
+        """The wait before retry ``retry_number`` of an outcome, per :meth:`wait`."""
+        if isinstance(outcome, Retryable):
+            return self.wait(retry_number, outcome.retry_after, outcome.limited, rng=rng)
+        return self.wait(retry_number, rng=rng)
+
+
+OnRetry = Callable[[Outcome, float], None]
+
+
+def send_until_settled(
+    attempt: Callable[[], Outcome],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], None],
+    on_retry: OnRetry,
+    rng: random.Random | None = None,
+    body_id: str = "",
+) -> Outcome:
+    """Call ``attempt`` until its outcome is final; that outcome.
+
+    Final: acknowledged, refused, or a lost reply not to be resent. ``on_retry(outcome,
+    wait)`` runs before each wait. Exceptions of ``attempt`` and ``sleep`` propagate at once.
+    Raises :class:`BulkDotsDeliveryError` (with the last status and ``Retry-After``) when
+    the count or the total time runs out.
+    """
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        return policy.outcome_wait(state.attempt_number, _result(state), rng)
+
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.max_retries + 1)
+        | tenacity.stop_before_delay(policy.max_retry_seconds),
+        wait=wait,
+        retry=tenacity.retry_if_result(policy.retries),
+        sleep=sleep,
+        before_sleep=lambda state: on_retry(_result(state), state.upcoming_sleep),
+        retry_error_callback=lambda state: _give_up(state, body_id),
+    )
+    outcome: Outcome = retrying(attempt)
+    return outcome
+
+
+def _result(state: tenacity.RetryCallState) -> Outcome:
+    assert state.outcome is not None
+    outcome: Outcome = state.outcome.result()
+    return outcome
+
+
+def _give_up(state: tenacity.RetryCallState, body_id: str) -> Outcome:
+    last = _result(state)
+    assert isinstance(last, Retryable | ReplyLost)
+    raise BulkDotsDeliveryError(
+        f"gave up after {state.attempt_number - 1} retries in {state.seconds_since_start:.1f} s; "
+        f"last: {last.reason}",
+        status=last.status,
+        body_id=body_id,
+        attempts=state.attempt_number,
+        retry_after=last.retry_after if isinstance(last, Retryable) else None,
+    )

@@ -1,139 +1,72 @@
 """Send bodies to the bulk endpoint: paced, concurrent, retried, split when refused.
 
-One :class:`Sender` per delivery target. :meth:`Sender.deliver` pulls bodies from an iterable
-lazily (at most ``2 * max_in_flight`` in memory), sends them from ``max_in_flight`` threads
-sharing one ``requests.Session`` and one :class:`RateLimiter`, and reports each body's
-:class:`SendResult` to a callback, in completion order, in the caller's thread.
+One :class:`Sender` per delivery target. It composes the parts, each in its own module:
 
-A 413 splits the body and sends its halves; a 400 splits it until the refused dots are alone,
-sends the rest and reports those dots. Everything else follows :mod:`.retry`.
+- :mod:`.auth` puts the token on each request; :mod:`.attempt` makes one request and settles
+  what its reply means; :mod:`.retry` repeats an attempt within the policy's bounds;
+- :mod:`.limiter` paces every request (any object with ``reserve()`` and ``defer()``, see
+  :class:`~.limiter.Pacer`, may replace it: a limiter shared by every task of a token);
+- :mod:`.window` keeps at most ``max_in_flight`` bodies in flight, pulled lazily.
+
+This module keeps what is about *bodies*: a 413 splits the body and sends its halves; a 400
+splits it until the refused dots are alone, sends the rest and reports those dots. Each body's
+:class:`SendResult` goes to a callback in completion order, in the caller's thread.
 Pure of Airflow: the Hook builds the session and hands over its logger.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import requests
-import urllib3.exceptions
-from requests.auth import AuthBase
 
-from airflow_provider_bulkdots import __version__
-from airflow_provider_bulkdots.delivery.limiter import RateLimiter
-from airflow_provider_bulkdots.delivery.results import DeliverySummary, RejectedDot, SendResult
-from airflow_provider_bulkdots.delivery.retry import (
-    RETRY_STATUSES,
-    RetryPolicy,
-    is_retryable_status,
-    parse_retry_after,
+from airflow_provider_bulkdots.delivery.attempt import (
+    Acknowledged,
+    Outcome,
+    Refused,
+    ReplyLost,
+    Retryable,
+    post_once,
 )
+from airflow_provider_bulkdots.delivery.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.limiter import Pacer, RateLimiter
+from airflow_provider_bulkdots.delivery.results import DeliverySummary, RejectedDot, SendResult
+from airflow_provider_bulkdots.delivery.retry import RetryPolicy, send_until_settled
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
-from airflow_provider_bulkdots.dots.body import Body
-from airflow_provider_bulkdots.dots.split import (
+from airflow_provider_bulkdots.delivery.split import (
     CannotSplitError,
     count_dots,
     iter_dots,
     split_payload,
 )
+from airflow_provider_bulkdots.delivery.window import InFlightWindow
+from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.exceptions import (
     BodyTooLargeError,
+    BulkDotsApiError,
     BulkDotsDeliveryError,
     BulkDotsError,
     RejectedDotsError,
     api_error,
 )
 
-HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "application/json",
-    "User-Agent": f"airflow-provider-bulkdots/{__version__}",
-}
-_REDACTED = "***"
-
 OnResult = Callable[[Body, SendResult], None]
 
 
-class TokenAuth(AuthBase):
-    """The one place the token is put on a request: ``X-Auth-Token``, or ``?token=``."""
-
-    def __init__(self, token: str, in_query: bool = False) -> None:
-        self._token = token
-        self.in_query = in_query
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self.in_query:
-            request.prepare_url(request.url, {"token": self._token})
-        else:
-            request.headers["X-Auth-Token"] = self._token
-        return request
-
-    def __repr__(self) -> str:
-        return f"TokenAuth(token='{_REDACTED}', in_query={self.in_query})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TokenAuth) and (other._token, other.in_query) == (
-            self._token,
-            self.in_query,
-        )
-
-    def __hash__(self) -> int:
-        return hash((TokenAuth, self.in_query))
-
-    def redact(self, text: str) -> str:
-        """``text`` with the token (plain or URL-quoted) replaced by ``***``."""
-        if not self._token:
-            return text
-        quoted = quote(self._token, safe="")
-        return text.replace(self._token, _REDACTED).replace(quoted, _REDACTED)
-
-
 class _Stopped(Exception):
-    """The delivery is stopping: do not start another attempt."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    status: int
-    data: dict[str, Any]
-    text: str
-
-
-def _reply_json(response: requests.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _outcome_unknown(exc: requests.RequestException) -> bool:
-    """Whether the request may have reached the API (so resending may store it twice)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return False
-    if isinstance(exc, requests.ConnectionError):
-        reason = exc.args[0] if exc.args else None
-        if isinstance(reason, urllib3.exceptions.MaxRetryError):
-            reason = reason.reason
-        return not isinstance(
-            reason,
-            urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError,
-        )
-    return True  # read timeout, reply cut short
+    """The delivery is stopping: do not start another request."""
 
 
 class Sender:
     """Delivers bodies to one bulk endpoint with one token.
 
-    ``sleep`` spends every wait (pacing and backoff); by default it is an event wait that a
-    stopping delivery interrupts. Tests pass ``lambda s: None`` to switch the waits off.
+    ``sleep`` spends every wait (pacing and backoff); by default it is a wait on the stop
+    event, so a stopping delivery interrupts it. Tests pass ``lambda s: None`` to switch the
+    waits off. ``limiter`` defaults to a :class:`RateLimiter` at ``settings.rate_limit``.
     """
 
     def __init__(
@@ -142,34 +75,30 @@ class Sender:
         auth: TokenAuth,
         settings: DeliverySettings,
         *,
-        policy: RetryPolicy | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Pacer | None = None,
         sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
         log: Any = None,
         progress_interval: float = 30.0,
-        rng: random.Random | None = None,
     ) -> None:
         self.session = session
         self.auth = auth
         self.settings = settings
-        self.policy = policy or RetryPolicy(
+        self.policy = RetryPolicy(
             max_retries=settings.max_retries,
             max_retry_seconds=settings.max_retry_seconds,
             retry_unknown_outcome=settings.retry_unknown_outcome,
         )
-        self.limiter = limiter or RateLimiter(settings.rate_limit, clock=clock)
+        self.limiter: Pacer = limiter or RateLimiter(settings.rate_limit)
         self._sleep = sleep
-        self._clock = clock
         self.log = log or logging.getLogger(__name__)
         self.progress_interval = progress_interval
-        self._rng = rng or random.Random()
         self._stop = threading.Event()
         self._warned_413 = False
 
-    # -- one request, retried -----------------------------------------------------------
+    # -- one payload: paced attempts within the retry policy ----------------------------
 
     def _wait(self, seconds: float) -> None:
+        """Spend a wait; raise :class:`_Stopped` if the delivery is stopping."""
         if seconds > 0:
             if self._sleep is not None:
                 self._sleep(seconds)
@@ -178,221 +107,179 @@ class Sender:
         if self._stop.is_set():
             raise _Stopped
 
-    def _post(self, payload: bytes, dots: int, result: SendResult) -> _Reply | None:
-        """POST until a final reply: 2xx, 400 or 413; ``None`` for a lost reply not resent."""
-        started = self._clock()
-        retries = 0
-        while True:
-            self._wait(self.limiter.reserve())
-            result.requests += 1
-            status: int | None = None
-            unknown = False
-            try:
-                response = self.session.post(
-                    self.settings.bulk_url,
-                    data=payload,
-                    headers=HEADERS,
-                    auth=self.auth,
-                    timeout=(self.settings.timeout, self.settings.timeout),
-                    allow_redirects=False,
-                )
-            except requests.exceptions.SSLError as exc:
-                raise BulkDotsDeliveryError(
-                    f"TLS failed: {self.auth.redact(str(exc))}", body_id=result.body_id
-                ) from None
-            except requests.RequestException as exc:
-                unknown = _outcome_unknown(exc)
-                result.statuses["reply_lost" if unknown else "connect_error"] += 1
-                if unknown:
-                    result.unknown_outcomes += 1
-                    if not self.policy.retry_unknown_outcome:
-                        self.log.warning(
-                            "Reply lost for body %s (%d dots): the API may have stored it; "
-                            "not resent (retry_unknown_outcome is off).",
-                            result.body_id,
-                            dots,
-                        )
-                        return None
-                kind = "reply lost" if unknown else "cannot connect"
-                reason = f"{kind}: {type(exc).__name__}: {self.auth.redact(str(exc))}"
-                delay = self.policy.wait(retries + 1, rng=self._rng)
-            else:
-                status = response.status_code
-                result.statuses[str(status)] += 1
-                data = _reply_json(response)
-                if 200 <= status < 300 or status in (400, 413):
-                    return _Reply(status, data, self.auth.redact(response.text[:500]))
-                if not is_retryable_status(status):
-                    raise api_error(
-                        status, data, self.auth.redact(response.text[:500]), result.body_id
-                    )
-                limited = status in RETRY_STATUSES
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                delay = self.policy.wait(retries + 1, retry_after, limited, rng=self._rng)
-                if limited:
-                    self.limiter.defer(delay)
-                message = data.get("message") or data.get("detail") or response.reason
-                reason = f"HTTP {status}: {self.auth.redact(str(message))}"
-            elapsed = self._clock() - started
-            if not self.policy.allows(retries, elapsed, delay):
-                raise BulkDotsDeliveryError(
-                    f"gave up after {retries} retries in {elapsed:.1f} s; last: {reason}",
-                    status=status,
-                    body_id=result.body_id,
-                    attempts=retries + 1,
-                )
-            if unknown:
+    def _attempt(self, payload: bytes, result: SendResult) -> Outcome:
+        """One paced request, counted in ``result``."""
+        self._wait(self.limiter.reserve())
+        result.requests += 1
+        try:
+            outcome = post_once(
+                self.session,
+                self.settings.bulk_url,
+                payload,
+                self.auth,
+                self.settings.timeout,
+                result.body_id,
+            )
+        except BulkDotsApiError as error:
+            result.statuses[str(error.status)] += 1
+            raise
+        _count_status(outcome, result)
+        return outcome
+
+    def _post(self, payload: bytes, dots: int, result: SendResult) -> Outcome:
+        """POST until the outcome is final (acknowledged, refused, or a lost reply kept)."""
+
+        def on_retry(outcome: Outcome, wait: float) -> None:
+            result.retries += 1
+            if isinstance(outcome, Retryable) and outcome.limited:
+                self.limiter.defer(wait)
+            if isinstance(outcome, ReplyLost):
                 result.possible_duplicate_dots += dots
                 self.log.warning(
                     "Reply lost for body %s (%d dots); resending: the API may store them twice.",
                     result.body_id,
                     dots,
                 )
-            retries += 1
-            result.retries += 1
-            self._wait(delay)
+
+        outcome = send_until_settled(
+            lambda: self._attempt(payload, result),
+            self.policy,
+            sleep=self._wait,
+            on_retry=on_retry,
+            body_id=result.body_id,
+        )
+        if isinstance(outcome, ReplyLost):
+            self.log.warning(
+                "Reply lost for body %s (%d dots): the API may have stored it; "
+                "not resent (retry_unknown_outcome is off).",
+                result.body_id,
+                dots,
+            )
+        return outcome
 
     # -- one body, split when refused ---------------------------------------------------
 
     def send_body(self, body: Body) -> SendResult:
-        """Send one body, splitting it on 413 or 400; the result of every dot."""
+        """Send one body, splitting it on 413 or 400: the fate of each of its dots.
+
+        Never raises a :class:`BulkDotsError`: an error that stopped the body is its result's
+        ``error`` (``outcome == "failed"``), with the requests made until then.
+        """
         result = SendResult(seq=body.seq, body_id=body.body_id, dots=body.dot_count, size=body.size)
         try:
             self._send_payload(body.payload, body.dot_count, result)
         except BulkDotsError as exc:
-            exc.partial = result  # type: ignore[attr-defined]
-            raise
+            result.outcome, result.error = "failed", exc
+        except _Stopped:
+            result.outcome = "stopped"
         return result
 
     def _send_payload(self, payload: bytes, dots: int, result: SendResult) -> None:
         if len(payload) > self.settings.max_body_bytes:
             self._split(payload, dots, result, None)
             return
-        reply = self._post(payload, dots, result)
-        if reply is None:
+        outcome = self._post(payload, dots, result)
+        if isinstance(outcome, ReplyLost):
             result.outcome = "unknown"
-            return
-        if 200 <= reply.status < 300:
-            result.task_ids.append(str(reply.data.get("task_id", "")))
-            return
-        if reply.status == 413 and not self._warned_413:
+        elif isinstance(outcome, Acknowledged):
+            result.task_ids.append(outcome.task_id)
+        elif isinstance(outcome, Refused):
+            if outcome.status == 413:
+                self._warn_413(len(payload))
+            self._split(payload, dots, result, outcome)
+
+    def _warn_413(self, size: int) -> None:
+        if not self._warned_413:
             self._warned_413 = True
             self.log.warning(
                 "The API refused a body of %d bytes as too large (413): max_body_bytes=%d is "
                 "set too high; splitting the bodies it refuses.",
-                len(payload),
+                size,
                 self.settings.max_body_bytes,
             )
-        self._split(payload, dots, result, reply)
 
-    def _split(self, payload: bytes, dots: int, result: SendResult, reply: _Reply | None) -> None:
+    def _split(
+        self, payload: bytes, dots: int, result: SendResult, refused: Refused | None
+    ) -> None:
         try:
             halves = split_payload(payload)
         except CannotSplitError:
-            if reply is None:
+            if refused is None:
                 raise BodyTooLargeError(
                     len(payload), self.settings.max_body_bytes, result.body_id
                 ) from None
-            if reply.status == 400 and dots == 1:
-                self._reject(payload, reply, result)
+            if refused.status == 400 and dots == 1:
+                self._reject(payload, refused, result)
                 return
-            raise api_error(reply.status, reply.data, reply.text, result.body_id) from None
+            raise api_error(refused.status, refused.data, refused.text, result.body_id) from None
         result.splits += 1
         for half in halves:
             self._send_payload(half, count_dots(half), result)
 
-    def _reject(self, payload: bytes, reply: _Reply, result: SendResult) -> None:
-        error = api_error(reply.status, reply.data, reply.text, result.body_id)
+    def _reject(self, payload: bytes, refused: Refused, result: SendResult) -> None:
+        error = api_error(refused.status, refused.data, refused.text, result.body_id)
         for dot in iter_dots(payload):
             value = dot.dot.get("value") if isinstance(dot.dot, dict) else dot.dot
-            rejected = RejectedDot(
-                body_id=result.body_id,
-                device=dot.device,
-                variable=dot.variable,
-                timestamp=dot.timestamp,
-                value=value,
-                status=reply.status,
-                code=error.code,
-                message=error.message,
-                detail=error.detail,
+            result.rejected.append(
+                RejectedDot(
+                    body_id=result.body_id,
+                    device=dot.device,
+                    variable=dot.variable,
+                    timestamp=dot.timestamp,
+                    value=value,
+                    status=refused.status,
+                    code=error.code,
+                    message=error.message,
+                    detail=error.detail,
+                )
             )
-            result.rejected.append(rejected)
-            self.log.warning("The API refused a dot: %s", rejected.describe())
 
     # -- many bodies --------------------------------------------------------------------
 
     def deliver(self, bodies: Iterable[Body], on_result: OnResult | None = None) -> DeliverySummary:
-        """Send every body; report each result as it completes; return the counts.
+        """Send every body; report each settled result as it completes; return the counts.
 
-        Stops at the first error that is not retried (or retries exhausted): bodies in flight
-        finish and are reported, the rest are not sent, and the error is raised with
-        ``summary`` set. Rejected dots and lost replies do not stop it: they are counted.
+        ``on_result`` sees bodies that were acknowledged (``outcome == "sent"``, possibly with
+        rejected dots) or whose reply was lost and not resent (``"unknown"``). The first error
+        that is not retried (or retries exhausted) stops the delivery: bodies in flight finish
+        and are reported, the rest are not sent, and the error is raised with ``summary`` set.
         """
         self._stop.clear()
         summary = DeliverySummary()
-        started = last_log = self._clock()
-        window = 2 * self.settings.max_in_flight
-        source = iter(bodies)
-        pending: dict[Future[SendResult], Body] = {}
-        error: BaseException | None = None
-        exhausted = False
-        pool = ThreadPoolExecutor(self.settings.max_in_flight, thread_name_prefix="bulkdots")
+        started = last_log = time.monotonic()
+
+        def on_done(body: Body, result: SendResult) -> None:
+            summary.add(result)
+            if result.error is not None:
+                raise result.error
+            if result.outcome in ("sent", "unknown") and on_result is not None:
+                on_result(body, result)
+
+        def tick() -> None:
+            nonlocal last_log
+            if time.monotonic() - last_log >= self.progress_interval:
+                last_log = time.monotonic()
+                summary.seconds = last_log - started
+                self._log_progress(summary, final=False)
+
+        window: InFlightWindow[Body, SendResult] = InFlightWindow(
+            self.settings.max_in_flight, self._stop, tick, self.progress_interval
+        )
         try:
-            while True:
-                while error is None and not exhausted and len(pending) < window:
-                    try:
-                        body = next(source)
-                    except StopIteration:
-                        exhausted = True
-                    except BaseException as exc:
-                        error = exc
-                        self._stop.set()
-                    else:
-                        pending[pool.submit(self.send_body, body)] = body
-                if not pending:
-                    break
-                done, _ = wait(
-                    pending,
-                    timeout=max(self.progress_interval, 0.05),
-                    return_when=FIRST_COMPLETED,
-                )
-                for future in done:
-                    body = pending.pop(future)
-                    try:
-                        result = future.result()
-                    except _Stopped:
-                        continue
-                    except BaseException as exc:
-                        partial = getattr(exc, "partial", None)
-                        if isinstance(partial, SendResult):
-                            summary.add_partial(partial)
-                        if error is None:
-                            error = exc
-                        self._stop.set()
-                        for other in pending:
-                            other.cancel()
-                        continue
-                    summary.add(result)
-                    if on_result is not None:
-                        on_result(body, result)
-                if self._clock() - last_log >= self.progress_interval:
-                    last_log = self._clock()
-                    summary.seconds = last_log - started
-                    self._log_progress(summary, final=False)
-                pending = {f: b for f, b in pending.items() if not f.cancelled()}
-        except BaseException as exc:
-            error = error or exc
-            self._stop.set()
+            window.run(bodies, self.send_body, on_done)
+        except BulkDotsError as error:
+            error.summary = summary
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            summary.seconds = self._clock() - started
-            if error is not None and isinstance(error, BulkDotsError):
-                error.summary = summary
-        self._log_progress(summary, final=True)
-        if error is not None:
-            raise error
+            summary.seconds = time.monotonic() - started
+            self._log_rejected(summary.rejected)
+            self._log_progress(summary, final=True)
         return summary
+
+    def _log_rejected(self, rejected: list[RejectedDot]) -> None:
+        """Each dot the API refused, once per delivery."""
+        for dot in rejected:
+            self.log.warning("The API refused a dot: %s", dot.describe())
 
     def _log_progress(self, summary: DeliverySummary, final: bool) -> None:
         self.log.info(
@@ -434,4 +321,15 @@ class Sender:
         return ordered
 
 
-__all__ = ["HEADERS", "OnResult", "Sender", "TokenAuth"]
+def _count_status(outcome: Outcome, result: SendResult) -> None:
+    """Count one request's reply (or its absence) in ``result``."""
+    if isinstance(outcome, ReplyLost):
+        result.statuses["reply_lost"] += 1
+        result.unknown_outcomes += 1
+    elif outcome.status is None:
+        result.statuses["connect_error"] += 1
+    else:
+        result.statuses[str(outcome.status)] += 1
+
+
+__all__ = ["OnResult", "Sender"]

@@ -10,13 +10,15 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from airflow_provider_bulkdots.compat import BaseHook
+from airflow_provider_bulkdots.delivery.attempt import HEADERS, reply_json
+from airflow_provider_bulkdots.delivery.auth import TokenAuth, check_token
 from airflow_provider_bulkdots.delivery.limiter import RateLimiter
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
-from airflow_provider_bulkdots.delivery.sender import HEADERS, OnResult, Sender, TokenAuth
+from airflow_provider_bulkdots.delivery.sender import OnResult, Sender
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings, resolve_settings
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.dots.options import OnInvalid
-from airflow_provider_bulkdots.exceptions import BulkDotsError, ConfigurationError, api_error
+from airflow_provider_bulkdots.exceptions import BulkDotsError, api_error
 
 
 def _mask_secret(secret: str) -> None:
@@ -88,13 +90,10 @@ class BulkDotsHook(BaseHook):
     def _load(self) -> tuple[DeliverySettings, TokenAuth]:
         if self._settings is None or self._auth is None:
             conn = self.get_connection(self.bulkdots_conn_id)
-            token = (conn.password or "").strip()
-            if token:
-                _mask_secret(token)
-            if not token:
-                raise ConfigurationError(
-                    f"connection {self.bulkdots_conn_id!r} has no token: set it as the password"
-                )
+            password = conn.password or ""
+            if password.strip():
+                _mask_secret(password.strip())
+            token = check_token(password, f"the password of connection {self.bulkdots_conn_id!r}")
             settings = resolve_settings(conn.host, conn.port, conn.extra_dejson, self.overrides)
             self._auth = TokenAuth(token, in_query=settings.token_in_query)
             self._settings = settings
@@ -171,14 +170,8 @@ class BulkDotsHook(BaseHook):
             return False, f"Cannot reach {settings.base_url}: {type(exc).__name__}: {reason}"
         if 200 <= response.status_code < 300:
             return True, f"Connected to {settings.base_url}: the token is accepted."
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
         error = api_error(
-            response.status_code,
-            data if isinstance(data, dict) else None,
-            auth.redact(response.text[:300]),
+            response.status_code, reply_json(response), auth.redact(response.text[:300])
         )
         if response.status_code in (401, 403):
             return False, f"The token is refused by {settings.base_url}: {error}"

@@ -20,6 +20,7 @@ from airflow_provider_bulkdots.operators.resume import (
     VariableStore,
     ledger_key,
 )
+from airflow_provider_bulkdots.operators.summary import Resumed, task_summary
 from airflow_provider_bulkdots.sources import open_dataset
 
 if TYPE_CHECKING:
@@ -184,23 +185,7 @@ class BulkDotsOperator(BaseOperator):
                 rejected_writer.write_api_rejection(dot)
 
         task_ids = [tid for seq in sorted(task_ids_by_seq) for tid in task_ids_by_seq[seq]]
-        summary = {
-            **report.as_dict(),
-            "dots_sent": delivery.dots,
-            "requests": delivery.requests,
-            "bytes_sent": delivery.bytes,
-            "retries": delivery.retries,
-            "throttled": delivery.throttled,
-            "resumed_requests": resumed["bodies"],
-            "resumed_dots": resumed["dots"],
-            "possible_duplicate_requests": delivery.possible_duplicate_bodies,
-            "possible_duplicate_dots": delivery.possible_duplicate_dots,
-            "unknown_outcome_requests": delivery.unacknowledged_bodies,
-            "rejected_by_api": len(delivery.rejected),
-            "seconds": round(time.monotonic() - started, 3),
-        }
-        for dot in delivery.rejected[:20]:
-            self.log.warning("Rejected by the API: %s", dot.describe())
+        summary = task_summary(report, delivery, Resumed(**resumed), time.monotonic() - started)
         self._log_rejected(report.rejected_sample, report.rejected_rows)
         self.log.info("Summary: %s", summary)
         context["ti"].xcom_push(key="summary", value=summary)
@@ -218,7 +203,7 @@ class BulkDotsOperator(BaseOperator):
 
         if delivery.unacknowledged_bodies:
             raise AirflowFailException(
-                f"{delivery.unacknowledged_bodies} request(s) with "
+                f"{delivery.unacknowledged_bodies} body(ies) with "
                 f"{delivery.unacknowledged_dots} dots lost their reply and "
                 "retry_unknown_outcome is off: the API may or may not have stored them. "
                 "Check what was stored, then clear the task to resend them (or not)."

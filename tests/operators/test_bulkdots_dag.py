@@ -234,7 +234,7 @@ def test_a_retry_sends_only_what_the_failed_try_had_not(conn: Emulator, tmp_path
     # ...the retry sent only the rest, and every dot is stored exactly once.
     values = xcoms(run)
     summary = values[("send", -1, "summary")]
-    assert summary["resumed_requests"] == 3
+    assert summary["resumed_bodies"] == 3
     assert summary["resumed_dots"] + summary["dots_sent"] == 3 * len(rows)
     stats = conn.stats()
     assert stats["requests"]["200"] == 3 + summary["requests"]
@@ -263,7 +263,7 @@ def test_a_changed_input_after_a_failed_try_is_sent_in_full(conn: Emulator, tmp_
     assert task_instances(run)[("send", -1)].try_number == 2
     values = xcoms(run)
     summary = values[("send", -1, "summary")]
-    assert summary["resumed_requests"] == 0
+    assert summary["resumed_bodies"] == 0
     assert summary["dots_sent"] == 3 * len(changed)
     assert conn.stats()["requests"]["200"] == 3 + summary["requests"]
     # The second try's task_ids hold exactly the new file's dots, each once.
@@ -313,7 +313,7 @@ def test_mapped_instances_keep_their_own_xcom_and_resume_state(
     for index in range(3):
         summary = values[("send", index, "summary")]
         task_ids = values[("send", index, "return_value")]
-        assert summary["resumed_requests"] == (2 if index == failed_first else 0)
+        assert summary["resumed_bodies"] == (2 if index == failed_first else 0)
         own_rows = list(csv.DictReader(files[index].open(newline="")))
         assert stored(conn, task_ids) == expected_dots(own_rows)
     assert conn.stats()["duplicates"] == 0
@@ -403,7 +403,7 @@ def test_a_lost_reply_without_resending_fails_at_once_and_keeps_the_ledger(
     assert run.state == "failed"
     assert retried == []  # a retry would resend blindly: the task fails for a person to decide
     summary = xcoms(run)[("send", -1, "summary")]
-    assert summary["unknown_outcome_requests"] == 1
+    assert summary["unknown_outcome_bodies"] == 1
     assert (
         summary["requests"] == conn.stats()["requests"]["200"] + conn.stats()["requests"]["dropped"]
     )

@@ -46,7 +46,7 @@ def test_lost_replies_fail_the_task_without_retry_in_either_mode() -> None:
     summary = DeliverySummary(unacknowledged_bodies=2, unacknowledged_dots=900)
 
     for mode in ("fail", "skip"):
-        with pytest.raises(AirflowFailException, match="2 request\\(s\\) with 900 dots"):
+        with pytest.raises(AirflowFailException, match="2 body\\(ies\\) with 900 dots"):
             operator(mode)._fail_on_unsettled(summary)
 
 

@@ -4,7 +4,7 @@ A payload is the JSON list the bulk endpoint takes: records ``{"device", "timest
 "values": [value object, ...]}`` where each value object maps variable labels to dots and may
 carry its own ``"timestamp"``. Splitting keeps the order of the dots, sends each exactly once,
 and copies the record's and the value object's timestamps into each half, so every dot keeps
-its effective timestamp. Pure: no I/O, no Airflow.
+its effective timestamp. Pure: no I/O, no Airflow; used by the sender only.
 """
 
 from __future__ import annotations

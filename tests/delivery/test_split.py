@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_bulkdots.dots.split import (
+from airflow_provider_bulkdots.delivery.split import (
     CannotSplitError,
     count_dots,
     iter_dots,

@@ -1,0 +1,154 @@
+"""The package's shape: short functions, and imports that only point down the layers.
+
+Layers, bottom first (a module may import its own layer and the ones below, never above):
+
+    0  airflow_provider_bulkdots (the root __init__), exceptions.py, dots/   pure, no Airflow
+    1  delivery/                                                              pure, no Airflow
+    2  sources/, compat.py (every Airflow import of the provider, see tests/test_compat.py)
+    3  hooks/, get_provider_info.py
+    4  triggers/
+    5  operators/
+    6  emulator/  (a stand-in of the API; nothing of the provider imports it)
+
+Every import counts, also those inside functions and under ``TYPE_CHECKING``: a lazy import
+is still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = "airflow_provider_bulkdots"
+ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+MAX_FUNCTION_LINES = 60
+
+LAYERS: dict[str, int] = {
+    "": 0,
+    "exceptions": 0,
+    "dots": 0,
+    "delivery": 1,
+    "sources": 2,
+    "hooks": 3,
+    "get_provider_info": 3,
+    "compat": 2,
+    "triggers": 4,
+    "operators": 5,
+    "emulator": 6,
+}
+#: Layers that must not import Airflow at all (the pure core and the delivery layer).
+NO_AIRFLOW_BELOW = 1
+
+
+def _modules() -> list[Path]:
+    return sorted(ROOT.rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> int | None:
+    """The layer of a module of the package (``None``: not the package's)."""
+    if module != PACKAGE and not module.startswith(PACKAGE + "."):
+        return None
+    top = module[len(PACKAGE) + 1 :].split(".")[0] if module != PACKAGE else ""
+    if top not in LAYERS:
+        raise AssertionError(f"{module}: give {top!r} a layer in tests/test_code_shape.py")
+    return LAYERS[top]
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """``(line, imported module)`` for every import statement of a file."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    return _imports_in(path.read_text(), package)
+
+
+def _imports_in(source: str, package: str) -> list[tuple[int, str]]:
+    """``(line, imported module)`` for every import of ``source``, a module of ``package``."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.append((node.lineno, base))
+            # ``from package import submodule`` imports the submodule too.
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+    return found
+
+
+def _is_module(name: str) -> bool:
+    relative = name[len(PACKAGE) :].lstrip(".").replace(".", "/")
+    target = ROOT / relative
+    return target.with_suffix(".py").exists() or (target / "__init__.py").exists()
+
+
+def test_no_function_longer_than_the_limit() -> None:
+    too_long: list[str] = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                assert node.end_lineno is not None
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    where = path.relative_to(ROOT.parent)
+                    too_long.append(f"{where}:{node.lineno} {node.name}() is {length} lines")
+    assert not too_long, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(too_long)
+
+
+def test_imports_point_down_the_layers() -> None:
+    upward: list[str] = []
+    for path in _modules():
+        own = _layer(_module_name(path))
+        assert own is not None
+        for line, imported in _imports(path):
+            if imported.startswith(PACKAGE) and not _is_module(imported):
+                continue  # a name imported from a module, not a module
+            target = _layer(imported)
+            if target is not None and target > own:
+                upward.append(f"{path.relative_to(ROOT.parent)}:{line} imports {imported}")
+    assert not upward, "imports from a lower layer to a higher one:\n" + "\n".join(upward)
+
+
+def test_the_pure_layers_do_not_import_airflow() -> None:
+    found: list[str] = []
+    for path in _modules():
+        own = _layer(_module_name(path))
+        if own is None or own > NO_AIRFLOW_BELOW:
+            continue
+        for line, imported in _imports(path):
+            if imported == "airflow" or imported.startswith("airflow."):
+                found.append(f"{path.relative_to(ROOT.parent)}:{line} imports {imported}")
+    assert not found, "Airflow imported by the pure layers:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook", 3),
+        ("from ..hooks import bulkdots", 3),
+        ("from .. import exceptions", 0),
+        ("import airflow_provider_bulkdots.operators.bulkdots", 5),
+        ("if TYPE_CHECKING:\n    from ..operators.bulkdots import BulkDotsOperator", 5),
+        ("def f():\n    from airflow_provider_bulkdots.triggers import x", 4),
+    ],
+)
+def test_the_checker_sees_every_kind_of_import(source: str, expected: int) -> None:
+    imported = [name for _, name in _imports_in(source, f"{PACKAGE}.delivery")]
+    layers = {_layer(name) for name in imported if _layer_known(name)}
+    assert expected in layers
+
+
+def _layer_known(name: str) -> bool:
+    if not name.startswith(PACKAGE):
+        return False
+    top = name[len(PACKAGE) :].lstrip(".").split(".")[0]
+    return top in LAYERS
