@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_bulkdots.emulator.faults import Faults
+from airflow_provider_bulkdots.emulator.faults import Faults, ReplyFault
 from airflow_provider_bulkdots.emulator.testing import Emulator, run_emulator, start_emulator
 
-__all__ = ["Emulator", "Faults", "run_emulator", "start_emulator"]
+__all__ = ["Emulator", "Faults", "ReplyFault", "run_emulator", "start_emulator"]

@@ -50,6 +50,44 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="fraction stored but answered with a closed connection",
     )
+    serve.add_argument(
+        "--drop-request-rate",
+        type=float,
+        default=0.0,
+        help="fraction closed without a reply and not stored",
+    )
+    serve.add_argument(
+        "--wrong-2xx-rate", type=float, default=0.0, help="fraction answered 2xx without task_id"
+    )
+    serve.add_argument(
+        "--wrong-2xx-kinds",
+        default="html_200,empty_json_200,no_content_204",
+        help="comma-separated wrong 2xx replies to draw from",
+    )
+    serve.add_argument(
+        "--wrong-2xx-unstored",
+        action="store_true",
+        help="wrong 2xx replies store nothing (default: stored)",
+    )
+    serve.add_argument(
+        "--stall-body-rate",
+        type=float,
+        default=0.0,
+        help="fraction stored, then a 200 status line and a body that stalls",
+    )
+    serve.add_argument(
+        "--reset-body-rate",
+        type=float,
+        default=0.0,
+        help="fraction stored, then a 200 status line and a reset connection",
+    )
+    serve.add_argument("--stall-seconds", type=float, default=30.0, help="how long a body stalls")
+    serve.add_argument(
+        "--visibility-delay",
+        type=float,
+        default=0.0,
+        help="seconds before stored dots show in reads",
+    )
     serve.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     serve.add_argument("--down-after", type=int, default=None, help="refuse after N POSTs")
     serve.add_argument("--seed", type=int, default=None, help="seed for the random faults")
@@ -72,6 +110,13 @@ def serve(args: argparse.Namespace) -> int:
         error_statuses=tuple(int(s) for s in args.error_statuses.split(",") if s.strip()),
         burst_429=args.burst_429,
         drop_response_rate=args.drop_response_rate,
+        drop_request_rate=args.drop_request_rate,
+        wrong_2xx_rate=args.wrong_2xx_rate,
+        wrong_2xx_kinds=tuple(k.strip() for k in args.wrong_2xx_kinds.split(",") if k.strip()),
+        wrong_2xx_stores=not args.wrong_2xx_unstored,
+        stall_body_rate=args.stall_body_rate,
+        reset_body_rate=args.reset_body_rate,
+        stall_s=args.stall_seconds,
         latency_s=args.latency,
         down_after=args.down_after,
         seed=args.seed,
@@ -84,6 +129,7 @@ def serve(args: argparse.Namespace) -> int:
         rate_limiter=RateLimiter(args.rate_limit),
         faults=FaultInjector(faults),
         max_body_bytes=args.max_body_bytes,
+        visibility_delay_s=args.visibility_delay,
     )
     host, port = server.host_port
     print(f"bulkdots emulator on http://{host}:{port}", flush=True)

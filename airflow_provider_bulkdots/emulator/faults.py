@@ -1,4 +1,14 @@
-"""Failures injected on purpose, so clients can be tested against a misbehaving endpoint."""
+"""Failures injected on purpose, so clients can be tested against a misbehaving endpoint.
+
+Two families act on a bulk POST:
+
+- before it is looked at: the server is down (``down_after``), an injected 5xx
+  (``error_rate``, ``fail_next``), a 429 burst (``burst_429``);
+- once its body is accepted (authenticated, within the rate, valid), a :class:`ReplyFault`
+  chosen per request: from the queue filled by ``inject_next`` (FIFO, so the next N accepted
+  bodies get exactly the faults asked for), else drawn from the ``*_rate`` fields with the
+  seeded generator (one draw per accepted body).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +22,43 @@ from dataclasses import dataclass
 from typing import Any
 
 
+class ReplyFault(enum.Enum):
+    """What happens to the reply of an accepted bulk POST (``value`` is its stats label)."""
+
+    NONE = "200"  # stored, answered 200 {"task_id": ...}
+    DROP_AFTER_STORE = "dropped"  # stored, then the connection closes without a reply
+    DROP_BEFORE_STORE = "lost_before_store"  # closed without a reply, nothing stored
+    HTML_200 = "html_200"  # a 200 text/html page, no task_id
+    EMPTY_JSON_200 = "empty_json_200"  # a 200 application/json {}
+    NO_CONTENT_204 = "no_content_204"  # a 204 without a body
+    STALL_BODY = "stall_body"  # stored; 200 status line and half the body, then silence
+    RESET_BODY = "reset_body"  # stored; 200 status line and half the body, then a TCP reset
+
+    @classmethod
+    def named(cls, name: object) -> ReplyFault:
+        """The fault called ``name`` (its lower-case member name, e.g. ``"stall_body"``)."""
+        for fault in cls:
+            if fault.name.lower() == name:
+                return fault
+        known = ", ".join(f.name.lower() for f in cls)
+        raise ValueError(f"unknown reply fault {name!r}; known: {known}")
+
+    @property
+    def stores(self) -> bool:
+        """Whether the body's dots are stored (the wrong 2xx replies: see ``wrong_2xx_stores``)."""
+        return self is not ReplyFault.DROP_BEFORE_STORE
+
+
+WRONG_2XX = (ReplyFault.HTML_200, ReplyFault.EMPTY_JSON_200, ReplyFault.NO_CONTENT_204)
+_RATE_FIELDS = (
+    "drop_response_rate",
+    "drop_request_rate",
+    "wrong_2xx_rate",
+    "stall_body_rate",
+    "reset_body_rate",
+)
+
+
 @dataclass(frozen=True)
 class Faults:
     """What goes wrong, and how often. The default is nothing.
@@ -21,34 +68,60 @@ class Faults:
     - ``burst_429``: the next k authenticated bulk POSTs get 429 with ``Retry-After: 1``.
     - ``drop_response_rate``: fraction of accepted bulk POSTs whose dots are stored, then
       the connection is closed without a reply (the client cannot know it succeeded).
+    - ``drop_request_rate``: fraction of accepted bulk POSTs closed without a reply and
+      *not* stored (the reply is lost before storing).
+    - ``wrong_2xx_rate``: fraction answered with a 2xx that carries no task_id, drawn from
+      ``wrong_2xx_kinds`` (``html_200``, ``empty_json_200``, ``no_content_204``); the dots
+      are stored when ``wrong_2xx_stores`` (the default), else dropped.
+    - ``stall_body_rate``: fraction stored, answered with a 200 status line, headers and half
+      the body, then nothing for ``stall_s`` seconds, then the connection closes.
+    - ``reset_body_rate``: fraction stored, answered with a 200 status line, headers and half
+      the body, then a TCP reset.
     - ``latency_s``: added before every API request is handled.
     - ``down_after``: after N bulk POSTs, every API request has its connection closed
       without a reply, until the faults are changed or reset.
     - ``seed``: seed of the random draws, for repeatable runs.
+
+    The five reply-fault rates are exclusive outcomes of one draw: their sum is at most 1.
     """
 
     error_rate: float = 0.0
     error_statuses: tuple[int, ...] = (500, 502, 503)
     burst_429: int = 0
     drop_response_rate: float = 0.0
+    drop_request_rate: float = 0.0
+    wrong_2xx_rate: float = 0.0
+    wrong_2xx_kinds: tuple[str, ...] = tuple(f.name.lower() for f in WRONG_2XX)
+    wrong_2xx_stores: bool = True
+    stall_body_rate: float = 0.0
+    reset_body_rate: float = 0.0
+    stall_s: float = 30.0
     latency_s: float = 0.0
     down_after: int | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "error_statuses", tuple(self.error_statuses))
-        for name in ("error_rate", "drop_response_rate"):
-            rate = getattr(self, name)
-            if not _is_real(rate) or not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} must be a number between 0 and 1, got {rate!r}")
+        object.__setattr__(self, "wrong_2xx_kinds", tuple(self.wrong_2xx_kinds))
+        for name in ("error_rate", *_RATE_FIELDS):
+            _check_range(name, getattr(self, name), 0.0, 1.0)
+        if sum(getattr(self, name) for name in _RATE_FIELDS) > 1.0 + 1e-9:
+            raise ValueError(f"the reply-fault rates ({', '.join(_RATE_FIELDS)}) sum over 1")
         if not self.error_statuses or not all(
             _is_int(s) and 500 <= s <= 599 for s in self.error_statuses
         ):
             raise ValueError(f"error_statuses must be 5xx codes, got {self.error_statuses!r}")
+        wrong = {f.name.lower() for f in WRONG_2XX}
+        if not self.wrong_2xx_kinds or not set(self.wrong_2xx_kinds) <= wrong:
+            raise ValueError(
+                f"wrong_2xx_kinds must be among {sorted(wrong)}, got {self.wrong_2xx_kinds!r}"
+            )
+        if not isinstance(self.wrong_2xx_stores, bool):
+            raise ValueError(f"wrong_2xx_stores must be a boolean, got {self.wrong_2xx_stores!r}")
         if not _is_int(self.burst_429) or self.burst_429 < 0:
             raise ValueError(f"burst_429 must be an integer >= 0, got {self.burst_429!r}")
-        if not _is_real(self.latency_s) or not 0.0 <= self.latency_s <= 60.0:
-            raise ValueError(f"latency_s must be between 0 and 60, got {self.latency_s!r}")
+        _check_range("latency_s", self.latency_s, 0.0, 60.0)
+        _check_range("stall_s", self.stall_s, 0.0, 600.0)
         if self.down_after is not None and (not _is_int(self.down_after) or self.down_after < 0):
             raise ValueError(f"down_after must be an integer >= 0, got {self.down_after!r}")
         if self.seed is not None and not _is_int(self.seed):
@@ -67,7 +140,30 @@ class Faults:
         """The fields as a JSON-ready dict."""
         data = dataclasses.asdict(self)
         data["error_statuses"] = list(self.error_statuses)
+        data["wrong_2xx_kinds"] = list(self.wrong_2xx_kinds)
         return data
+
+    def draw_reply_fault(self, rng: random.Random) -> ReplyFault:
+        """One seeded draw among the reply faults, by their rates."""
+        if not any(getattr(self, name) for name in _RATE_FIELDS):
+            return ReplyFault.NONE
+        draw = rng.random()
+        for name, fault in zip(_RATE_FIELDS, _RATE_FAULTS, strict=True):
+            draw -= getattr(self, name)
+            if draw < 0:
+                if fault is ReplyFault.HTML_200:  # stands for the family
+                    return ReplyFault.named(rng.choice(self.wrong_2xx_kinds))
+                return fault
+        return ReplyFault.NONE
+
+
+_RATE_FAULTS = (
+    ReplyFault.DROP_AFTER_STORE,
+    ReplyFault.DROP_BEFORE_STORE,
+    ReplyFault.HTML_200,
+    ReplyFault.STALL_BODY,
+    ReplyFault.RESET_BODY,
+)
 
 
 def _is_int(value: object) -> bool:
@@ -76,6 +172,11 @@ def _is_int(value: object) -> bool:
 
 def _is_real(value: object) -> bool:
     return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _check_range(name: str, value: object, low: float, high: float) -> None:
+    if not _is_real(value) or not low <= value <= high:  # type: ignore[operator]
+        raise ValueError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}")
 
 
 class Verdict(enum.Enum):
@@ -92,7 +193,7 @@ class FaultInjector:
     def __init__(self, faults: Faults | None = None) -> None:
         self._lock = threading.Lock()
         self._fail_queue: deque[int] = deque()
-        self._drop_queue = 0
+        self._reply_queue: deque[ReplyFault] = deque()
         self.set(faults or Faults())
 
     @property
@@ -117,7 +218,7 @@ class FaultInjector:
         """No faults at all, and empty one-shot queues."""
         with self._lock:
             self._fail_queue.clear()
-            self._drop_queue = 0
+            self._reply_queue.clear()
         self.set(Faults())
 
     def fail_next(self, n: int, status: int = 503) -> None:
@@ -127,12 +228,17 @@ class FaultInjector:
         with self._lock:
             self._fail_queue.extend([status] * n)
 
-    def drop_next(self, n: int) -> None:
-        """The next ``n`` accepted bulk POSTs are stored, then closed without a reply."""
+    def inject_next(self, kind: str | ReplyFault, n: int = 1) -> None:
+        """The next ``n`` accepted bulk POSTs get the reply fault ``kind`` (after any queued)."""
+        fault = kind if isinstance(kind, ReplyFault) else ReplyFault.named(kind)
         if not _is_int(n) or n < 0:
             raise ValueError(f"n must be an integer >= 0, got {n!r}")
         with self._lock:
-            self._drop_queue += n
+            self._reply_queue.extend([fault] * n)
+
+    def drop_next(self, n: int) -> None:
+        """The next ``n`` accepted bulk POSTs are stored, then closed without a reply."""
+        self.inject_next(ReplyFault.DROP_AFTER_STORE, n)
 
     def is_down(self) -> bool:
         """True once ``down_after`` bulk POSTs have been served."""
@@ -164,11 +270,9 @@ class FaultInjector:
                 return True
             return False
 
-    def take_drop(self) -> bool:
-        """True if the reply to this accepted bulk POST is to be dropped."""
+    def take_reply_fault(self) -> ReplyFault:
+        """The reply fault of this accepted bulk POST: queued first, else drawn by rate."""
         with self._lock:
-            if self._drop_queue > 0:
-                self._drop_queue -= 1
-                return True
-            rate = self._faults.drop_response_rate
-            return bool(rate) and self._rng.random() < rate
+            if self._reply_queue:
+                return self._reply_queue.popleft()
+            return self._faults.draw_reply_fault(self._rng)

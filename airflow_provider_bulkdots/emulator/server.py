@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,10 +24,17 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from airflow_provider_bulkdots.emulator import dashboard
-from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults, Verdict
+from airflow_provider_bulkdots.emulator.faults import (
+    WRONG_2XX,
+    FaultInjector,
+    Faults,
+    ReplyFault,
+    Verdict,
+)
 from airflow_provider_bulkdots.emulator.ratelimit import RateLimiter, retry_after_header
 from airflow_provider_bulkdots.emulator.store import Store
 from airflow_provider_bulkdots.emulator.validate import (
+    MAX_TIMESTAMP_MS,
     JSONParseError,
     ValidationError,
     parse_body,
@@ -58,6 +66,11 @@ class Response:
     html: str | None = None
     drop: bool = False
     close: bool = False
+    # A 2xx whose body never completes: "stall" (silence for stall_s) or "reset" (TCP RST).
+    cut: str | None = None
+    stall_s: float = 0.0
+    no_body: bool = False
+    counted: bool = False  # the store already counted this request
 
 
 def _detail(status: int, detail: str, **headers: str) -> Response:
@@ -80,9 +93,14 @@ class EmulatorServer(ThreadingHTTPServer):
         faults: FaultInjector,
         max_body_bytes: int = 10_000,
         socket_timeout: float = 30.0,
+        visibility_delay_s: float = 0.0,
     ) -> None:
         if not token:
             raise ValueError("token must not be empty")
+        check_visibility_delay(visibility_delay_s)
+        self.visibility_delay_s = float(visibility_delay_s)
+        self.initial_visibility_delay_s = self.visibility_delay_s
+        self.stopping = threading.Event()
         self.token = token
         self.store = store
         self.rate_limiter = rate_limiter
@@ -120,6 +138,7 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def stop(self) -> None:
         """Stop serving (call from another thread than ``serve_forever``), then close."""
+        self.stopping.set()
         self.shutdown()
         self.close_connections()
         self.server_close()
@@ -159,8 +178,15 @@ class BulkHandler(BaseHTTPRequestHandler):
             body = json.dumps(response.payload).encode("utf-8")
             content_type = "application/json"
         self.send_response(response.status)
+        if response.no_body:
+            self.end_headers()
+            return
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if response.cut:
+            self.end_headers()
+            self._send_cut(response, body)
+            return
         for name, value in response.headers.items():
             self.send_header(name, value)
         if response.close:
@@ -169,6 +195,20 @@ class BulkHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _send_cut(self, response: Response, body: bytes) -> None:
+        """Half the body, then silence for ``stall_s`` or a TCP reset; the connection ends."""
+        self.close_connection = True
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        if response.cut == "stall":
+            self.server.stopping.wait(response.stall_s)
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
 
     def _content_length(self) -> int | None:
         raw = self.headers.get("Content-Length")
@@ -314,7 +354,7 @@ class BulkHandler(BaseHTTPRequestHandler):
             response = _detail(status, f"Injected fault: {self.responses.get(status, ('',))[0]}.")
         else:
             response = self._bulk_checked(query, length)
-        if not response.drop and response.status != 200:
+        if not response.drop and not response.counted:
             store.count_request(str(response.status), length)
         return response
 
@@ -355,12 +395,23 @@ class BulkHandler(BaseHTTPRequestHandler):
             return Response(
                 400, {"code": 400001, "message": "Validation Error.", "detail": exc.detail}
             )
+        return self._accept(dots, length)
+
+    def _accept(self, dots: list[Any], length: int) -> Response:
+        """Store an accepted body (unless its fault says not to) and reply as the fault says."""
+        server = self.server
+        fault = server.faults.take_reply_fault()
         task_id = secrets.token_hex(12)
-        drop = self.server.faults.take_drop()
-        self.server.store.store_body(dots, task_id, length, status="dropped" if drop else "200")
-        if drop:
-            return Response(0, drop=True)
-        return Response(200, {"task_id": task_id})
+        stores = fault.stores and (fault not in WRONG_2XX or server.faults.faults.wrong_2xx_stores)
+        if stores:
+            server.store.store_body(
+                dots, task_id, length, fault.value, visibility_delay_s=server.visibility_delay_s
+            )
+        else:
+            server.store.count_request(fault.value, length)
+        response = _reply_for(fault, task_id, server.faults.faults.stall_s)
+        response.counted = True
+        return response
 
     # -- reads -------------------------------------------------------------------------
 
@@ -425,9 +476,15 @@ class BulkHandler(BaseHTTPRequestHandler):
         if isinstance(paging, Response):
             return paging
         page, size = paging
-        count, results = self.server.store.values(device, variable, (page - 1) * size, size)
-        if not count:
+        span = _time_span(query)
+        if isinstance(span, Response):
+            return span
+        store = self.server.store
+        if not store.has_series(device, variable):
             return _detail(404, "Not found.")
+        count, results = store.values(
+            device, variable, (page - 1) * size, size, start_ms=span[0], end_ms=span[1]
+        )
         return self._paged(query, page, size, count, results)
 
     # -- admin -------------------------------------------------------------------------
@@ -436,6 +493,7 @@ class BulkHandler(BaseHTTPRequestHandler):
         stats = self.server.store.stats()
         stats["faults"] = self.server.faults.faults.to_dict()
         stats["rate_limit"] = self.server.rate_limiter.rate
+        stats["visibility_delay"] = self.server.visibility_delay_s
         return stats
 
     def _admin(self, path: str) -> Response:
@@ -459,17 +517,65 @@ class BulkHandler(BaseHTTPRequestHandler):
         return Response(200, self._admin_stats())
 
 
+def _reply_for(fault: ReplyFault, task_id: str, stall_s: float) -> Response:
+    """The reply an accepted body gets under ``fault``."""
+    if fault in (ReplyFault.DROP_AFTER_STORE, ReplyFault.DROP_BEFORE_STORE):
+        return Response(0, drop=True)
+    if fault is ReplyFault.HTML_200:
+        return Response(200, html="<!doctype html><html><body><p>OK</p></body></html>")
+    if fault is ReplyFault.EMPTY_JSON_200:
+        return Response(200, {})
+    if fault is ReplyFault.NO_CONTENT_204:
+        return Response(204, no_body=True)
+    if fault is ReplyFault.STALL_BODY:
+        return Response(200, {"task_id": task_id}, cut="stall", stall_s=stall_s)
+    if fault is ReplyFault.RESET_BODY:
+        return Response(200, {"task_id": task_id}, cut="reset")
+    return Response(200, {"task_id": task_id})
+
+
+def _time_span(query: dict[str, list[str]]) -> tuple[int, int] | Response:
+    """The ``start`` and ``end`` parameters (ms, both inclusive), or a 400 naming the bad one."""
+    span = []
+    for name, default in (("start", 0), ("end", MAX_TIMESTAMP_MS)):
+        given = query.get(name)
+        if not given:
+            span.append(default)
+            continue
+        raw = given[0]
+        if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_TIMESTAMP_MS:
+            return _detail(400, f"{name} must be a timestamp in milliseconds, got {raw!r}.")
+        span.append(int(raw))
+    return span[0], span[1]
+
+
+def check_visibility_delay(seconds: object) -> None:
+    """A visibility delay is a number of seconds from 0 to 3600."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 <= seconds <= 3600
+    ):
+        raise ValueError(f"visibility_delay must be a number of seconds 0-3600, got {seconds!r}")
+
+
 def _device_id(label: str) -> str:
     return hashlib.sha1(label.encode("utf-8")).hexdigest()[:24]
 
 
 def apply_admin(server: EmulatorServer, data: dict[str, Any]) -> None:
-    """Apply an admin body: Faults fields, plus ``fail_next``, ``drop_next``, ``rate_limit``."""
+    """Apply an admin body: Faults fields, plus ``fail_next``, ``drop_next``, ``inject_next``,
+    ``rate_limit`` and ``visibility_delay``."""
     data = dict(data)
     fail_next = data.pop("fail_next", None)
     drop_next = data.pop("drop_next", None)
+    inject_next = data.pop("inject_next", None)
     rate_limit = data.pop("rate_limit", None)
+    visibility_delay = data.pop("visibility_delay", None)
     faults = Faults.from_dict(data) if data else None
+    if visibility_delay is not None:
+        check_visibility_delay(visibility_delay)
+        server.visibility_delay_s = float(visibility_delay)
     if rate_limit is not None:
         if isinstance(rate_limit, bool) or not isinstance(rate_limit, int | float):
             raise ValueError("rate_limit must be a number")
@@ -482,6 +588,17 @@ def apply_admin(server: EmulatorServer, data: dict[str, Any]) -> None:
         server.faults.fail_next(fail_next.get("n", 1), fail_next.get("status", 503))
     if drop_next is not None:
         server.faults.drop_next(drop_next)
+    if inject_next is not None:
+        _apply_inject_next(server, inject_next)
+
+
+def _apply_inject_next(server: EmulatorServer, inject_next: object) -> None:
+    """``{"kind": str, "n": int}`` or a list of them, queued in order."""
+    items = inject_next if isinstance(inject_next, list) else [inject_next]
+    for item in items:
+        if not isinstance(item, dict) or set(item) - {"kind", "n"} or "kind" not in item:
+            raise ValueError('inject_next must be {"kind": str, "n": int} or a list of them')
+        server.faults.inject_next(item["kind"], item.get("n", 1))
 
 
 def reset_server(server: EmulatorServer) -> None:
@@ -490,3 +607,4 @@ def reset_server(server: EmulatorServer) -> None:
     server.faults.clear()
     server.rate_limiter.reset()
     server.rate_limiter.set_rate(server.initial_rate_limit)
+    server.visibility_delay_s = server.initial_visibility_delay_s

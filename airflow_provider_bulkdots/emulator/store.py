@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from airflow_provider_bulkdots.emulator.validate import Dot
+from airflow_provider_bulkdots.emulator.validate import MAX_TIMESTAMP_MS, Dot
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS dots (
@@ -20,7 +21,8 @@ CREATE TABLE IF NOT EXISTS dots (
     value REAL NOT NULL,
     context TEXT,
     task_id TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS dots_series ON dots (device, variable, timestamp);
 CREATE TABLE IF NOT EXISTS request_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL);
@@ -42,16 +44,27 @@ class Series(NamedTuple):
 
 
 class Store:
-    """Dots and counters in SQLite; ``path`` None or ":memory:" keeps them in memory."""
+    """Dots and counters in SQLite; ``path`` None or ":memory:" keeps them in memory.
 
-    def __init__(self, path: str | None = None) -> None:
+    ``clock`` gives the wall time in seconds (``created_at`` and visibility are read from it).
+    """
+
+    def __init__(self, path: str | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path or ":memory:"
+        self.clock = clock
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(dots)")}
+        if "visible_at" not in columns:  # a database written before reads had a delay
+            self._db.execute("ALTER TABLE dots ADD COLUMN visible_at INTEGER NOT NULL DEFAULT 0")
+
+    def now_ms(self) -> int:
+        """The store's wall time in milliseconds."""
+        return int(self.clock() * 1000)
 
     def close(self) -> None:
         """Close the connection."""
@@ -84,10 +97,21 @@ class Store:
             self._db.execute("COMMIT")
 
     def store_body(
-        self, dots: Sequence[Dot], task_id: str, body_bytes: int, status: str = "200"
+        self,
+        dots: Sequence[Dot],
+        task_id: str,
+        body_bytes: int,
+        status: str = "200",
+        *,
+        visibility_delay_s: float = 0.0,
     ) -> None:
-        """Store the dots of one accepted body and count it, in one transaction."""
-        created_at = int(time.time() * 1000)
+        """Store the dots of one accepted body and count it, in one transaction.
+
+        The dots show in reads only ``visibility_delay_s`` after now (the API processes bulk
+        writes asynchronously); counters, ``dots()`` and the dashboard see them at once.
+        """
+        created_at = self.now_ms()
+        visible_at = created_at + math.ceil(visibility_delay_s * 1000)
         rows = [
             (
                 d.device,
@@ -97,6 +121,7 @@ class Store:
                 None if d.context is None else json.dumps(d.context),
                 task_id,
                 created_at,
+                visible_at,
             )
             for d in dots
         ]
@@ -105,7 +130,7 @@ class Store:
             try:
                 self._db.executemany(
                     "INSERT INTO dots (device, variable, timestamp, value, context, task_id, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "created_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 self._count(status, body_bytes)
@@ -174,29 +199,49 @@ class Store:
         ]
 
     def devices(self, offset: int, limit: int) -> tuple[int, list[tuple[str, int, int]]]:
-        """Total devices, and a page of (label, first created_at, last created_at)."""
+        """Total visible devices, and a page of (label, first created_at, last created_at)."""
+        now = self.now_ms()
         with self._lock:
-            (total,) = self._db.execute("SELECT count(DISTINCT device) FROM dots").fetchone()
+            (total,) = self._db.execute(
+                "SELECT count(DISTINCT device) FROM dots WHERE visible_at <= ?", (now,)
+            ).fetchone()
             rows = self._db.execute(
-                "SELECT device, min(created_at), max(created_at) FROM dots "
+                "SELECT device, min(created_at), max(created_at) FROM dots WHERE visible_at <= ? "
                 "GROUP BY device ORDER BY min(id) LIMIT ? OFFSET ?",
-                (limit, offset),
+                (now, limit, offset),
             ).fetchall()
         return total, rows
 
+    def has_series(self, device: str, variable: str) -> bool:
+        """Whether the variable exists for reads (one of its dots is visible)."""
+        rows = self._all(
+            "SELECT 1 FROM dots WHERE device = ? AND variable = ? AND visible_at <= ? LIMIT 1",
+            (device, variable, self.now_ms()),
+        )
+        return bool(rows)
+
     def values(
-        self, device: str, variable: str, offset: int, limit: int
+        self,
+        device: str,
+        variable: str,
+        offset: int,
+        limit: int,
+        *,
+        start_ms: int = 0,
+        end_ms: int = MAX_TIMESTAMP_MS,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """Total dots of one variable, and a page of them, newest first."""
+        """Visible dots of one variable with ``start_ms <= timestamp <= end_ms``: their count,
+        and a page of them, newest first."""
+        where = (
+            "WHERE device = ? AND variable = ? AND timestamp BETWEEN ? AND ? AND visible_at <= ?"
+        )
+        params = (device, variable, start_ms, end_ms, self.now_ms())
         with self._lock:
-            (total,) = self._db.execute(
-                "SELECT count(*) FROM dots WHERE device = ? AND variable = ?", (device, variable)
-            ).fetchone()
+            (total,) = self._db.execute(f"SELECT count(*) FROM dots {where}", params).fetchone()
             rows = self._db.execute(
-                "SELECT value, timestamp, context, created_at FROM dots "
-                "WHERE device = ? AND variable = ? ORDER BY timestamp DESC, id DESC "
-                "LIMIT ? OFFSET ?",
-                (device, variable, limit, offset),
+                f"SELECT value, timestamp, context, created_at FROM dots {where} "
+                "ORDER BY timestamp DESC, id DESC LIMIT ? OFFSET ?",
+                (*params, limit, offset),
             ).fetchall()
         return total, [
             {

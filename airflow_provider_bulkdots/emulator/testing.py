@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults
+from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults, ReplyFault
 from airflow_provider_bulkdots.emulator.ratelimit import Clock, RateLimiter
 from airflow_provider_bulkdots.emulator.server import (
     BULK_PATH,
     EmulatorServer,
     apply_admin,
+    check_visibility_delay,
     reset_server,
 )
 from airflow_provider_bulkdots.emulator.store import Store
@@ -61,6 +62,17 @@ class Emulator:
         """The next ``n`` accepted bulk POSTs are stored, then closed without a reply."""
         self._server.faults.drop_next(n)
 
+    def inject_next(self, kind: str | ReplyFault, n: int = 1) -> None:
+        """The next ``n`` accepted bulk POSTs get the reply fault ``kind`` (queued in order):
+        ``drop_after_store``, ``drop_before_store``, ``html_200``, ``empty_json_200``,
+        ``no_content_204``, ``stall_body``, ``reset_body``, or ``none``."""
+        self._server.faults.inject_next(kind, n)
+
+    def set_visibility_delay(self, seconds: float) -> None:
+        """Stored dots show in reads only this many seconds after their write."""
+        check_visibility_delay(seconds)
+        self._server.visibility_delay_s = float(seconds)
+
     def set_rate_limit(self, rate: float) -> None:
         """Requests per second per token; 0 for no limit."""
         self._server.rate_limiter.set_rate(rate)
@@ -96,10 +108,16 @@ def start_emulator(
     host: str = "127.0.0.1",
     port: int = 0,
     clock: Clock | None = None,
+    wall_clock: Clock | None = None,
     socket_timeout: float = 30.0,
+    visibility_delay: float = 0.0,
 ) -> Emulator:
-    """Start an emulator in a background thread; ``close()`` it, or use it in ``with``."""
-    store = Store(db_path)
+    """Start an emulator in a background thread; ``close()`` it, or use it in ``with``.
+
+    ``clock`` (monotonic seconds) drives the rate limit, ``wall_clock`` (epoch seconds)
+    the stored ``created_at`` and the visibility delay: tests inject both.
+    """
+    store = Store(db_path) if wall_clock is None else Store(db_path, clock=wall_clock)
     limiter = RateLimiter(rate_limit) if clock is None else RateLimiter(rate_limit, clock=clock)
     try:
         server = EmulatorServer(
@@ -110,6 +128,7 @@ def start_emulator(
             faults=FaultInjector(faults),
             max_body_bytes=max_body_bytes,
             socket_timeout=socket_timeout,
+            visibility_delay_s=visibility_delay,
         )
     except BaseException:
         store.close()

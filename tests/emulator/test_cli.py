@@ -84,3 +84,45 @@ def test_bad_fault_option_is_an_error() -> None:
     result = _run("serve", "--port", "0", "--db", ":memory:", "--error-rate", "3")
     assert result.returncode == 2
     assert "error_rate" in result.stderr
+
+
+def test_serve_with_reply_faults_and_visibility_delay(tmp_path: Path) -> None:
+    db = tmp_path / "dots.sqlite"
+    process = subprocess.Popen(
+        [
+            *MODULE,
+            "serve",
+            "--port",
+            "0",
+            "--token",
+            "T",
+            "--db",
+            str(db),
+            "--rate-limit",
+            "0",
+            "--wrong-2xx-rate",
+            "1",
+            "--wrong-2xx-kinds",
+            "no_content_204",
+            "--visibility-delay",
+            "3600",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split()[-1]
+        headers = {"X-Auth-Token": "T"}
+        bulk = url + "/api/v1.6/devices/_/bulk/values"
+        assert requests.post(bulk, json=EXAMPLE, headers=headers, timeout=10).status_code == 204
+        read = url + "/api/v1.6/devices/first-device/temperature/values/"
+        assert requests.get(read, headers=headers, timeout=10).status_code == 404  # not yet
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        process.stdout.close() if process.stdout else None
+    stats = json.loads(_run("stats", "--db", str(db), "--json").stdout)
+    assert stats["dots"] == 6
+    assert stats["requests"] == {"no_content_204": 1}
