@@ -19,26 +19,8 @@ DEFAULT_DB = "bulkdots-emulator.sqlite"
 DEFAULT_TOKEN = "emulator-token"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m airflow_provider_bulkdots.emulator",
-        description="A local stand-in of the Ubidots bulk endpoint.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser(
-        "serve", help="serve the endpoint", formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind")
-    serve.add_argument("--port", type=int, default=8790, help="port (0 picks a free one)")
-    serve.add_argument(
-        "--token",
-        default=os.environ.get("BULKDOTS_EMULATOR_TOKEN", DEFAULT_TOKEN),
-        help="the accepted token (env BULKDOTS_EMULATOR_TOKEN)",
-    )
-    serve.add_argument("--db", default=DEFAULT_DB, help="SQLite file, or :memory:")
-    serve.add_argument("--rate-limit", type=float, default=4.0, help="requests/s, 0 for none")
-    serve.add_argument("--max-body-bytes", type=int, default=10_000, help="body limit (413)")
+def _add_fault_flags(serve: argparse.ArgumentParser) -> None:
+    """The flags that set the initial :class:`Faults` and the visibility delay."""
     serve.add_argument("--error-rate", type=float, default=0.0, help="fraction answered 5xx")
     serve.add_argument(
         "--error-statuses", default="500,502,503", help="comma-separated 5xx codes to draw from"
@@ -90,6 +72,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     serve.add_argument("--down-after", type=int, default=None, help="refuse after N POSTs")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_bulkdots.emulator",
+        description="A local stand-in of the Ubidots bulk endpoint.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve", help="serve the endpoint", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind")
+    serve.add_argument("--port", type=int, default=8790, help="port (0 picks a free one)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("BULKDOTS_EMULATOR_TOKEN", DEFAULT_TOKEN),
+        help="the accepted token (env BULKDOTS_EMULATOR_TOKEN)",
+    )
+    serve.add_argument("--db", default=DEFAULT_DB, help="SQLite file, or :memory:")
+    serve.add_argument("--rate-limit", type=float, default=4.0, help="requests/s, 0 for none")
+    serve.add_argument("--max-body-bytes", type=int, default=10_000, help="body limit (413)")
+    _add_fault_flags(serve)
     serve.add_argument("--seed", type=int, default=None, help="seed for the random faults")
     stats = commands.add_parser(
         "stats", help="print counts", formatter_class=argparse.ArgumentDefaultsHelpFormatter
