@@ -5,48 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_bulkdots import __version__
+from airflow_provider_bulkdots.delivery.settings import SETTINGS
 
-
-def _field(label: str, json_type: str, default: Any, description: str) -> dict[str, Any]:
-    return {
-        "label": label,
-        "description": description,
-        "schema": {"type": [json_type, "null"], "default": default},
-    }
-
-
+#: The connection form's fields: one per delivery setting, from its one declaration.
 CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
-    "max_body_bytes": _field(
-        "Max body bytes", "integer", 10000, "Largest request body sent (API limit 10,000 bytes)."
-    ),
-    "rate_limit": _field(
-        "Rate limit (requests/s)", "number", 4, "Requests per second for this token; 0 for none."
-    ),
-    "max_in_flight": _field(
-        "Max requests in flight", "integer", 4, "Requests sent concurrently by one task."
-    ),
-    "timeout": _field("Timeout (s)", "number", 30, "Connect and read timeout of each request."),
-    "max_retries": _field(
-        "Max retries", "integer", 8, "Retries of one request after 429, 5xx or a network error."
-    ),
-    "max_retry_seconds": _field(
-        "Max total retry time (s)", "number", 300, "Total time one request may spend retrying."
-    ),
-    "endpoint": _field(
-        "Endpoint path", "string", "/api/v1.6/devices/_/bulk/values", "Path of the bulk endpoint."
-    ),
-    "token_in_query": _field(
-        "Token in query string",
-        "boolean",
-        False,
-        "Send ?token= instead of X-Auth-Token (discouraged).",
-    ),
-    "retry_unknown_outcome": _field(
-        "Retry unknown outcomes",
-        "boolean",
-        True,
-        "Resend a request whose reply was lost (may store its dots twice).",
-    ),
+    setting.name: setting.form_field() for setting in SETTINGS
+}
+
+#: How the form shows Airflow's own fields (the provider-info schema's kebab-case keys).
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "login", "port", "extra"],
+    "relabeling": {"host": "API URL", "password": "Token"},
+    "placeholders": {
+        "host": "https://industrial.api.ubidots.com",
+        "password": "BBFF-...",
+    },
 }
 
 
@@ -82,14 +55,7 @@ def get_provider_info() -> dict[str, Any]:
                 "hook-name": "Ubidots bulk dots",
                 "connection-type": "bulkdots",
                 "conn-fields": CONNECTION_FIELDS,
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "login", "port", "extra"],
-                    "relabeling": {"host": "API URL", "password": "Token"},
-                    "placeholders": {
-                        "host": "https://industrial.api.ubidots.com",
-                        "password": "BBFF-...",
-                    },
-                },
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
     }

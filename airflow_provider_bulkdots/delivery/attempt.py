@@ -27,6 +27,7 @@ import urllib3.exceptions
 
 from airflow_provider_bulkdots import __version__
 from airflow_provider_bulkdots.delivery.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.transport import request_deadline
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError, api_error
 
 HEADERS = {
@@ -172,22 +173,29 @@ def post_once(
     timeout: float,
     body_id: str = "",
 ) -> Outcome:
-    """POST ``payload`` once; its :data:`Outcome`. A TLS failure raises: retrying cannot fix it."""
-    try:
-        response = session.post(
-            url,
-            data=payload,
-            headers=HEADERS,
-            auth=auth,
-            timeout=(timeout, timeout),
-            allow_redirects=False,
-        )
-    except requests.exceptions.SSLError as exc:
-        raise BulkDotsDeliveryError(
-            f"TLS failed: {auth.redact(str(exc))}", body_id=body_id
-        ) from None
-    except requests.RequestException as exc:
-        return network_outcome(exc, auth)
+    """POST ``payload`` once; its :data:`Outcome`. A TLS failure raises: retrying cannot fix it.
+
+    ``timeout`` bounds the whole request, from connecting to the reply's last byte (with a
+    session from :func:`~.transport.make_session`), not only each read.
+    """
+    with request_deadline(timeout) as deadline:
+        try:
+            response = session.post(
+                url,
+                data=payload,
+                headers=HEADERS,
+                auth=auth,
+                timeout=(timeout, timeout),
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise BulkDotsDeliveryError(
+                f"TLS failed: {auth.redact(str(exc))}", body_id=body_id
+            ) from None
+        except requests.RequestException as exc:
+            if deadline.expired:
+                return ReplyLost(f"reply lost: no complete reply within timeout={timeout:g} s")
+            return network_outcome(exc, auth)
     return settle(response, auth, body_id)
 
 

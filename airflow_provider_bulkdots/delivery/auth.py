@@ -1,13 +1,14 @@
 """The token: checked, put on a request in one place, and kept out of every text.
 
 ``X-Auth-Token`` by default; ``?token=`` when the connection opts into ``auth_in_query``
-(discouraged by the API, since the URL then holds the token). :class:`TokenRedactingFilter`
-keeps the query form out of urllib3's DEBUG lines, which carry the URL.
+(discouraged by the API, since the URL then holds the token). A token sent in the query is
+also removed from urllib3's log lines, which carry the URL (:class:`UrlTokenFilter`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from urllib.parse import quote
 
 import requests
@@ -18,6 +19,14 @@ from airflow_provider_bulkdots.exceptions import ConfigurationError
 REDACTED = "***"
 HEADER = "X-Auth-Token"
 QUERY_PARAMETER = "token"
+#: The loggers of urllib3 that may write a request's URL.
+URLLIB3_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+)
 
 
 def check_token(token: str, where: str = "the connection's password") -> str:
@@ -49,6 +58,8 @@ class TokenAuth(AuthBase):
     def __init__(self, token: str, in_query: bool = False) -> None:
         self._token = check_token(token)
         self.in_query = in_query
+        if in_query:
+            URL_TOKEN_FILTER.add(self._token)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if self.in_query:
@@ -71,27 +82,55 @@ class TokenAuth(AuthBase):
 
     def redact(self, text: str) -> str:
         """``text`` with the token (plain or URL-quoted) replaced by ``***``."""
-        quoted = quote(self._token, safe="")
-        return text.replace(self._token, REDACTED).replace(quoted, REDACTED)
-
-    def redacting_filter(self) -> TokenRedactingFilter:
-        """A logging filter that removes this token from every record it sees."""
-        return TokenRedactingFilter(self)
+        return redact_tokens(text, frozenset({self._token}))
 
 
-class TokenRedactingFilter(logging.Filter):
-    """Rewrites log records so the token never reaches a handler (urllib3 logs URLs)."""
+def redact_tokens(text: str, tokens: frozenset[str]) -> str:
+    """``text`` with each of ``tokens`` (plain or URL-quoted) replaced by ``***``."""
+    for token in tokens:
+        text = text.replace(token, REDACTED).replace(quote(token, safe=""), REDACTED)
+    return text
 
-    def __init__(self, auth: TokenAuth) -> None:
+
+class UrlTokenFilter(logging.Filter):
+    """Removes every query-string token of this process from the records of a logger.
+
+    Installed on urllib3's loggers the first time a token goes in the query: their DEBUG
+    lines hold the request's URL. Filtering at the logger, before any handler, keeps the
+    token out of every handler at once.
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        self._auth = auth
+        self._tokens: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+
+    def add(self, token: str) -> None:
+        """Redact ``token`` from now on (and install the filter on urllib3's loggers)."""
+        with self._lock:
+            self._tokens = self._tokens | {token}
+            for name in URLLIB3_LOGGERS:
+                logger = logging.getLogger(name)
+                if self not in logger.filters:
+                    logger.addFilter(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = self._auth.redact(message)
+        redacted = redact_tokens(message, self._tokens)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
 
 
-__all__ = ["HEADER", "REDACTED", "TokenAuth", "TokenRedactingFilter", "check_token"]
+URL_TOKEN_FILTER = UrlTokenFilter()
+
+
+__all__ = [
+    "HEADER",
+    "REDACTED",
+    "URL_TOKEN_FILTER",
+    "TokenAuth",
+    "UrlTokenFilter",
+    "check_token",
+    "redact_tokens",
+]

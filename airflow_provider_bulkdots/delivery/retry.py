@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import tenacity
 
 from airflow_provider_bulkdots.delivery.attempt import Outcome, ReplyLost, Retryable
+from airflow_provider_bulkdots.delivery.settings import DEFAULTS, DeliverySettings
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 
 
@@ -28,15 +29,25 @@ class RetryPolicy:
 
     ``backoff_base`` is the first wait (doubling each retry up to ``backoff_max``);
     ``retry_after_floor`` is the least wait after a limit reply, even when ``Retry-After`` says
-    0 or is missing. Set both to 0 to switch the waits off in tests.
+    0 or is missing. Set both to 0 to switch the waits off in tests. The bounds default to
+    the settings' declaration (``delivery.settings.SETTINGS``).
     """
 
-    max_retries: int = 8
-    max_retry_seconds: float = 300.0
-    retry_unknown_outcome: bool = True
+    max_retries: int = DEFAULTS["max_retries"]
+    max_retry_seconds: float = DEFAULTS["max_retry_seconds"]
+    retry_unknown_outcome: bool = DEFAULTS["retry_unknown_outcome"]
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_floor: float = 0.25
+
+    @classmethod
+    def from_settings(cls, settings: DeliverySettings) -> RetryPolicy:
+        """The policy of resolved settings (the waits keep their defaults)."""
+        return cls(
+            max_retries=settings.max_retries,
+            max_retry_seconds=settings.max_retry_seconds,
+            retry_unknown_outcome=settings.retry_unknown_outcome,
+        )
 
     def wait(
         self,

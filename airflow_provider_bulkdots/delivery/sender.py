@@ -83,11 +83,7 @@ class Sender:
         self.session = session
         self.auth = auth
         self.settings = settings
-        self.policy = RetryPolicy(
-            max_retries=settings.max_retries,
-            max_retry_seconds=settings.max_retry_seconds,
-            retry_unknown_outcome=settings.retry_unknown_outcome,
-        )
+        self.policy = RetryPolicy.from_settings(settings)
         self.limiter: Pacer = limiter or RateLimiter(settings.rate_limit)
         self._sleep = sleep
         self.log = log or logging.getLogger(__name__)

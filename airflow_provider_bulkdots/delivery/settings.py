@@ -1,19 +1,29 @@
-"""Delivery settings, resolved in one place: argument, then connection extra, then default.
+"""Delivery settings: each declared once, resolved in one place, checked before any request.
 
-The extras are a closed list (the connection form's fields); an unknown key is an error.
-Values from an ``AIRFLOW_CONN_...`` URI arrive as strings and are converted here.
-Pure: no Airflow import.
+:data:`SETTINGS` declares every setting with its type, default, range and help text. The
+connection form (``get_provider_info``), the Hook's and the Operator's keyword arguments
+(tested against it), the retry policy's defaults and the README's table all come from it.
+
+Resolution order: argument, then connection extra, then default. The extras are a closed list
+(the connection form's fields); an unknown key is an error. Values from an ``AIRFLOW_CONN_...``
+URI arrive as strings and are converted here; whole numbers given as floats (``5000.0``) are
+accepted for integer settings. Every failure is a :class:`ConfigurationError` naming the
+setting. Pure: no Airflow import.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_bulkdots.exceptions import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "https://industrial.api.ubidots.com"
 DEFAULT_ENDPOINT = "/api/v1.6/devices/_/bulk/values"
@@ -22,22 +32,189 @@ CHECK_PATH = "/api/v2.0/devices/"
 _LEGACY_PREFIX = "extra__bulkdots__"
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f", ""}
+#: Old extra names still read, each with the name that replaced it.
+DEPRECATED_EXTRAS: dict[str, str] = {
+    # Airflow masks every extra whose name contains "token": the UI stored "***" for it.
+    "token_in_query": "auth_in_query",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One delivery setting: its name, type, default, bounds and the words that explain it.
+
+    ``minimum``/``maximum`` are inclusive. ``task_override`` says whether a task (Hook or
+    Operator argument) may set it, or only the connection.
+    """
+
+    name: str
+    kind: type
+    default: Any
+    label: str
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    task_override: bool = True
+
+    @property
+    def range_text(self) -> str:
+        """The allowed values in words, for messages and the README."""
+        if self.kind is bool:
+            return "true or false"
+        if self.kind is str:
+            return "a path starting with /"
+        low = _number_text(self.minimum)
+        return f"{low} to {_number_text(self.maximum)}" if self.maximum is not None else f">= {low}"
+
+    def convert(self, value: Any) -> Any:
+        """``value`` as this setting's type, within its range; else a ConfigurationError."""
+        if self.kind is bool:
+            return self._to_bool(value)
+        if self.kind is str:
+            return self._to_path(value)
+        return self._to_number(value)
+
+    def _refuse(self, value: Any, why: str) -> ConfigurationError:
+        shown = value if isinstance(value, int | float) else repr(value)
+        return ConfigurationError(f"{self.name} {why}, not {shown}", setting=self.name)
+
+    def _to_bool(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        if value == "***":
+            raise ConfigurationError(
+                f"{self.name} holds '***': the Airflow UI masked it (an extra named "
+                "'token_in_query' is treated as a secret); save the connection again with "
+                "the 'auth_in_query' switch",
+                setting=self.name,
+            )
+        raise self._refuse(value, "must be true or false")
+
+    def _to_path(self, value: Any) -> str:
+        if not isinstance(value, str) or not value.startswith("/") or "?" in value:
+            raise self._refuse(value, "must be a path starting with '/'")
+        return value
+
+    def _to_number(self, value: Any) -> int | float:
+        number = _parse_number(value)
+        if number is None:
+            raise self._refuse(value, "must be a number")
+        if self.kind is int:
+            if not number.is_integer():
+                raise self._refuse(value, "must be a whole number")
+            number = int(number)
+        assert self.minimum is not None and self.maximum is not None
+        if not self.minimum <= number <= self.maximum:
+            raise self._refuse(value, f"must be within {self.range_text}")
+        return number
+
+    def form_field(self) -> dict[str, Any]:
+        """This setting as a field of the connection form (``conn-fields``)."""
+        json_type = {bool: "boolean", int: "integer", float: "number", str: "string"}[self.kind]
+        schema: dict[str, Any] = {"type": [json_type, "null"], "default": self.default}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        return {"label": self.label, "description": self.help, "schema": schema}
+
+
+def _number_text(number: float | None) -> str:
+    if number is None:
+        return ""
+    return f"{number:,}" if float(number).is_integer() and number >= 1000 else f"{number:g}"
+
+
+def _parse_number(value: Any) -> float | None:
+    """A finite number from a number or a numeric string; ``None`` otherwise."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+#: Every delivery setting, in the connection form's order.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "max_body_bytes", int, 10_000, "Max body bytes",
+        "Largest request body sent, in exact bytes (the API's limit is 10,000).",
+        minimum=128, maximum=10_000,
+    ),
+    Setting(
+        "rate_limit", float, 4.0, "Rate limit (requests/s)",
+        "Requests per second for this task (0: no limit), paced at 97 % of it, never in bursts.",
+        minimum=0, maximum=1_000,
+    ),
+    Setting(
+        "max_in_flight", int, 4, "Max requests in flight",
+        "Requests sent concurrently by one task.",
+        minimum=1, maximum=16,
+    ),
+    Setting(
+        "timeout", float, 30.0, "Timeout (s)",
+        "Longest time one request may take, from connecting to the last byte of its reply.",
+        minimum=0.1, maximum=600,
+    ),
+    Setting(
+        "max_retries", int, 8, "Max retries",
+        "Retries of one request after 429, 5xx (not 501), a network error or a timeout.",
+        minimum=0, maximum=100,
+    ),
+    Setting(
+        "max_retry_seconds", float, 300.0, "Max total retry time (s)",
+        "Total time one request may spend retrying, waits included.",
+        minimum=0, maximum=86_400,
+    ),
+    Setting(
+        "endpoint", str, DEFAULT_ENDPOINT, "Endpoint path",
+        "Path of the bulk endpoint on the host.",
+        task_override=False,
+    ),
+    Setting(
+        "auth_in_query", bool, False, "Token in the query string",
+        "Send the token as ?token= instead of the X-Auth-Token header (discouraged: the URL "
+        "then holds it). Replaces the extra 'token_in_query', still read but deprecated.",
+        task_override=False,
+    ),
+    Setting(
+        "retry_unknown_outcome", bool, True, "Resend after a lost reply",
+        "Resend a request whose reply was lost: nothing is lost, but its dots may be stored "
+        "twice. Off: such a body is counted and the task fails without an Airflow retry.",
+    ),
+)  # fmt: skip
+SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+#: The connection extras, in the form's order.
+EXTRA_KEYS: tuple[str, ...] = tuple(SETTINGS_BY_NAME)
+#: Settings a task may override (the endpoint and the token's place belong to the connection).
+OVERRIDE_KEYS: tuple[str, ...] = tuple(s.name for s in SETTINGS if s.task_override)
+DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTINGS}
 
 
 @dataclass(frozen=True, slots=True)
 class DeliverySettings:
-    """How to reach the API and how hard to push it. Never holds the token."""
+    """How to reach the API and how hard to push it. Never holds the token.
+
+    Build it through :func:`resolve_settings`, which checks every value against
+    :data:`SETTINGS`; the defaults here are the same declaration's.
+    """
 
     base_url: str = DEFAULT_HOST
-    endpoint: str = DEFAULT_ENDPOINT
-    max_body_bytes: int = 10_000
-    rate_limit: float = 4.0
-    max_in_flight: int = 4
-    timeout: float = 30.0
-    max_retries: int = 8
-    max_retry_seconds: float = 300.0
-    token_in_query: bool = False
-    retry_unknown_outcome: bool = True
+    endpoint: str = DEFAULTS["endpoint"]
+    max_body_bytes: int = DEFAULTS["max_body_bytes"]
+    rate_limit: float = DEFAULTS["rate_limit"]
+    max_in_flight: int = DEFAULTS["max_in_flight"]
+    timeout: float = DEFAULTS["timeout"]
+    max_retries: int = DEFAULTS["max_retries"]
+    max_retry_seconds: float = DEFAULTS["max_retry_seconds"]
+    auth_in_query: bool = DEFAULTS["auth_in_query"]
+    retry_unknown_outcome: bool = DEFAULTS["retry_unknown_outcome"]
 
     @property
     def bulk_url(self) -> str:
@@ -48,76 +225,6 @@ class DeliverySettings:
     def check_url(self) -> str:
         """The URL of the read-only request that checks a token."""
         return self.base_url + CHECK_PATH
-
-
-#: The connection extras, in the form's order; each one is also a keyword of the Hook.
-EXTRA_KEYS: tuple[str, ...] = (
-    "max_body_bytes",
-    "rate_limit",
-    "max_in_flight",
-    "timeout",
-    "max_retries",
-    "max_retry_seconds",
-    "endpoint",
-    "token_in_query",
-    "retry_unknown_outcome",
-)
-#: Settings a task may override (the endpoint and the token's place belong to the connection).
-OVERRIDE_KEYS: tuple[str, ...] = (
-    "max_body_bytes",
-    "rate_limit",
-    "max_in_flight",
-    "timeout",
-    "max_retries",
-    "max_retry_seconds",
-    "retry_unknown_outcome",
-)
-DEFAULTS: dict[str, Any] = {
-    f.name: f.default for f in fields(DeliverySettings) if f.name != "base_url"
-}
-
-
-def _to_bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigurationError(f"{key} must be true or false, not {value!r}")
-
-
-def _to_number(key: str, value: Any, kind: type[int] | type[float], minimum: float) -> Any:
-    if isinstance(value, bool):
-        raise ConfigurationError(f"{key} must be a number, not {value!r}")
-    try:
-        number = float(value) if kind is float else int(str(value).strip())
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{key} must be a number, not {value!r}") from None
-    if number != number or number < minimum:  # NaN or too small
-        raise ConfigurationError(f"{key} must be at least {minimum}, not {value!r}")
-    return number
-
-
-def _convert(key: str, value: Any) -> Any:
-    if key in ("token_in_query", "retry_unknown_outcome"):
-        return _to_bool(key, value)
-    if key == "endpoint":
-        if not isinstance(value, str) or not value.startswith("/") or "?" in value:
-            raise ConfigurationError(f"endpoint must be a path starting with '/', not {value!r}")
-        return value
-    if key == "max_body_bytes":
-        return _to_number(key, value, int, 64)
-    if key in ("max_in_flight",):
-        return _to_number(key, value, int, 1)
-    if key == "max_retries":
-        return _to_number(key, value, int, 0)
-    if key == "timeout":
-        number = _to_number(key, value, float, 0)
-        if number == 0:
-            raise ConfigurationError("timeout must be more than 0 seconds")
-        return number
-    return _to_number(key, value, float, 0)  # rate_limit (0: none), max_retry_seconds
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -139,44 +246,80 @@ def resolve_base_url(host: str | None, port: int | None = None) -> str:
         text = "https://" + text
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
+
+    def refuse(message: str) -> ConfigurationError:
+        return ConfigurationError(message, setting="host")
+
     if scheme not in ("http", "https"):
-        raise ConfigurationError(f"host scheme must be https (or http on loopback), not {scheme!r}")
+        raise refuse(f"host scheme must be https (or http on loopback), not {scheme!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise ConfigurationError("host must be a plain URL; the token goes in the password field")
+        raise refuse("host must be a plain URL; the token goes in the password field")
     if parts.path not in ("", "/"):
-        raise ConfigurationError(
-            f"host must not have a path ({parts.path!r}); set the 'endpoint' extra instead"
-        )
+        raise refuse(f"host must not have a path ({parts.path!r}); set the 'endpoint' extra")
     hostname = parts.hostname or ""
     if not hostname:
-        raise ConfigurationError(f"host {host!r} has no host name")
+        raise refuse(f"host {host!r} has no host name")
     if scheme == "http" and not _is_loopback(hostname):
-        raise ConfigurationError(
+        raise refuse(
             f"http is refused for {hostname!r}: use https (http is allowed on loopback only)"
         )
     try:
         url_port = parts.port
     except ValueError:
-        raise ConfigurationError(f"host {host!r} has an invalid port") from None
+        raise refuse(f"host {host!r} has an invalid port") from None
     netloc = parts.netloc
     if url_port is None and port:
         netloc = f"{netloc}:{int(port)}"
     return f"{scheme}://{netloc}"
 
 
+def _extra_name(raw_key: str) -> str:
+    """The current name of an extra key (legacy prefix and deprecated names undone)."""
+    key = raw_key[len(_LEGACY_PREFIX) :] if raw_key.startswith(_LEGACY_PREFIX) else raw_key
+    if key in DEPRECATED_EXTRAS:
+        log.warning(
+            "The connection extra %r is deprecated: name it %r (Airflow's UI masks any extra "
+            "whose name contains 'token').",
+            raw_key,
+            DEPRECATED_EXTRAS[key],
+        )
+        return DEPRECATED_EXTRAS[key]
+    if key not in SETTINGS_BY_NAME:
+        raise ConfigurationError(
+            f"unknown connection extra {raw_key!r}; the extras are: {', '.join(EXTRA_KEYS)}",
+            setting=raw_key,
+        )
+    return key
+
+
 def normalise_extras(extras: Mapping[str, Any] | None) -> dict[str, Any]:
     """The extras that are set (not ``None`` or blank), checked against the closed list."""
     found: dict[str, Any] = {}
     for raw_key, value in (extras or {}).items():
-        key = raw_key[len(_LEGACY_PREFIX) :] if raw_key.startswith(_LEGACY_PREFIX) else raw_key
-        if key not in EXTRA_KEYS:
-            raise ConfigurationError(
-                f"unknown connection extra {raw_key!r}; the extras are: {', '.join(EXTRA_KEYS)}"
-            )
+        key = _extra_name(raw_key)
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
+        if key in found:
+            raise ConfigurationError(
+                f"the extra {key!r} is given twice (under an old name too); keep {key!r}",
+                setting=key,
+            )
         found[key] = value
     return found
+
+
+def check_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A task's settings that are set, each known, overridable and valid."""
+    checked: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        if key not in OVERRIDE_KEYS:
+            raise ConfigurationError(
+                f"unknown setting {key!r}; a task may set: {', '.join(OVERRIDE_KEYS)}",
+                setting=key,
+            )
+        if value is not None:
+            checked[key] = SETTINGS_BY_NAME[key].convert(value)
+    return checked
 
 
 def resolve_settings(
@@ -188,12 +331,22 @@ def resolve_settings(
     """Settings from an argument, else the connection extra, else the default."""
     chosen: dict[str, Any] = dict(DEFAULTS)
     chosen.update(normalise_extras(extras))
-    for key, value in (overrides or {}).items():
-        if key not in OVERRIDE_KEYS:
-            raise ConfigurationError(
-                f"unknown setting {key!r}; a task may set: {', '.join(OVERRIDE_KEYS)}"
-            )
-        if value is not None:
-            chosen[key] = value
-    converted = {key: _convert(key, value) for key, value in chosen.items()}
+    chosen.update(check_overrides(overrides))
+    converted = {key: SETTINGS_BY_NAME[key].convert(value) for key, value in chosen.items()}
     return DeliverySettings(base_url=resolve_base_url(host, port), **converted)
+
+
+def settings_table() -> str:
+    """The README's table of extras, from :data:`SETTINGS` (a test keeps the README equal)."""
+    lines = ["| extra | default | range | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = setting.default
+        if isinstance(default, bool):
+            shown = str(default).lower()
+        elif isinstance(default, str):
+            shown = f"`{default}`"
+        else:
+            shown = f"{default:g}"
+        allowed = setting.range_text if setting.kind in (int, float) else ""
+        lines.append(f"| `{setting.name}` | {shown} | {allowed} | {setting.help} |")
+    return "\n".join(lines)

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from airflow_provider_bulkdots.compat import BaseHook
 from airflow_provider_bulkdots.delivery.attempt import HEADERS, reply_json
@@ -16,6 +15,7 @@ from airflow_provider_bulkdots.delivery.limiter import RateLimiter
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.delivery.sender import OnResult, Sender
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings, resolve_settings
+from airflow_provider_bulkdots.delivery.transport import make_session, request_deadline
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.dots.options import OnInvalid
 from airflow_provider_bulkdots.exceptions import BulkDotsError, api_error
@@ -79,11 +79,14 @@ class BulkDotsHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The connection form for UIs that do not read ``conn-fields``."""
-        from airflow_provider_bulkdots.get_provider_info import get_provider_info
+        """How the form shows Airflow's own fields, in the method's snake_case keys.
 
-        (connection_type,) = get_provider_info()["connection-types"]
-        return dict(connection_type["ui-field-behaviour"])
+        The same as ``ui-field-behaviour`` in ``get_provider_info`` (whose schema spells the
+        keys in kebab-case), for Airflow versions that still call this method.
+        """
+        from airflow_provider_bulkdots.get_provider_info import UI_FIELD_BEHAVIOUR
+
+        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
 
     # -- the connection -----------------------------------------------------------------
 
@@ -95,7 +98,7 @@ class BulkDotsHook(BaseHook):
                 _mask_secret(password.strip())
             token = check_token(password, f"the password of connection {self.bulkdots_conn_id!r}")
             settings = resolve_settings(conn.host, conn.port, conn.extra_dejson, self.overrides)
-            self._auth = TokenAuth(token, in_query=settings.token_in_query)
+            self._auth = TokenAuth(token, in_query=settings.auth_in_query)
             self._settings = settings
         return self._settings, self._auth
 
@@ -107,15 +110,7 @@ class BulkDotsHook(BaseHook):
     def get_conn(self) -> requests.Session:
         """The one ``requests.Session`` of this Hook (TLS verified, no automatic retries)."""
         if self._session is None:
-            settings, _ = self._load()
-            session = requests.Session()
-            session.verify = True
-            adapter = HTTPAdapter(
-                pool_connections=1, pool_maxsize=max(settings.max_in_flight, 1), max_retries=0
-            )
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            self._session = session
+            self._session = make_session(self.settings.max_in_flight)
         return self._session
 
     @property
@@ -157,14 +152,15 @@ class BulkDotsHook(BaseHook):
             return False, f"Invalid connection: {exc}"
         time.sleep(self.limiter.reserve())
         try:
-            response = self.get_conn().get(
-                settings.check_url,
-                params={"page_size": 1},
-                headers={"Accept": "application/json", "User-Agent": HEADERS["User-Agent"]},
-                auth=auth,
-                timeout=(settings.timeout, settings.timeout),
-                allow_redirects=False,
-            )
+            with request_deadline(settings.timeout):
+                response = self.get_conn().get(
+                    settings.check_url,
+                    params={"page_size": 1},
+                    headers={"Accept": "application/json", "User-Agent": HEADERS["User-Agent"]},
+                    auth=auth,
+                    timeout=(settings.timeout, settings.timeout),
+                    allow_redirects=False,
+                )
         except requests.RequestException as exc:
             reason = auth.redact(str(exc))
             return False, f"Cannot reach {settings.base_url}: {type(exc).__name__}: {reason}"

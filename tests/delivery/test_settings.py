@@ -2,25 +2,64 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from airflow_provider_bulkdots.delivery.retry import RetryPolicy
 from airflow_provider_bulkdots.delivery.settings import (
     DEFAULTS,
     EXTRA_KEYS,
+    OVERRIDE_KEYS,
+    SETTINGS,
+    SETTINGS_BY_NAME,
     DeliverySettings,
+    check_overrides,
     resolve_base_url,
     resolve_settings,
+    settings_table,
 )
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.get_provider_info import CONNECTION_FIELDS
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 
-def test_extras_match_the_connection_form() -> None:
-    assert tuple(CONNECTION_FIELDS) == EXTRA_KEYS
-    for key, form_field in CONNECTION_FIELDS.items():
-        assert form_field["schema"]["default"] == DEFAULTS[key], key
+
+def test_the_connection_form_is_the_declaration() -> None:
+    assert tuple(CONNECTION_FIELDS) == EXTRA_KEYS == tuple(s.name for s in SETTINGS)
+    for setting in SETTINGS:
+        form_field = CONNECTION_FIELDS[setting.name]
+        assert form_field["schema"]["default"] == setting.default == DEFAULTS[setting.name]
+        assert form_field["description"] == setting.help
+        assert form_field["schema"].get("minimum") == setting.minimum
+        assert form_field["schema"].get("maximum") == setting.maximum
+
+
+def test_the_dataclass_and_the_retry_policy_default_to_the_declaration() -> None:
+    defaults = DeliverySettings()
+    for setting in SETTINGS:
+        assert getattr(defaults, setting.name) == setting.default, setting.name
+    policy = RetryPolicy()
+    assert (policy.max_retries, policy.max_retry_seconds, policy.retry_unknown_outcome) == (
+        DEFAULTS["max_retries"],
+        DEFAULTS["max_retry_seconds"],
+        DEFAULTS["retry_unknown_outcome"],
+    )
+    assert (
+        RetryPolicy.from_settings(resolve_settings(None, None, {"max_retries": 2})).max_retries == 2
+    )
+
+
+def test_the_readme_table_is_the_declaration() -> None:
+    assert settings_table() in README.read_text()
+
+
+def test_every_setting_has_words_and_numbers_have_finite_bounds() -> None:
+    for setting in SETTINGS:
+        assert setting.label and setting.help.endswith("."), setting.name
+        if setting.kind in (int, float):
+            assert setting.minimum is not None and setting.maximum is not None, setting.name
 
 
 def test_defaults() -> None:
@@ -43,7 +82,7 @@ def test_uri_strings_are_converted() -> None:
     extras = {
         "max_body_bytes": "5000",
         "rate_limit": "0",
-        "token_in_query": "true",
+        "auth_in_query": "true",
         "retry_unknown_outcome": "off",
         "endpoint": "/api/v1.6/other",
         "max_retry_seconds": "",
@@ -51,7 +90,7 @@ def test_uri_strings_are_converted() -> None:
     settings = resolve_settings("h.example", None, extras)
     assert settings.max_body_bytes == 5000
     assert settings.rate_limit == 0.0
-    assert settings.token_in_query is True
+    assert settings.auth_in_query is True
     assert settings.retry_unknown_outcome is False
     assert settings.endpoint == "/api/v1.6/other"
     assert settings.max_retry_seconds == 300.0
@@ -76,18 +115,68 @@ def test_unknown_or_connection_only_override_is_an_error() -> None:
     [
         ("max_body_bytes", "ten"),
         ("max_body_bytes", 10),
+        ("max_body_bytes", 100),
+        ("max_body_bytes", 127),
+        ("max_body_bytes", 10_001),
+        ("max_body_bytes", 5000.5),
         ("max_in_flight", 0),
+        ("max_in_flight", 17),
         ("timeout", 0),
+        ("timeout", float("inf")),
+        ("timeout", "nan"),
         ("rate_limit", -1),
         ("rate_limit", True),
+        ("rate_limit", float("inf")),
+        ("rate_limit", "inf"),
         ("max_retries", 1.5),
-        ("token_in_query", "maybe"),
+        ("max_retries", -1),
+        ("max_retry_seconds", float("nan")),
+        ("auth_in_query", "maybe"),
+        ("retry_unknown_outcome", 2),
         ("endpoint", "api/v1.6"),
     ],
 )
-def test_invalid_values(key: str, value: Any) -> None:
-    with pytest.raises(ConfigurationError, match=key):
+def test_invalid_values_are_refused_by_name(key: str, value: Any) -> None:
+    with pytest.raises(ConfigurationError, match=key) as caught:
         resolve_settings("h", None, {key: value})
+    assert caught.value.setting == key
+    if key in OVERRIDE_KEYS:
+        with pytest.raises(ConfigurationError, match=key):
+            check_overrides({key: value})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("max_body_bytes", 128, 128),
+        ("max_body_bytes", 10_000, 10_000),
+        ("max_body_bytes", 5000.0, 5000),
+        ("max_body_bytes", "5000.0", 5000),
+        ("max_in_flight", 1, 1),
+        ("max_in_flight", 16.0, 16),
+        ("max_retries", 0, 0),
+        ("timeout", "2.5", 2.5),
+        ("rate_limit", 0, 0.0),
+    ],
+)
+def test_bounds_are_inclusive_and_whole_floats_are_integers(
+    key: str, value: Any, expected: Any
+) -> None:
+    resolved = getattr(resolve_settings("h", None, {key: value}), key)
+    assert resolved == expected and type(resolved) is SETTINGS_BY_NAME[key].kind
+
+
+def test_the_old_query_token_extra_is_still_read(caplog: pytest.LogCaptureFixture) -> None:
+    assert resolve_settings("h", None, {"token_in_query": "true"}).auth_in_query is True
+    assert "deprecated" in caplog.text and "auth_in_query" in caplog.text
+    with pytest.raises(ConfigurationError, match="given twice"):
+        resolve_settings("h", None, {"token_in_query": True, "auth_in_query": False})
+
+
+def test_a_value_masked_by_the_ui_says_so() -> None:
+    with pytest.raises(ConfigurationError, match="masked") as caught:
+        resolve_settings("h", None, {"token_in_query": "***"})
+    assert caught.value.setting == "auth_in_query"
 
 
 @pytest.mark.parametrize(

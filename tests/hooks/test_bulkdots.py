@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -50,15 +51,37 @@ def test_identity() -> None:
     assert BulkDotsHook.default_conn_name == "bulkdots_default"
     assert BulkDotsHook.conn_name_attr == "bulkdots_conn_id"
     assert BulkDotsHook().bulkdots_conn_id == "bulkdots_default"
+
+
+def test_ui_field_behaviour_has_airflows_snake_case_keys() -> None:
+    from airflow_provider_bulkdots.get_provider_info import get_provider_info
+
     behaviour = BulkDotsHook.get_ui_field_behaviour()
-    assert behaviour["relabeling"]["password"] == "Token"
+    assert set(behaviour) == {"hidden_fields", "relabeling", "placeholders"}
+    assert behaviour["relabeling"] == {"host": "API URL", "password": "Token"}
+    assert "extra" in behaviour["hidden_fields"]
+    (declared,) = get_provider_info()["connection-types"]
+    assert behaviour == {k.replace("-", "_"): v for k, v in declared["ui-field-behaviour"].items()}
+
+
+def test_keyword_arguments_are_the_declared_task_settings() -> None:
+    import inspect
+
+    from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
+
+    parameters = inspect.signature(BulkDotsHook.__init__).parameters
+    settings = [name for name in parameters if name in OVERRIDE_KEYS]
+    assert settings == list(OVERRIDE_KEYS)
+    assert all(parameters[name].default is None for name in settings)
+    hook = BulkDotsHook(**dict.fromkeys(OVERRIDE_KEYS, None))
+    assert set(hook.overrides) == set(OVERRIDE_KEYS)
 
 
 def test_connection_as_uri(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     port = emu.url.rsplit(":", 1)[1]
     uri = (
         f"bulkdots://http://:{quote(TOKEN, safe='')}@127.0.0.1:{port}"
-        "?rate_limit=0&max_in_flight=2&max_retries=3&token_in_query=false"
+        "?rate_limit=0&max_in_flight=2&max_retries=3&auth_in_query=false"
     )
     monkeypatch.setenv("AIRFLOW_CONN_BULKDOTS_URI", uri)
     hook = BulkDotsHook("bulkdots_uri")
@@ -131,9 +154,21 @@ def test_send_bodies_returns_task_ids_in_order(conn: Emulator) -> None:
     assert bodies == list(make_bodies(25)), "inputs come back unchanged"
 
 
-def test_token_in_query(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    set_connection(monkeypatch, emu.url, rate_limit=0, token_in_query=True)
-    assert len(BulkDotsHook().send_bodies(make_bodies(2))) == 2
+@pytest.mark.parametrize("extra", ["auth_in_query", "token_in_query"])
+def test_auth_in_query(emu: Emulator, monkeypatch: pytest.MonkeyPatch, extra: str) -> None:
+    """The token travels in the URL and not in the header (the old extra name too)."""
+    set_connection(monkeypatch, emu.url, rate_limit=0, **{extra: True})
+    hook = BulkDotsHook()
+    sent: list[tuple[str, dict[str, str]]] = []
+    hook.get_conn().hooks["response"].append(
+        lambda response, **_: sent.append((response.request.url, dict(response.request.headers)))
+    )
+    assert len(hook.send_bodies(make_bodies(2))) == 2
+    assert len(sent) == 2
+    for url, headers in sent:
+        assert url.endswith(f"?token={quote(TOKEN, safe='')}")
+        assert "X-Auth-Token" not in headers
+    _assert_stored_once(emu, 20)
 
 
 def test_deliver_reports_each_body_and_streams_lazily(conn: Emulator) -> None:
@@ -205,8 +240,6 @@ def test_wrong_token_carries_the_api_code_and_message(
 def test_fatal_error_stops_and_keeps_what_was_acknowledged(conn: Emulator) -> None:
     acknowledged: list[int] = []
     hook = BulkDotsHook(max_in_flight=1, sleep=no_sleep)
-    hook.send_bodies(make_bodies(0))
-    conn.fail_next(0)
 
     def source() -> Iterator[Body]:
         for body in make_bodies(20):
@@ -284,15 +317,19 @@ def test_server_down_midway(conn: Emulator) -> None:
 # -- splitting --------------------------------------------------------------------------
 
 
-def test_413_splits_and_loses_nothing(conn: Emulator, capfd: pytest.CaptureFixture[str]) -> None:
-    big = make_body(0, dots=600)
-    assert big.size > 10_000
-    hook = BulkDotsHook(max_body_bytes=100_000, sleep=no_sleep)
-    summary = hook.deliver([big, make_body(1)])
-    assert summary.statuses["413"] >= 1
-    assert summary.splits >= 1
-    assert summary.bodies == 2 and summary.dots == 610
-    _assert_stored_once(conn, 610)
+def test_413_splits_and_loses_nothing(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Its own emulator, with a limit below the Hook's: the API's limit may be lower than said.
+    with run_emulator(token=TOKEN, rate_limit=0, max_body_bytes=2_000) as small:
+        set_connection(monkeypatch, small.url, rate_limit=0)
+        big = make_body(0, dots=200)
+        assert 2_000 < big.size <= 10_000
+        summary = BulkDotsHook(sleep=no_sleep).deliver([big, make_body(1)])
+        assert summary.statuses["413"] >= 1
+        assert summary.splits >= 1
+        assert summary.bodies == 2 and summary.dots == 210
+        _assert_stored_once(small, 210)
     assert "set too high" in capfd.readouterr().out
 
 
@@ -304,8 +341,10 @@ def test_too_large_for_max_body_bytes_is_split_before_sending(conn: Emulator) ->
 
 
 def test_single_dot_over_the_limit_is_an_error(conn: Emulator) -> None:
+    lone = make_body(0, dots=1, device="d" * 100)
+    assert lone.size > 128
     with pytest.raises(BodyTooLargeError, match="single dot"):
-        BulkDotsHook(max_body_bytes=64, sleep=no_sleep).send_bodies([make_body(0, dots=1)])
+        BulkDotsHook(max_body_bytes=128, sleep=no_sleep).send_bodies([lone])
     assert conn.stats()["requests"] == {}
 
 
@@ -407,12 +446,14 @@ def test_rate_limit_held(conn: Emulator) -> None:
 # -- the token --------------------------------------------------------------------------
 
 
-def test_token_registered_with_the_masker(conn: Emulator) -> None:
+def test_token_registered_with_the_masker(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk.log import redact
 
-    hook = BulkDotsHook()
-    hook.settings  # noqa: B018 - reads the connection
-    assert TOKEN not in str(redact(f"token={TOKEN}"))
+    token = f"BBFF-masker-{uuid.uuid4().hex}"  # seen by no other test
+    set_connection(monkeypatch, emu.url, token=token)
+    assert token in str(redact(f"token={token}")), "unknown to the masker before"
+    assert BulkDotsHook().settings.base_url == emu.url
+    assert token not in str(redact(f"token={token}")), "masked once the connection is read"
 
 
 def test_token_never_shown(
@@ -447,7 +488,7 @@ def test_token_in_query_kept_out_of_errors(monkeypatch: pytest.MonkeyPatch) -> N
         f"http://127.0.0.1:{_free_port()}",
         rate_limit=0,
         max_retries=0,
-        token_in_query=True,
+        auth_in_query=True,
     )
     with pytest.raises(BulkDotsDeliveryError) as caught:
         BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0)])

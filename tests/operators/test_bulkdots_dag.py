@@ -354,7 +354,7 @@ def test_the_token_never_reaches_logs_xcoms_or_rendered_fields(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # The token rides in the query string, where a logged URL would show it.
-    set_connection(monkeypatch, emu, rate_limit=0, max_in_flight=1, token_in_query=True)
+    set_connection(monkeypatch, emu, rate_limit=0, max_in_flight=1, auth_in_query=True)
     data = write_rows(tmp_path / "readings.csv", readings(60, ["vault-1"]))
     dag = single_task_dag("op_token", data=str(data), max_body_bytes=SMALL_BODIES)
     emu.fail_next(1, 503)

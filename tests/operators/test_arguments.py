@@ -1,0 +1,46 @@
+"""The operator's delivery arguments are the declared task settings, checked before sending."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
+from airflow_provider_bulkdots.emulator import Emulator
+from airflow_provider_bulkdots.exceptions import ConfigurationError
+from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
+
+
+def test_keyword_arguments_are_the_declared_task_settings() -> None:
+    parameters = inspect.signature(BulkDotsOperator.__init__).parameters
+    settings = [name for name in parameters if name in OVERRIDE_KEYS]
+    assert settings == list(OVERRIDE_KEYS)
+    assert all(parameters[name].default is None for name in settings)
+
+
+def test_every_setting_reaches_the_hook(conn: Emulator) -> None:
+    values = {
+        "max_body_bytes": 2_000,
+        "rate_limit": 7.0,
+        "max_in_flight": 3,
+        "timeout": 5.0,
+        "max_retries": 2,
+        "max_retry_seconds": 9.0,
+        "retry_unknown_outcome": False,
+    }
+    assert set(values) == set(OVERRIDE_KEYS)
+    hook = BulkDotsOperator(task_id="send", data=[], **values).make_hook()
+    assert {key: getattr(hook.settings, key) for key in values} == values
+
+
+@pytest.mark.parametrize(("key", "value"), [("max_body_bytes", 100), ("max_in_flight", 17)])
+def test_a_setting_out_of_range_is_refused_by_name_before_any_request(
+    conn: Emulator, key: str, value: int
+) -> None:
+    operator = BulkDotsOperator(task_id="send", data=[{"device": "d"}], **{key: value})
+    with pytest.raises(ConfigurationError, match=key) as caught:
+        resolved = operator.make_hook().settings  # resolving the settings checks them
+        pytest.fail(f"accepted: {resolved}")
+    assert caught.value.setting == key
+    assert conn.stats()["requests"] == {}
