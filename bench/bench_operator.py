@@ -172,9 +172,9 @@ def main() -> None:
         dots = rows * len(VARIABLES)
         prepare_airflow_home(workdir / "airflow")
 
-        from airflow_provider_bulkdots.emulator import run_emulator
+        from airflow_provider_bulkdots.emulator import start_emulator
 
-        with run_emulator(
+        with start_emulator(
             token=TOKEN, rate_limit=0, db_path=str(workdir / "emulator.sqlite")
         ) as emu:
             os.environ["AIRFLOW_CONN_BULKDOTS_DEFAULT"] = json.dumps(

@@ -27,7 +27,7 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from airflow_provider_bulkdots.dots.body import Body
-from airflow_provider_bulkdots.emulator import Emulator, Faults, run_emulator
+from airflow_provider_bulkdots.emulator import Emulator, Faults, start_emulator
 from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
 TOKEN = "BBFF-bench-token-0123456789"
@@ -89,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bodies", type=int, default=1000, help="bodies per phase")
     args = parser.parse_args()
-    with run_emulator(token=TOKEN, rate_limit=RATE) as emu:
+    with start_emulator(token=TOKEN, rate_limit=RATE) as emu:
         clean = phase(emu, "clean", args.bodies, None)
         faulty = phase(emu, "faults", args.bodies, Faults(error_rate=0.10, seed=42))
     print(

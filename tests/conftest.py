@@ -29,9 +29,9 @@ EMULATOR_TOKEN = "BBFF-tests-7f3a9c2e51d84b60"
 @pytest.fixture(scope="session")
 def session_emulator() -> Iterator[object]:
     """One emulator for the session, on a free loopback port, without a rate limit."""
-    from airflow_provider_bulkdots.emulator import run_emulator
+    from airflow_provider_bulkdots.emulator import start_emulator
 
-    with run_emulator(token=EMULATOR_TOKEN, rate_limit=0) as emulator:
+    with start_emulator(token=EMULATOR_TOKEN, rate_limit=0) as emulator:
         yield emulator
 
 

@@ -7,13 +7,13 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults
-from airflow_provider_bulkdots.emulator.ratelimit import RateLimiter
-from airflow_provider_bulkdots.emulator.server import BULK_PATH, EmulatorServer
+from airflow_provider_bulkdots.emulator.faults import Faults
 from airflow_provider_bulkdots.emulator.store import Store
+from airflow_provider_bulkdots.emulator.testing import start_emulator
 
 DEFAULT_DB = "bulkdots-emulator.sqlite"
 DEFAULT_TOKEN = "emulator-token"
@@ -104,13 +104,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def wait_for_stop_signal() -> int:
+    """Block until SIGTERM or SIGINT (Ctrl-C) arrives; return its number.
+
+    The handlers are installed for the wait and the previous ones restored after it.
+    """
+    received: list[int] = []
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stop.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return received[0]
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Serve until interrupted (Ctrl-C or SIGTERM)."""
-    faults = Faults(
+def _faults(args: argparse.Namespace) -> Faults:
+    return Faults(
         error_rate=args.error_rate,
         error_statuses=tuple(int(s) for s in args.error_statuses.split(",") if s.strip()),
         burst_429=args.burst_429,
@@ -126,29 +142,25 @@ def serve(args: argparse.Namespace) -> int:
         down_after=args.down_after,
         seed=args.seed,
     )
-    store = Store(args.db)
-    server = EmulatorServer(
-        (args.host, args.port),
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or Ctrl-C, then close cleanly (exit status 0)."""
+    emulator = start_emulator(
         token=args.token,
-        store=store,
-        rate_limiter=RateLimiter(args.rate_limit),
-        faults=FaultInjector(faults),
+        rate_limit=args.rate_limit,
         max_body_bytes=args.max_body_bytes,
-        visibility_delay_s=args.visibility_delay,
+        db_path=args.db,
+        faults=_faults(args),
+        host=args.host,
+        port=args.port,
+        visibility_delay=args.visibility_delay,
     )
-    host, port = server.host_port
-    print(f"bulkdots emulator on http://{host}:{port}", flush=True)
-    print(f"  bulk endpoint: http://{host}:{port}{BULK_PATH}", flush=True)
-    print(f"  dashboard:     http://{host}:{port}/   db: {store.path}", flush=True)
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close_connections()
-        server.server_close()
-        store.close()
+    with emulator:
+        print(f"bulkdots emulator on {emulator.url}", flush=True)
+        print(f"  bulk endpoint: {emulator.bulk_url}", flush=True)
+        print(f"  dashboard:     {emulator.url}/   db: {args.db}", flush=True)
+        wait_for_stop_signal()
     return 0
 
 

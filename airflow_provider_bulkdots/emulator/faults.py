@@ -179,12 +179,38 @@ def _check_range(name: str, value: object, low: float, high: float) -> None:
         raise ValueError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}")
 
 
-class Verdict(enum.Enum):
-    """What happens to a bulk POST before it is looked at."""
+@dataclass
+class FaultPlan:
+    """The faults of one API request, decided once as it arrives.
 
-    PROCEED = "proceed"
-    REFUSE = "refuse"  # the server is down: close without reply
-    ERROR = "error"  # answer with an injected 5xx
+    ``down``, ``latency_s`` and ``error_status`` are fixed then; a 429 burst and the reply
+    fault apply only to requests that get that far, so :meth:`throttled` and :meth:`reply`
+    use up a burst slot or a queued fault only when called.
+    """
+
+    faults: Faults
+    down: bool = False
+    error_status: int | None = None
+    drawn_reply: ReplyFault = ReplyFault.NONE
+    injector: FaultInjector | None = None
+
+    @property
+    def latency_s(self) -> float:
+        """Seconds added before the reply."""
+        return self.faults.latency_s
+
+    def throttled(self) -> bool:
+        """Whether this authenticated bulk POST falls in a 429 burst (uses up one)."""
+        return self.injector is not None and self.injector.take_burst_slot()
+
+    def reply(self) -> ReplyFault:
+        """The reply fault of this accepted body: a queued one first, else the drawn one."""
+        queued = self.injector.take_queued_reply() if self.injector is not None else None
+        return queued or self.drawn_reply
+
+    def stores(self, fault: ReplyFault) -> bool:
+        """Whether an accepted body whose reply gets ``fault`` is stored."""
+        return fault.stores and (fault not in WRONG_2XX or self.faults.wrong_2xx_stores)
 
 
 class FaultInjector:
@@ -200,11 +226,6 @@ class FaultInjector:
     def faults(self) -> Faults:
         """The configured faults."""
         return self._faults
-
-    @property
-    def latency_s(self) -> float:
-        """Seconds added before each API request."""
-        return self._faults.latency_s
 
     def set(self, faults: Faults) -> None:
         """Replace the configured faults; restarts the burst and the ``down_after`` count."""
@@ -240,39 +261,38 @@ class FaultInjector:
         """The next ``n`` accepted bulk POSTs are stored, then closed without a reply."""
         self.inject_next(ReplyFault.DROP_AFTER_STORE, n)
 
-    def is_down(self) -> bool:
-        """True once ``down_after`` bulk POSTs have been served."""
+    def plan_read(self) -> FaultPlan:
+        """The plan of an API read: down (after ``down_after`` bulk POSTs) and latency."""
         with self._lock:
-            return self._down_locked()
+            return FaultPlan(self._faults, down=self._down_locked())
+
+    def plan_post(self) -> FaultPlan:
+        """The plan of a bulk POST as it arrives: down, an injected error, a drawn reply."""
+        with self._lock:
+            faults = self._faults
+            if self._down_locked():
+                return FaultPlan(faults, down=True)
+            self._posts += 1
+            if self._fail_queue:
+                return FaultPlan(faults, error_status=self._fail_queue.popleft())
+            if faults.error_rate and self._rng.random() < faults.error_rate:
+                return FaultPlan(faults, error_status=self._rng.choice(faults.error_statuses))
+            drawn = faults.draw_reply_fault(self._rng)
+            return FaultPlan(faults, drawn_reply=drawn, injector=self)
 
     def _down_locked(self) -> bool:
         down_after = self._faults.down_after
         return down_after is not None and self._posts >= down_after
 
-    def on_post(self) -> tuple[Verdict, int]:
-        """Decide the fate of a bulk POST as it arrives; the int is the status for ERROR."""
-        with self._lock:
-            if self._down_locked():
-                return Verdict.REFUSE, 0
-            self._posts += 1
-            if self._fail_queue:
-                return Verdict.ERROR, self._fail_queue.popleft()
-            faults = self._faults
-            if faults.error_rate and self._rng.random() < faults.error_rate:
-                return Verdict.ERROR, self._rng.choice(faults.error_statuses)
-            return Verdict.PROCEED, 0
-
-    def take_429(self) -> bool:
-        """True if this authenticated bulk POST falls in a 429 burst."""
+    def take_burst_slot(self) -> bool:
+        """Use up one request of the 429 burst; False once it is spent."""
         with self._lock:
             if self._burst_left > 0:
                 self._burst_left -= 1
                 return True
             return False
 
-    def take_reply_fault(self) -> ReplyFault:
-        """The reply fault of this accepted bulk POST: queued first, else drawn by rate."""
+    def take_queued_reply(self) -> ReplyFault | None:
+        """The next queued reply fault, if any."""
         with self._lock:
-            if self._reply_queue:
-                return self._reply_queue.popleft()
-            return self._faults.draw_reply_fault(self._rng)
+            return self._reply_queue.popleft() if self._reply_queue else None

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_bulkdots.emulator.testing import Emulator, run_emulator
+from airflow_provider_bulkdots.emulator.testing import Emulator, start_emulator
 
 
 @pytest.fixture(scope="session")
 def bulkdots_emulator() -> Iterator[Emulator]:
     """One emulator for the session, on a free loopback port, without a rate limit."""
-    with run_emulator(token="test-token", rate_limit=0) as emulator:
+    with start_emulator(token="test-token", rate_limit=0) as emulator:
         yield emulator
 
 

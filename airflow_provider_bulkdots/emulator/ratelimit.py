@@ -11,7 +11,7 @@ from collections.abc import Callable
 Clock = Callable[[], float]
 
 
-class RateLimiter:
+class EmulatorRateLimiter:
     """Allow at most ``rate`` requests per second per key, counted over a sliding window.
 
     With ``rate`` >= 1, more than ``floor(rate)`` requests within any 1-second window are

@@ -30,6 +30,20 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 
 
+MAX_VISIBILITY_DELAY_S = 3600.0
+
+
+def check_visibility_delay(seconds: object) -> float:
+    """A visibility delay in seconds, from 0 to 3600; anything else is a ValueError."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 <= seconds <= MAX_VISIBILITY_DELAY_S
+    ):
+        raise ValueError(f"visibility_delay must be a number of seconds 0-3600, got {seconds!r}")
+    return float(seconds)
+
+
 class Series(NamedTuple):
     """Summary of one device's variable."""
 

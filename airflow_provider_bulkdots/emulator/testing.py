@@ -1,20 +1,19 @@
-"""Run the emulator in a background thread: for this package's tests and for users' own."""
+"""Run the emulator in a background thread: for this package's tests and for users' own.
+
+``with start_emulator(...) as emu:`` serves it on a free loopback port for the block;
+without ``with``, call ``emu.close()``.
+"""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+from airflow_provider_bulkdots.emulator.api import BULK_PATH, EmulatorAPI
 from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults, ReplyFault
-from airflow_provider_bulkdots.emulator.ratelimit import Clock, RateLimiter
-from airflow_provider_bulkdots.emulator.server import (
-    BULK_PATH,
-    EmulatorServer,
-    apply_admin,
-    check_visibility_delay,
-    reset_server,
-)
+from airflow_provider_bulkdots.emulator.ratelimit import Clock, EmulatorRateLimiter
 from airflow_provider_bulkdots.emulator.store import Store
+from airflow_provider_bulkdots.emulator.transport import EmulatorServer
 
 
 class Emulator:
@@ -22,9 +21,10 @@ class Emulator:
 
     def __init__(self, server: EmulatorServer) -> None:
         self._server = server
+        self._api = server.api
         host, port = server.host_port
         self.url = f"http://{host}:{port}"
-        self.token = server.token
+        self.token = self._api.token
         self.bulk_url = self.url + BULK_PATH
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -39,51 +39,52 @@ class Emulator:
 
     @property
     def server(self) -> EmulatorServer:
-        """The underlying HTTP server."""
+        """The HTTP server (``server.host_port`` is the bound address)."""
         return self._server
+
+    @property
+    def api(self) -> EmulatorAPI:
+        """The API behind the server: ``api.handle(request)`` answers without HTTP."""
+        return self._api
 
     def stats(self) -> dict[str, Any]:
         """Requests by outcome, dots, unique dots, duplicates, devices, bodies, largest body."""
-        return self._server.store.stats()
+        return self._api.store.stats()
 
     def dots(self) -> list[dict[str, Any]]:
         """Every stored dot in insertion order, with the task_id of its request."""
-        return self._server.store.dots()
+        return self._api.store.dots()
 
     def set_faults(self, faults: Faults) -> None:
         """Replace the configured faults (restarts bursts and the down_after count)."""
-        self._server.faults.set(faults)
+        self._api.faults.set(faults)
 
     def fail_next(self, n: int, status: int = 503) -> None:
         """The next ``n`` bulk POSTs are answered ``status``; nothing is stored."""
-        self._server.faults.fail_next(n, status)
+        self._api.faults.fail_next(n, status)
 
     def drop_next(self, n: int) -> None:
         """The next ``n`` accepted bulk POSTs are stored, then closed without a reply."""
-        self._server.faults.drop_next(n)
+        self._api.faults.drop_next(n)
 
     def inject_next(self, kind: str | ReplyFault, n: int = 1) -> None:
         """The next ``n`` accepted bulk POSTs get the reply fault ``kind`` (queued in order):
         ``drop_after_store``, ``drop_before_store``, ``html_200``, ``empty_json_200``,
         ``no_content_204``, ``stall_body``, ``reset_body``, or ``none``."""
-        self._server.faults.inject_next(kind, n)
-
-    def set_visibility_delay(self, seconds: float) -> None:
-        """Stored dots show in reads only this many seconds after their write."""
-        check_visibility_delay(seconds)
-        self._server.visibility_delay_s = float(seconds)
+        self._api.faults.inject_next(kind, n)
 
     def set_rate_limit(self, rate: float) -> None:
         """Requests per second per token; 0 for no limit."""
-        self._server.rate_limiter.set_rate(rate)
+        self._api.rate_limiter.set_rate(rate)
 
-    def configure(self, **admin: Any) -> None:
-        """Apply the same fields as ``POST /_emulator/faults``."""
-        apply_admin(self._server, admin)
+    def set_visibility_delay(self, seconds: float) -> None:
+        """Dots stored from now on show in reads this many seconds after their write."""
+        self._api.set_visibility_delay(seconds)
 
     def reset(self) -> None:
-        """Clear dots, counters, faults and rate-limit history; restore the starting rate."""
-        reset_server(self._server)
+        """Clear dots, counters, faults and rate-limit history; restore the starting rate
+        limit and visibility delay."""
+        self._api.reset()
 
     def __enter__(self) -> Emulator:
         return self
@@ -95,7 +96,7 @@ class Emulator:
         """Stop serving, cut open connections and close the database."""
         self._server.stop()
         self._thread.join(timeout=5)
-        self._server.store.close()
+        self._api.store.close()
 
 
 def start_emulator(
@@ -112,30 +113,28 @@ def start_emulator(
     socket_timeout: float = 30.0,
     visibility_delay: float = 0.0,
 ) -> Emulator:
-    """Start an emulator in a background thread; ``close()`` it, or use it in ``with``.
+    """Start an emulator in a background thread; use it in ``with``, or ``close()`` it.
 
     ``clock`` (monotonic seconds) drives the rate limit, ``wall_clock`` (epoch seconds)
     the stored ``created_at`` and the visibility delay: tests inject both.
     """
     store = Store(db_path) if wall_clock is None else Store(db_path, clock=wall_clock)
-    limiter = RateLimiter(rate_limit) if clock is None else RateLimiter(rate_limit, clock=clock)
+    limiter = (
+        EmulatorRateLimiter(rate_limit)
+        if clock is None
+        else EmulatorRateLimiter(rate_limit, clock=clock)
+    )
     try:
-        server = EmulatorServer(
-            (host, port),
+        api = EmulatorAPI(
             token=token,
             store=store,
             rate_limiter=limiter,
             faults=FaultInjector(faults),
             max_body_bytes=max_body_bytes,
-            socket_timeout=socket_timeout,
             visibility_delay_s=visibility_delay,
         )
+        server = EmulatorServer((host, port), api, socket_timeout=socket_timeout)
     except BaseException:
         store.close()
         raise
     return Emulator(server)
-
-
-run_emulator = start_emulator
-"""``with run_emulator(...) as emu:`` serves the emulator for the duration of the block
-(an :class:`Emulator` closes itself on leaving it). Same arguments as ``start_emulator``."""

@@ -1,7 +1,7 @@
 """Parse and check a bulk body the way the endpoint does: JSON first, then the schema.
 
 ``parse_body`` raises :class:`JSONParseError` (answered 400 with ``detail``), ``validate``
-raises :class:`ValidationError` (answered 400 with code 400001). Nothing else escapes either.
+raises :class:`SchemaError` (answered 400 with code 400001). Nothing else escapes either.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class JSONParseError(ValueError):
         self.detail = f"JSON parse error - {message}"
 
 
-class ValidationError(ValueError):
+class SchemaError(ValueError):
     """The body is JSON but breaks the schema; ``detail`` names the item and field."""
 
     def __init__(self, detail: str) -> None:
@@ -122,30 +122,30 @@ def _dot(where: str, raw: object, timestamp: int) -> tuple[int, float, dict[str,
     if not isinstance(raw, dict):
         number = _number(raw)
         if number is None:
-            raise ValidationError(f"{where}: value must be a number")
+            raise SchemaError(f"{where}: value must be a number")
         return timestamp, number, None
     unknown = sorted(set(raw) - _DOT_KEYS)
     if unknown:
-        raise ValidationError(f"{where}: unknown key {unknown[0]!r}")
+        raise SchemaError(f"{where}: unknown key {unknown[0]!r}")
     if "value" not in raw:
-        raise ValidationError(f"{where}: value is required")
+        raise SchemaError(f"{where}: value is required")
     number = _number(raw["value"])
     if number is None:
-        raise ValidationError(f"{where}: value must be a number")
+        raise SchemaError(f"{where}: value must be a number")
     if "timestamp" in raw:
         if not _is_timestamp(raw["timestamp"]):
-            raise ValidationError(f"{where}: {_TS_PROBLEM}")
+            raise SchemaError(f"{where}: {_TS_PROBLEM}")
         timestamp = raw["timestamp"]
     context = raw.get("context")
     if context is not None:
         if not isinstance(context, dict):
-            raise ValidationError(f"{where}: context must be an object")
+            raise SchemaError(f"{where}: context must be an object")
         try:
             size = _context_size(context)
         except (ValueError, RecursionError):
-            raise ValidationError(f"{where}: context must be encodable JSON") from None
+            raise SchemaError(f"{where}: context must be encodable JSON") from None
         if size > MAX_CONTEXT_BYTES:
-            raise ValidationError(
+            raise SchemaError(
                 f"{where}: context is {size} bytes encoded, at most {MAX_CONTEXT_BYTES}"
             )
     return timestamp, number, context
@@ -154,40 +154,40 @@ def _dot(where: str, raw: object, timestamp: int) -> tuple[int, float, dict[str,
 def _item(index: int, item: object) -> list[Dot]:
     where = f"item {index}"
     if not isinstance(item, dict):
-        raise ValidationError(f"{where}: must be an object")
+        raise SchemaError(f"{where}: must be an object")
     for key in ("device", "timestamp", "values"):
         if key not in item:
-            raise ValidationError(f"{where}, {key}: this field is required")
+            raise SchemaError(f"{where}, {key}: this field is required")
     unknown = sorted(set(item) - _ITEM_KEYS)
     if unknown:
-        raise ValidationError(f"{where}: unknown key {unknown[0]!r}")
+        raise SchemaError(f"{where}: unknown key {unknown[0]!r}")
     device = item["device"]
     problem = _label_problem(device)
     if problem:
-        raise ValidationError(f"{where}, device: {problem}")
+        raise SchemaError(f"{where}, device: {problem}")
     if not _is_timestamp(item["timestamp"]):
-        raise ValidationError(f"{where}, {_TS_PROBLEM}")
+        raise SchemaError(f"{where}, {_TS_PROBLEM}")
     values = item["values"]
     if not isinstance(values, list) or not values:
-        raise ValidationError(f"{where}, values: must be a non-empty list of objects")
+        raise SchemaError(f"{where}, values: must be a non-empty list of objects")
     dots: list[Dot] = []
     for j, group in enumerate(values):
         here = f"{where}, values[{j}]"
         if not isinstance(group, dict):
-            raise ValidationError(f"{here}: must be an object")
+            raise SchemaError(f"{here}: must be an object")
         group_ts = item["timestamp"]
         if "timestamp" in group:
             if not _is_timestamp(group["timestamp"]):
-                raise ValidationError(f"{here}, {_TS_PROBLEM}")
+                raise SchemaError(f"{here}, {_TS_PROBLEM}")
             group_ts = group["timestamp"]
         variables = [(k, v) for k, v in group.items() if k != "timestamp"]
         if not variables:
-            raise ValidationError(f"{here}: must name at least one variable")
+            raise SchemaError(f"{here}: must name at least one variable")
         for variable, raw in variables:
             spot = f"{here}, variable {variable!r}"
             problem = _label_problem(variable)
             if problem:
-                raise ValidationError(f"{spot}: {problem}")
+                raise SchemaError(f"{spot}: {problem}")
             timestamp, number, context = _dot(spot, raw, group_ts)
             dots.append(Dot(device, variable, timestamp, number, context))
     return dots
@@ -196,9 +196,9 @@ def _item(index: int, item: object) -> list[Dot]:
 def validate(payload: object) -> list[Dot]:
     """Check a parsed body and return its dots, each with its effective timestamp."""
     if not isinstance(payload, list):
-        raise ValidationError("body must be a JSON list of objects")
+        raise SchemaError("body must be a JSON list of objects")
     if not payload:
-        raise ValidationError("body must not be an empty list")
+        raise SchemaError("body must not be an empty list")
     dots: list[Dot] = []
     for index, item in enumerate(payload):
         dots.extend(_item(index, item))

@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from airflow_provider_bulkdots.emulator import run_emulator
+from airflow_provider_bulkdots.emulator import start_emulator
 from airflow_provider_bulkdots.emulator.testing import Emulator
 from tests.emulator.conftest import EXAMPLE, post
 
@@ -128,7 +128,7 @@ def test_content_type_parameters_are_fine(bulkdots_emulator_clean: Emulator) -> 
 
 
 def test_body_over_limit_is_413_and_exact_limit_passes() -> None:
-    with run_emulator(rate_limit=0, max_body_bytes=10_000) as emu:
+    with start_emulator(rate_limit=0, max_body_bytes=10_000) as emu:
         base = json.dumps(EXAMPLE, separators=(",", ":"))
         # Pad with spaces: still the same JSON, exactly 10,000 and 10,001 bytes.
         exact = (base + " " * (10_000 - len(base))).encode()
@@ -207,9 +207,9 @@ def test_keep_alive_connection_survives_errors(bulkdots_emulator_clean: Emulator
 
 def test_file_database_persists(tmp_path) -> None:
     db = str(tmp_path / "dots.sqlite")
-    with run_emulator(db_path=db, rate_limit=0) as emu:
+    with start_emulator(db_path=db, rate_limit=0) as emu:
         assert post(emu, EXAMPLE).status_code == 200
-    with run_emulator(db_path=db, rate_limit=0) as emu:
+    with start_emulator(db_path=db, rate_limit=0) as emu:
         stats = emu.stats()
         assert stats["dots"] == 6
         assert stats["requests"] == {"200": 1}

@@ -126,3 +126,20 @@ def test_serve_with_reply_faults_and_visibility_delay(tmp_path: Path) -> None:
     stats = json.loads(_run("stats", "--db", str(db), "--json").stdout)
     assert stats["dots"] == 6
     assert stats["requests"] == {"no_content_204": 1}
+
+
+def test_serve_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*MODULE, "serve", "--port", "0", "--db", str(tmp_path / "d.sqlite")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().split()[-1]
+    assert requests.get(url + "/", timeout=10).status_code == 200
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "Traceback" not in stderr

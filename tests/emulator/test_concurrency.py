@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from airflow_provider_bulkdots.emulator import run_emulator
+from airflow_provider_bulkdots.emulator import start_emulator
 from tests.emulator.conftest import post
 
 THREADS = 16
@@ -14,7 +14,7 @@ POSTS = 12
 
 
 def test_concurrent_clients() -> None:
-    with run_emulator(rate_limit=0) as emu:
+    with start_emulator(rate_limit=0) as emu:
 
         def client(n: int) -> list[str]:
             task_ids = []
@@ -51,7 +51,7 @@ def test_concurrent_clients() -> None:
 
 def test_concurrent_rate_limit_never_over_admits() -> None:
     frozen = 1000.0
-    with run_emulator(rate_limit=5, clock=lambda: frozen) as emu:
+    with start_emulator(rate_limit=5, clock=lambda: frozen) as emu:
         body = [{"device": "d", "timestamp": 1, "values": [{"a": 1}]}]
         with ThreadPoolExecutor(20) as pool:
             codes = list(pool.map(lambda _: post(emu, body).status_code, range(40)))

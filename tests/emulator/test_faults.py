@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from airflow_provider_bulkdots.emulator import Faults, run_emulator
+from airflow_provider_bulkdots.emulator import Faults, start_emulator
 from airflow_provider_bulkdots.emulator.testing import Emulator
 from tests.emulator.conftest import EXAMPLE, post
 
@@ -33,7 +33,7 @@ def test_error_rate_draws_from_statuses_with_seed(bulkdots_emulator_clean: Emula
 
 
 def test_full_error_rate() -> None:
-    with run_emulator(rate_limit=0, faults=Faults(error_rate=1.0, error_statuses=(500,))) as emu:
+    with start_emulator(rate_limit=0, faults=Faults(error_rate=1.0, error_statuses=(500,))) as emu:
         response = post(emu, EXAMPLE)
         assert response.status_code == 500
         assert "Injected" in response.json()["detail"]

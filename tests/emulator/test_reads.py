@@ -6,7 +6,7 @@ import re
 
 import requests
 
-from airflow_provider_bulkdots.emulator import run_emulator
+from airflow_provider_bulkdots.emulator import start_emulator
 from airflow_provider_bulkdots.emulator.testing import Emulator
 from tests.emulator.conftest import EXAMPLE, post
 
@@ -93,7 +93,7 @@ def test_dashboard(bulkdots_emulator_clean: Emulator) -> None:
 
 
 def test_dashboard_downsamples_long_series() -> None:
-    with run_emulator(rate_limit=0, max_body_bytes=1_000_000) as emu:
+    with start_emulator(rate_limit=0, max_body_bytes=1_000_000) as emu:
         values = [{"v": i % 100, "timestamp": i} for i in range(3000)]
         assert post(emu, [{"device": "d", "timestamp": 0, "values": values}]).ok
         html = requests.get(emu.url + "/", timeout=10).text

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from airflow_provider_bulkdots.emulator import run_emulator
+from airflow_provider_bulkdots.emulator import start_emulator
 from airflow_provider_bulkdots.emulator.testing import Emulator
 from tests.emulator.conftest import EXAMPLE, post
 
@@ -84,7 +84,7 @@ def test_huge_request_line_is_414(bulkdots_emulator_clean: Emulator) -> None:
 
 @pytest.mark.parametrize("depth", [1_000, 10_000])
 def test_deeply_nested_json_is_a_parse_error(depth: int) -> None:
-    with run_emulator(rate_limit=0, max_body_bytes=100_000) as emu:
+    with start_emulator(rate_limit=0, max_body_bytes=100_000) as emu:
         response = post(emu, raw=b"[" * depth + b"]" * depth)
         assert response.status_code == 400
         assert response.json()["detail"].startswith("JSON parse error - ")
@@ -123,7 +123,7 @@ def test_bad_content_length(bulkdots_emulator_clean: Emulator) -> None:
 
 
 def test_slow_or_lying_clients_do_not_hang_the_server() -> None:
-    with run_emulator(rate_limit=0, socket_timeout=0.5) as emu:
+    with start_emulator(rate_limit=0, socket_timeout=0.5) as emu:
         host, port = emu.server.host_port
         idle = socket.create_connection((host, port), timeout=5)
         idle.sendall(b"POST /api/v1.6/devices/_/bulk/values HTTP/1.1\r\nHost: x\r\n")
@@ -143,7 +143,7 @@ def test_slow_or_lying_clients_do_not_hang_the_server() -> None:
 
 
 def test_clean_shutdown_with_open_connections() -> None:
-    with run_emulator(rate_limit=0) as emu:
+    with start_emulator(rate_limit=0) as emu:
         session = requests.Session()
         assert post(emu, EXAMPLE, session=session).status_code == 200  # keep-alive stays open
         host, port = emu.server.host_port

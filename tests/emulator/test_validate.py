@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from airflow_provider_bulkdots.emulator.validate import (
     Dot,
     JSONParseError,
-    ValidationError,
+    SchemaError,
     parse_body,
     validate,
 )
@@ -112,7 +112,7 @@ BAD = [
 
 @pytest.mark.parametrize(("body", "detail"), BAD)
 def test_bad_bodies_name_item_and_field(body: Any, detail: str) -> None:
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(SchemaError) as info:
         validate(body)
     assert detail in info.value.detail
 
@@ -159,7 +159,7 @@ def _near_valid() -> st.SearchStrategy[Any]:
 def test_fuzz_validator_raises_only_its_own_error(payload: Any) -> None:
     try:
         dots = validate(payload)
-    except ValidationError:
+    except SchemaError:
         return
     assert dots
     for dot in dots:
@@ -175,5 +175,5 @@ def test_fuzz_parser_raises_only_its_own_error(raw: bytes) -> None:
     except JSONParseError as exc:
         assert exc.detail.startswith("JSON parse error - ")
         return
-    with contextlib.suppress(ValidationError):
+    with contextlib.suppress(SchemaError):
         validate(payload)

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_provider_bulkdots.delivery.results import SendResult
 from airflow_provider_bulkdots.dots.body import Body
-from airflow_provider_bulkdots.emulator import Emulator, Faults, run_emulator
+from airflow_provider_bulkdots.emulator import Emulator, Faults, start_emulator
 from airflow_provider_bulkdots.exceptions import (
     AuthenticationError,
     BodyTooLargeError,
@@ -403,7 +403,7 @@ def test_dropped_replies_not_resent_when_configured(conn: Emulator) -> None:
 
 def test_read_timeout_is_an_unknown_outcome(monkeypatch: pytest.MonkeyPatch) -> None:
     # Its own emulator: the slow requests are stored after the client gave up on them.
-    with run_emulator(token=TOKEN, rate_limit=0, faults=Faults(latency_s=0.3)) as slow:
+    with start_emulator(token=TOKEN, rate_limit=0, faults=Faults(latency_s=0.3)) as slow:
         set_connection(monkeypatch, slow.url, rate_limit=0)
         hook = BulkDotsHook(max_in_flight=1, timeout=0.1, max_retries=1, sleep=no_sleep)
         with pytest.raises(BulkDotsDeliveryError, match="reply lost") as caught:

@@ -1,0 +1,127 @@
+"""The admin calls, behind the token: read the counts, change the faults, reset.
+
+``POST /_emulator/faults`` takes a JSON object: any :class:`~.faults.Faults` field (the
+whole set is replaced), plus ``fail_next`` (``{"n", "status"}``), ``drop_next`` (n),
+``inject_next`` (``{"kind", "n"}`` or a list of them), ``rate_limit`` (requests/s) and
+``visibility_delay`` (seconds). Everything is checked before anything changes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_bulkdots.emulator.faults import Faults, ReplyFault
+from airflow_provider_bulkdots.emulator.messages import Framing, Request, Response, detail
+from airflow_provider_bulkdots.emulator.store import check_visibility_delay
+from airflow_provider_bulkdots.emulator.validate import JSONParseError, parse_body
+
+if TYPE_CHECKING:
+    from airflow_provider_bulkdots.emulator.api import EmulatorAPI
+
+ADMIN_BODY_LIMIT = 64 * 1024
+_EXTRA_KEYS = ("fail_next", "drop_next", "inject_next", "rate_limit", "visibility_delay")
+
+
+def stats(api: EmulatorAPI) -> dict[str, Any]:
+    """The store's counts, with the live faults, rate limit and visibility delay."""
+    counts = api.store.stats()
+    counts["faults"] = api.faults.faults.to_dict()
+    counts["rate_limit"] = api.rate_limiter.rate
+    counts["visibility_delay"] = api.visibility_delay_s
+    return counts
+
+
+def get_stats(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+    """``GET /_emulator/stats``."""
+    return api.authenticate(request) or Response(200, stats(api))
+
+
+def post_reset(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+    """``POST /_emulator/reset``: see :meth:`EmulatorAPI.reset`."""
+    refused = api.authenticate(request)
+    if refused:
+        return refused
+    api.reset()
+    return Response(200, {"reset": True})
+
+
+def post_faults(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+    """``POST /_emulator/faults``: apply the body, answer the new stats."""
+    refused = api.authenticate(request)
+    if refused:
+        return refused
+    if request.framing is not Framing.READ or len(request.body) > ADMIN_BODY_LIMIT:
+        return Response(400, {"detail": "Content-Length required, at most 64 KiB."}, close=True)
+    try:
+        data = parse_body(request.body)
+        if not isinstance(data, dict):
+            raise ValueError("body must be a JSON object of fault fields")
+        apply_admin(api, data)
+    except JSONParseError as exc:
+        return detail(400, exc.detail)
+    except (ValueError, TypeError) as exc:
+        return detail(400, str(exc))
+    return Response(200, stats(api))
+
+
+def apply_admin(api: EmulatorAPI, data: dict[str, Any]) -> None:
+    """Check every field of an admin body, then apply them all (ValueError names the bad one)."""
+    fields = dict(data)
+    extra = {key: fields.pop(key) for key in _EXTRA_KEYS if key in fields}
+    faults = Faults.from_dict(fields) if fields else None
+    fail = _fail_next(extra["fail_next"]) if "fail_next" in extra else None
+    queued = _inject_next(extra)
+    rate = _rate(extra["rate_limit"]) if "rate_limit" in extra else None
+    delay = extra.get("visibility_delay")
+    if delay is not None:
+        delay = check_visibility_delay(delay)
+    if rate is not None:
+        api.rate_limiter.set_rate(rate)
+    if delay is not None:
+        api.set_visibility_delay(delay)
+    if faults is not None:
+        api.faults.set(faults)
+    if fail is not None:
+        api.faults.fail_next(*fail)
+    for fault, n in queued:
+        api.faults.inject_next(fault, n)
+
+
+def _fail_next(value: object) -> tuple[int, int]:
+    if not isinstance(value, dict) or set(value) - {"n", "status"}:
+        raise ValueError('fail_next must be an object {"n": int, "status": int}')
+    n, status = value.get("n", 1), value.get("status", 503)
+    if not _count(n) or not isinstance(status, int) or not 400 <= status <= 599:
+        raise ValueError(f"fail_next needs n >= 0 and a 4xx/5xx status, got {n!r}, {status!r}")
+    return n, status
+
+
+def _inject_next(extra: dict[str, Any]) -> list[tuple[ReplyFault, int]]:
+    """The reply faults to queue, ``drop_next`` first, then ``inject_next`` in order."""
+    queued = []
+    if "drop_next" in extra:
+        if not _count(extra["drop_next"]):
+            raise ValueError(f"drop_next must be an integer >= 0, got {extra['drop_next']!r}")
+        queued.append((ReplyFault.DROP_AFTER_STORE, extra["drop_next"]))
+    items = extra.get("inject_next", [])
+    for item in items if isinstance(items, list) else [items]:
+        if not isinstance(item, dict) or set(item) - {"kind", "n"} or "kind" not in item:
+            raise ValueError('inject_next must be {"kind": str, "n": int} or a list of them')
+        if not _count(item.get("n", 1)):
+            raise ValueError(f"inject_next n must be an integer >= 0, got {item['n']!r}")
+        queued.append((ReplyFault.named(item["kind"]), item.get("n", 1)))
+    return queued
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _rate(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"rate_limit must be a finite number >= 0, got {value!r}")
+    if value < 0:
+        raise ValueError(f"rate_limit must be a finite number >= 0, got {value!r}")
+    return float(value)

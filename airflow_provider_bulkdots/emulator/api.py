@@ -1,0 +1,126 @@
+"""The emulated API as a pure function of a request: ``EmulatorAPI.handle(request) -> Response``.
+
+No sockets here (the HTTP side is :mod:`.transport`): a route table maps a path and a method
+to a handler, giving 404 for an unknown path and 405 for a known path with another method.
+The state is the store, the rate limiter, the faults and the visibility delay.
+
+Routes: ``GET /`` (dashboard), ``POST /api/v1.6/devices/_/bulk/values`` (:mod:`.bulk`),
+``GET /api/v2.0/devices/`` and ``GET /api/v1.6/devices/<device>/<variable>/values/``
+(:mod:`.reads`), and the admin calls ``GET /_emulator/stats``, ``POST /_emulator/faults``,
+``POST /_emulator/reset`` (:mod:`.admin`), all but the dashboard behind the token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from collections.abc import Callable
+
+from airflow_provider_bulkdots.emulator import admin, bulk, dashboard, reads
+from airflow_provider_bulkdots.emulator.faults import FaultInjector
+from airflow_provider_bulkdots.emulator.messages import NOT_FOUND, Request, Response, detail
+from airflow_provider_bulkdots.emulator.ratelimit import EmulatorRateLimiter, retry_after_header
+from airflow_provider_bulkdots.emulator.store import Store, check_visibility_delay
+
+log = logging.getLogger(__name__)
+
+BULK_PATH = "/api/v1.6/devices/_/bulk/values"
+
+NO_TOKEN = {"code": 401001, "message": "Authentication credentials were not provided."}
+BAD_TOKEN = {"code": 401002, "message": "Incorrect authentication credentials."}
+
+Handler = Callable[["EmulatorAPI", Request, "re.Match[str]"], Response]
+
+
+def _dashboard(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+    return Response(200, html=dashboard.render(api.store))
+
+
+ROUTES: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
+    (re.compile(r"/"), {"GET": _dashboard}),
+    (re.compile(r"/_emulator/stats"), {"GET": admin.get_stats}),
+    (re.compile(r"/_emulator/faults"), {"POST": admin.post_faults}),
+    (re.compile(r"/_emulator/reset"), {"POST": admin.post_reset}),
+    (re.compile(re.escape(BULK_PATH) + "/?"), {"POST": bulk.post_bulk}),
+    (re.compile(r"/api/v2\.0/devices/?"), {"GET": reads.get_devices}),
+    (re.compile(r"/api/v1\.6/devices/([^/]+)/([^/]+)/values/?"), {"GET": reads.get_values}),
+)
+
+
+class EmulatorAPI:
+    """The endpoint's behaviour and state, independent of HTTP."""
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        store: Store,
+        rate_limiter: EmulatorRateLimiter,
+        faults: FaultInjector,
+        max_body_bytes: int = 10_000,
+        visibility_delay_s: float = 0.0,
+    ) -> None:
+        if not token:
+            raise ValueError("token must not be empty")
+        self.token = token
+        self.store = store
+        self.rate_limiter = rate_limiter
+        self.faults = faults
+        self.max_body_bytes = max_body_bytes
+        self.visibility_delay_s = check_visibility_delay(visibility_delay_s)
+        self._initial_rate = rate_limiter.rate
+        self._initial_visibility_delay_s = self.visibility_delay_s
+
+    def handle(self, request: Request) -> Response:
+        """The reply to one request; an unexpected error is a 500, never an escape."""
+        method = "GET" if request.method == "HEAD" else request.method
+        for pattern, methods in ROUTES:
+            match = pattern.fullmatch(request.path)
+            if match is None:
+                continue
+            handler = methods.get(method)
+            if handler is None:
+                allowed = ", ".join(sorted({*methods, "HEAD"} if "GET" in methods else methods))
+                return detail(405, f'Method "{request.method}" not allowed.', Allow=allowed)
+            try:
+                return handler(self, request, match)
+            except Exception:
+                log.exception("emulator: unexpected error on %s %s", method, request.path)
+                return Response(500, {"detail": "Internal emulator error."}, close=True)
+        return detail(404, NOT_FOUND)
+
+    def authenticate(self, request: Request) -> Response | None:
+        """None for the right token (header, else ``?token=``), else the 401 to answer."""
+        token = request.header("X-Auth-Token") or request.param("token") or ""
+        if not token:
+            return Response(401, NO_TOKEN)
+        if not hmac.compare_digest(token.encode(), self.token.encode()):
+            return Response(401, BAD_TOKEN)
+        return None
+
+    def throttle(self) -> Response | None:
+        """None if the token is within its rate (the request counts), else the 429."""
+        wait = self.rate_limiter.acquire(self.token)
+        if wait is None:
+            return None
+        seconds = retry_after_header(wait)
+        unit = "second" if seconds == "1" else "seconds"
+        return detail(
+            429,
+            f"Request was throttled. Expected available in {seconds} {unit}.",
+            **{"Retry-After": seconds},
+        )
+
+    def set_visibility_delay(self, seconds: float) -> None:
+        """Dots stored from now on show in reads this many seconds after their write."""
+        self.visibility_delay_s = check_visibility_delay(seconds)
+
+    def reset(self) -> None:
+        """Clear dots, counters, faults and rate-limit history; restore the starting rate
+        limit and visibility delay."""
+        self.store.reset()
+        self.faults.clear()
+        self.rate_limiter.reset()
+        self.rate_limiter.set_rate(self._initial_rate)
+        self.visibility_delay_s = self._initial_visibility_delay_s
