@@ -321,7 +321,7 @@ def test_413_splits_and_loses_nothing(
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # Its own emulator, with a limit below the Hook's: the API's limit may be lower than said.
-    with run_emulator(token=TOKEN, rate_limit=0, max_body_bytes=2_000) as small:
+    with start_emulator(token=TOKEN, rate_limit=0, max_body_bytes=2_000) as small:
         set_connection(monkeypatch, small.url, rate_limit=0)
         big = make_body(0, dots=200)
         assert 2_000 < big.size <= 10_000
