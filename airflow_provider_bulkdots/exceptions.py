@@ -3,7 +3,9 @@
 ::
 
     BulkDotsError
-     ├── ConfigurationError           bad connection, extra or argument; nothing was sent
+     ├── ConfigurationError           bad connection, extra, argument or token; nothing sent
+     │    └── DotsOptionsError        the reshape options contradict each other
+     ├── InvalidRowsError             rows broke the rules and on_invalid="fail"; nothing sent
      ├── BodyTooLargeError            one dot alone is over max_body_bytes; never sent
      ├── BulkDotsApiError             the API answered with an error that is not retried
      │    ├── AuthenticationError     401, 403: missing, wrong or invalid token
@@ -46,6 +48,28 @@ class ConfigurationError(BulkDotsError, ValueError):
     def __init__(self, message: str, *, setting: str | None = None) -> None:
         self.setting = setting
         super().__init__(message)
+
+
+class DotsOptionsError(ConfigurationError):
+    """The reshape options contradict each other or name nothing usable."""
+
+
+class InvalidRowsError(BulkDotsError, ValueError):
+    """Invalid rows were found and the caller asked to fail rather than skip; nothing was sent.
+
+    ``rows`` are the first invalid rows (``dots.errors.InvalidRow``: number, field, value,
+    rule), ``total`` how many there were.
+    """
+
+    rows: list[Any]
+    total: int
+
+    def __init__(self, rows: Sequence[Any], total: int) -> None:
+        self.rows = list(rows)
+        self.total = total
+        listed = "\n".join(f"  {row}" for row in self.rows)
+        more = f"\n  ... and {total - len(self.rows)} more" if total > len(self.rows) else ""
+        super().__init__(f"{total} invalid row(s); nothing was sent:\n{listed}{more}")
 
 
 class BodyTooLargeError(BulkDotsError):

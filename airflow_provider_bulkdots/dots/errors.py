@@ -1,16 +1,15 @@
 """Invalid rows: what was wrong, where, and by which rule.
 
-Hierarchy::
-
-    ValueError
-     └── InvalidRowsError      rows broke the rules and the caller chose to fail
-    DotsOptionsError (ValueError)   the reshape options themselves are inconsistent
+The errors the core raises, :class:`InvalidRowsError` and :class:`DotsOptionsError`, are
+declared with every other error of the provider in :mod:`airflow_provider_bulkdots.exceptions`
+(both are ``BulkDotsError`` and ``ValueError``); they are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+
+from airflow_provider_bulkdots.exceptions import DotsOptionsError, InvalidRowsError
 
 _SHOWN_VALUE_CHARS = 80
 
@@ -47,17 +46,6 @@ class InvalidRow:
         }
 
 
-class InvalidRowsError(ValueError):
-    """Raised when invalid rows are found and the caller asked to fail rather than skip."""
-
-    def __init__(self, rows: Sequence[InvalidRow], total: int) -> None:
-        self.rows = list(rows)
-        self.total = total
-        listed = "\n".join(f"  {row}" for row in self.rows)
-        more = f"\n  ... and {total - len(self.rows)} more" if total > len(self.rows) else ""
-        super().__init__(f"{total} invalid row(s); nothing was sent:\n{listed}{more}")
-
-
 @dataclass(frozen=True, slots=True)
 class UnreadableRow:
     """A row its reader could not parse (a JSON Lines line that is not JSON, say).
@@ -79,10 +67,6 @@ def not_a_mapping(
     return RowRejected(field, row, rule)
 
 
-class DotsOptionsError(ValueError):
-    """The reshape options contradict each other or name nothing usable."""
-
-
 class RowRejected(Exception):
     """Internal: raised by a normaliser, turned into an InvalidRow by the reshaper."""
 
@@ -91,3 +75,13 @@ class RowRejected(Exception):
         self.field = field
         self.value = value
         self.rule = rule
+
+
+__all__ = [
+    "DotsOptionsError",
+    "InvalidRow",
+    "InvalidRowsError",
+    "RowRejected",
+    "UnreadableRow",
+    "not_a_mapping",
+]

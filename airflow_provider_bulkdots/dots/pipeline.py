@@ -18,6 +18,7 @@ from airflow_provider_bulkdots.dots.options import ReshapeOptions
 from airflow_provider_bulkdots.dots.packing import BodyPacker
 from airflow_provider_bulkdots.dots.records import RecordsReshaper
 from airflow_provider_bulkdots.dots.report import Report
+from airflow_provider_bulkdots.dots.spool import spool_bodies
 from airflow_provider_bulkdots.dots.wide import WideReshaper
 
 BATCH_ROWS = 2048
@@ -57,8 +58,8 @@ def build_bodies(
     """Reshape, validate, encode and chunk ``rows`` into request bodies, lazily.
 
     Invalid rows go to ``report``. With ``on_invalid="fail"``, InvalidRowsError is raised once
-    the whole input has been read, listing the first invalid rows; bodies already yielded
-    must then be discarded by the caller (the Operator spools them and sends nothing).
+    the whole input has been read, listing the first invalid rows, *after* the bodies before
+    it were yielded: to send nothing from an invalid input, use :func:`checked_bodies`.
     """
     report = report if report is not None else Report()
     reshaper = make_reshaper(options, report)
@@ -74,6 +75,21 @@ def build_bodies(
     yield from _accounted(packer.flush(), report)
     if options.on_invalid == "fail" and report.rejected_rows:
         raise InvalidRowsError(report.rejected_sample, report.rejected_rows)
+
+
+def checked_bodies(
+    rows: Iterable[Any], options: ReshapeOptions, report: Report | None = None
+) -> Iterator[Body]:
+    """The bodies to send: the one place that makes ``on_invalid="fail"`` send nothing.
+
+    With ``"fail"`` the whole input is read and checked first (the bodies wait in a temporary
+    file, see :mod:`.spool`), so InvalidRowsError is raised here, before the caller holds a
+    single body. With ``"skip"`` bodies come as they are built.
+    """
+    bodies = build_bodies(rows, options, report)
+    if options.on_invalid == "fail":
+        return spool_bodies(bodies)
+    return bodies
 
 
 def _counting(

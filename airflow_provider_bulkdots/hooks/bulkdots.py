@@ -197,8 +197,7 @@ class BulkDotsHook(BaseHook):
         temporary file meanwhile). With ``"skip"`` invalid records are left out and logged, and
         bodies are sent as they are built.
         """
-        from airflow_provider_bulkdots.dots import Report, ReshapeOptions, build_bodies
-        from airflow_provider_bulkdots.dots.spool import spool_bodies
+        from airflow_provider_bulkdots.dots import Report, ReshapeOptions, checked_bodies
 
         options = ReshapeOptions(
             layout="records",
@@ -206,10 +205,7 @@ class BulkDotsHook(BaseHook):
             on_invalid=on_invalid,
         )
         report = Report()
-        bodies: Iterable[Body] = build_bodies(records, options, report)
-        if on_invalid == "fail":
-            bodies = spool_bodies(bodies)
-        task_ids = self.send_bodies(bodies)
+        task_ids = self.send_bodies(checked_bodies(records, options, report))
         if report.rejected_rows:
             self.log.warning(
                 "Left out %d invalid record(s); first: %s",

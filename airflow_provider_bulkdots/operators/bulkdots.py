@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from airflow_provider_bulkdots.compat import BaseOperator
-from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, build_bodies
-from airflow_provider_bulkdots.dots.spool import spool_bodies
+from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, checked_bodies
 from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
 from airflow_provider_bulkdots.operators.resume import (
     KeyValueStore,
@@ -158,9 +157,7 @@ class BulkDotsOperator(BaseOperator):
         resumed = {"bodies": 0, "dots": 0}
         with RejectedRowsWriter(self.rejected_path) as rejected_writer:
             report = Report(on_rejected=rejected_writer.write)
-            bodies: Iterator[Body] = build_bodies(dataset.rows(), options, report)
-            if self.on_invalid == "fail":
-                bodies = spool_bodies(bodies)
+            bodies = checked_bodies(dataset.rows(), options, report)
 
             def still_to_send() -> Iterator[Body]:
                 for body in bodies:

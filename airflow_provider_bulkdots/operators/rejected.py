@@ -1,4 +1,11 @@
-"""Rejected rows written as JSON Lines, one object per row with its reason."""
+"""What was refused, written as JSON Lines: one object per invalid row or refused dot.
+
+Every line has the same keys (:data:`REJECTED_FIELDS`, ``null`` where a key does not apply):
+``kind`` is ``"invalid_row"`` for a row the checks refused (with its ``row`` number,
+``field``, ``value`` and ``rule``) or ``"refused_by_api"`` for a dot the API refused with a
+400 (with its ``device``, ``variable``, ``timestamp``, ``value``, the API's words as ``rule``
+and ``detail``, and the ``body_id`` it travelled in).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,25 @@ import msgspec
 
 from airflow_provider_bulkdots.delivery.results import RejectedDot
 from airflow_provider_bulkdots.dots import InvalidRow
+
+
+#: The keys of every line, in order.
+REJECTED_FIELDS: tuple[str, ...] = (
+    "kind",
+    "row",
+    "field",
+    "value",
+    "rule",
+    "device",
+    "variable",
+    "timestamp",
+    "detail",
+    "body_id",
+)
+
+
+def _line(**values: Any) -> dict[str, Any]:
+    return {key: values.get(key) for key in REJECTED_FIELDS}
 
 
 class RejectedRowsWriter:
@@ -26,21 +52,23 @@ class RejectedRowsWriter:
     def write(self, row: InvalidRow) -> None:
         """One row the core rejected."""
         self.count += 1
-        self._write_line(row.to_json_dict())
+        self._write_line(_line(kind="invalid_row", **row.to_json_dict()))
 
     def write_api_rejection(self, dot: RejectedDot) -> None:
         """One dot the API refused (a 400 narrowed down to it)."""
         self.count += 1
         self._write_line(
-            {
-                "body_id": dot.body_id,
-                "device": dot.device,
-                "variable": dot.variable,
-                "timestamp": dot.timestamp,
-                "value": repr(dot.value),
-                "rule": f"refused by the API: {dot.message}",
-                "detail": dot.detail,
-            }
+            _line(
+                kind="refused_by_api",
+                field=dot.variable,
+                value=repr(dot.value),
+                rule=f"refused by the API: {dot.message}",
+                device=dot.device,
+                variable=dot.variable,
+                timestamp=dot.timestamp,
+                detail=dot.detail,
+                body_id=dot.body_id,
+            )
         )
 
     def _write_line(self, record: dict[str, Any]) -> None:

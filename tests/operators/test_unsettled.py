@@ -1,65 +1,109 @@
-"""What the operator does with dots the API refused and replies that were lost."""
+"""Dots the API refused, through real Airflow: logged once, in the rejected file beside the
+invalid rows (same keys, told apart by ``kind``), and failing the task without a retry only
+when ``on_invalid="fail"``.
+
+The emulator answers the first two requests 400: the sender splits the one body until the
+first dot is alone, reports it, and sends the rest.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import DAG
 
-from airflow_provider_bulkdots.delivery.results import DeliverySummary, RejectedDot
+from airflow_provider_bulkdots.emulator import Emulator
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
-from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
+from airflow_provider_bulkdots.operators.rejected import REJECTED_FIELDS
+from tests.operators.dag_runs import register, task_instances, xcoms
 
-REFUSED = RejectedDot(
-    body_id="000003-abc",
-    device="press-1",
-    variable="temperature",
-    timestamp=1_700_000_000_000,
-    value=21.5,
-    status=400,
-    code=400001,
-    message="Validation Error.",
-    detail="item 0, values[0], variable 'temperature': value must be a number",
-)
-
-
-def operator(on_invalid: str) -> BulkDotsOperator:
-    return BulkDotsOperator(task_id="send", data=[], on_invalid=on_invalid)
-
-
-def test_refused_dots_fail_the_task_without_retry_when_asked_to_fail() -> None:
-    summary = DeliverySummary(rejected=[REFUSED])
-
-    with pytest.raises(AirflowFailException, match="the API refused 1 dot") as raised:
-        operator("fail")._fail_on_unsettled(summary)
-
-    assert "press-1/temperature at 1700000000000: Validation Error." in str(raised.value)
+START = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+ROWS = [
+    {
+        "device": "press-1",
+        "timestamp": "2024-05-01T00:00:00+00:00",
+        "temperature": 21.5,
+        "rpm": 900,
+    },
+    {
+        "device": "press-1",
+        "timestamp": "2024-05-01T00:00:01+00:00",
+        "temperature": "hot",
+        "rpm": 910,
+    },
+]
 
 
-def test_refused_dots_are_only_reported_when_skipping() -> None:
-    operator("skip")._fail_on_unsettled(DeliverySummary(rejected=[REFUSED]))
+def run_refusing_first_dot(
+    dag_id: str, emu: Emulator, tmp_path: Path, on_invalid: str, rows: list[dict[str, Any]]
+) -> tuple[Any, Path, list[Any]]:
+    """Run one task over ``rows`` while the API refuses the first dot; the run, the rejected
+    file and the retries Airflow started."""
+    rejected = tmp_path / "rejected.jsonl"
+    retried: list[Any] = []
+    with DAG(dag_id=dag_id, schedule=None, start_date=START, catchup=False) as dag:
+        BulkDotsOperator(
+            task_id="send",
+            data=rows,
+            on_invalid=on_invalid,
+            rejected_path=str(rejected),
+            retries=1,
+            retry_delay=dt.timedelta(0),
+            on_retry_callback=retried.append,
+        )
+    register(dag)
+    emu.fail_next(2, 400)
+    return dag.test(), rejected, retried
 
 
-def test_lost_replies_fail_the_task_without_retry_in_either_mode() -> None:
-    summary = DeliverySummary(unacknowledged_bodies=2, unacknowledged_dots=900)
+def test_refused_dots_fail_the_task_without_retry_when_asked_to_fail(
+    conn: Emulator, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Fail mode would refuse the whole input for an invalid row: only the valid one here.
+    run, rejected, retried = run_refusing_first_dot(
+        "op_api_refused_fail", conn, tmp_path, "fail", ROWS[:1]
+    )
 
-    for mode in ("fail", "skip"):
-        with pytest.raises(AirflowFailException, match="2 body\\(ies\\) with 900 dots"):
-            operator(mode)._fail_on_unsettled(summary)
+    assert run.state == "failed"
+    assert retried == [], "a retry could not change the API's mind"
+    assert task_instances(run)[("send", -1)].try_number == 1
+    out = capfd.readouterr().out
+    assert "the API refused 1 dot(s); every other dot was stored" in out
+    assert out.count("The API refused a dot: press-1/") == 1, "logged once"
+    stored = [(d["device"], d["variable"]) for d in conn.dots()]
+    assert stored == [("press-1", "rpm")]
+    summary = xcoms(run)[("send", -1, "summary")]
+    assert (summary["api_rejected_dots"], summary["dots_sent"]) == (1, 1)
+    (line,) = [json.loads(text) for text in rejected.read_text().splitlines()]
+    assert line["kind"] == "refused_by_api"
+    assert (line["device"], line["variable"], line["timestamp"]) == (
+        "press-1",
+        "temperature",
+        1714521600000,
+    )
+    assert line["rule"].startswith("refused by the API: Injected fault")
 
 
-def test_refused_dots_go_to_the_rejected_file_with_the_apis_words(tmp_path: Path) -> None:
-    path = tmp_path / "out" / "rejected.jsonl"
+def test_refused_dots_beside_invalid_rows_in_one_schema_when_skipping(
+    conn: Emulator, tmp_path: Path
+) -> None:
+    run, rejected, retried = run_refusing_first_dot(
+        "op_api_refused_skip", conn, tmp_path, "skip", ROWS
+    )
 
-    with RejectedRowsWriter(str(path)) as writer:
-        writer.write_api_rejection(REFUSED)
-
-    (line,) = path.read_text().splitlines()
-    record = json.loads(line)
-    assert record["device"] == "press-1"
-    assert record["variable"] == "temperature"
-    assert record["timestamp"] == 1_700_000_000_000
-    assert record["rule"] == "refused by the API: Validation Error."
-    assert record["detail"] == REFUSED.detail
+    assert run.state == "success"
+    assert retried == []
+    lines = [json.loads(text) for text in rejected.read_text().splitlines()]
+    assert [line["kind"] for line in lines] == ["invalid_row", "refused_by_api"]
+    assert all(tuple(line) == REJECTED_FIELDS for line in lines), "one schema for both kinds"
+    invalid, refused = lines
+    assert (invalid["row"], invalid["field"], invalid["value"]) == (2, "temperature", "'hot'")
+    assert invalid["rule"].startswith("must be a number")
+    assert (refused["row"], refused["variable"], refused["value"]) == (None, "temperature", "21.5")
+    summary = xcoms(run)[("send", -1, "summary")]
+    assert (summary["rejected_rows"], summary["api_rejected_dots"]) == (1, 1)
+    assert summary["dots_sent"] == 1  # the first row's rpm; the second row was invalid

@@ -1,4 +1,4 @@
-"""spool_bodies, the operator's on_invalid="fail" path: all or nothing, bodies unchanged."""
+"""checked_bodies and its spool: on_invalid="fail" sends all or nothing, bodies unchanged."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from airflow_provider_bulkdots.dots import (
     Report,
     ReshapeOptions,
     build_bodies,
+    checked_bodies,
 )
 from airflow_provider_bulkdots.dots.spool import spool_bodies
 
@@ -81,3 +82,26 @@ def test_large_payloads_survive_the_round_trip() -> None:
     ]
 
     assert list(spool_bodies(bodies)) == bodies
+
+
+def test_checked_bodies_in_fail_mode_raise_before_handing_out_one() -> None:
+    """The one guarantee every caller (Hook and Operator) relies on."""
+    report = Report()
+    with pytest.raises(InvalidRowsError):
+        checked_bodies(rows(500, bad_at=499), OPTIONS, report)
+    assert report.bodies > 5, "every valid body was built before the error was known"
+
+
+def test_checked_bodies_in_fail_mode_are_the_built_bodies() -> None:
+    assert list(checked_bodies(rows(300), OPTIONS)) == list(build_bodies(rows(300), OPTIONS))
+
+
+def test_checked_bodies_in_skip_mode_stream_and_leave_out_bad_rows() -> None:
+    skip = ReshapeOptions(max_body_bytes=1_000, on_invalid="skip")
+    report = Report()
+    bodies = checked_bodies(rows(6000, bad_at=0), skip, report)
+    first = next(bodies)
+    assert report.rows_read < 6000, "skip mode streams: the input is not read ahead"
+    rest = list(bodies)
+    assert report.rejected_rows == 1
+    assert sum(b.dot_count for b in [first, *rest]) == 2 * 5999

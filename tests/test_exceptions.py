@@ -1,0 +1,77 @@
+"""One error hierarchy: the tree drawn in exceptions.py (and the README) is the real one."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_bulkdots import exceptions
+from airflow_provider_bulkdots.dots import DotsOptionsError, InvalidRowsError, ReshapeOptions
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+_TREE_LINE = re.compile(r"^(?P<indent>[ │├└─]*)(?P<name>[A-Z]\w+)")
+
+
+def drawn_tree() -> dict[str, str | None]:
+    """Each class of the docstring's tree with its drawn parent."""
+    doc = exceptions.__doc__ or ""
+    block = doc.split("::", 1)[1].strip("\n").split("\n\n")[0]
+    parents: dict[str, str | None] = {}
+    stack: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        match = _TREE_LINE.match(line.strip("\n")[4:])
+        assert match, line
+        depth = len(match["indent"])
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        parents[match["name"]] = stack[-1][1] if stack else None
+        stack.append((depth, match["name"]))
+    return parents
+
+
+def test_the_drawn_tree_is_the_class_tree() -> None:
+    classes = {
+        name: cls
+        for name, cls in inspect.getmembers(exceptions, inspect.isclass)
+        if issubclass(cls, exceptions.BulkDotsError)
+    }
+    tree = drawn_tree()
+    assert set(tree) == set(classes), "every error is drawn, and only errors"
+    for name, parent in tree.items():
+        own_parent = next(
+            (base.__name__ for base in classes[name].__bases__ if base.__name__ in classes), None
+        )
+        assert own_parent == parent, name
+
+
+def test_the_readme_draws_the_same_tree() -> None:
+    doc = exceptions.__doc__ or ""
+    block = doc.split("::", 1)[1].strip("\n").split("\n\n")[0]
+    drawn = "\n".join(line[4:] for line in block.splitlines())
+    assert f"```\n{drawn}\n```" in README.read_text()
+
+
+def test_core_errors_are_provider_errors_and_value_errors() -> None:
+    assert issubclass(InvalidRowsError, exceptions.BulkDotsError)
+    assert issubclass(DotsOptionsError, exceptions.ConfigurationError)
+    assert issubclass(InvalidRowsError, ValueError) and issubclass(DotsOptionsError, ValueError)
+    with pytest.raises(exceptions.BulkDotsError, match="max_body_bytes"):
+        ReshapeOptions(max_body_bytes=100)
+
+
+def test_error_data_is_declared_on_the_classes() -> None:
+    """No attribute is attached at run time: each one a caller reads is declared."""
+    declared = {
+        exceptions.BulkDotsError: {"summary"},
+        exceptions.ConfigurationError: {"setting"},
+        exceptions.InvalidRowsError: {"rows", "total"},
+        exceptions.BulkDotsApiError: {"status", "code", "message", "detail", "location"},
+        exceptions.BulkDotsDeliveryError: {"reason", "status", "attempts", "retry_after"},
+        exceptions.RejectedDotsError: {"rejected", "task_ids"},
+    }
+    for cls, names in declared.items():
+        annotated = set().union(*(vars(k).get("__annotations__", {}) for k in cls.__mro__))
+        assert names <= annotated, cls.__name__
