@@ -17,7 +17,6 @@ import msgspec
 from airflow_provider_bulkdots.delivery.results import RejectedDot
 from airflow_provider_bulkdots.dots import InvalidRow
 
-
 #: The keys of every line, in order.
 REJECTED_FIELDS: tuple[str, ...] = (
     "kind",
