@@ -4,7 +4,8 @@ No sockets here (the HTTP side is :mod:`.transport`): a route table maps a path 
 to a handler, giving 404 for an unknown path and 405 for a known path with another method.
 The state is the store, the rate limiter, the faults and the visibility delay.
 
-Routes: ``GET /`` (dashboard), ``POST /api/v1.6/devices/_/bulk/values`` (:mod:`.bulk`),
+Routes: ``GET /`` (the dashboard) and ``GET /dashboard/revision`` (what it polls),
+``POST /api/v1.6/devices/_/bulk/values`` (:mod:`.bulk`),
 ``GET /api/v2.0/devices/`` and ``GET /api/v1.6/devices/<device>/<variable>/values/``
 (:mod:`.reads`), and the admin calls ``GET /_emulator/stats``, ``POST /_emulator/faults``,
 ``POST /_emulator/reset`` (:mod:`.admin`), all but the dashboard behind the token.
@@ -34,11 +35,16 @@ Handler = Callable[["EmulatorAPI", Request, "re.Match[str]"], Response]
 
 
 def _dashboard(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
-    return Response(200, html=dashboard.render(api.store))
+    return Response(200, html=dashboard.render(api.store, api.rate_limiter.rate))
+
+
+def _dashboard_revision(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+    return Response(200, {"revision": api.store.revision()})
 
 
 ROUTES: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
     (re.compile(r"/"), {"GET": _dashboard}),
+    (re.compile(r"/dashboard/revision"), {"GET": _dashboard_revision}),
     (re.compile(r"/_emulator/stats"), {"GET": admin.get_stats}),
     (re.compile(r"/_emulator/faults"), {"POST": admin.post_faults}),
     (re.compile(r"/_emulator/reset"), {"POST": admin.post_reset}),

@@ -31,6 +31,7 @@ def _read(api: EmulatorAPI, request: Request, answer: Callable[[], Response]) ->
     if plan.down:
         return Response(0, drop=True)
     response = api.authenticate(request) or api.throttle() or answer()
+    api.store.log_read(str(response.status))
     response.delay_s = plan.latency_s
     return response
 

@@ -27,6 +27,12 @@ CREATE TABLE IF NOT EXISTS dots (
 CREATE INDEX IF NOT EXISTS dots_series ON dots (device, variable, timestamp);
 CREATE TABLE IF NOT EXISTS request_counts (status TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS request_log (
+    id INTEGER PRIMARY KEY,
+    t_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL
+);
 """
 
 
@@ -66,6 +72,7 @@ class Store:
     def __init__(self, path: str | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path or ":memory:"
         self.clock = clock
+        self._generation = 0  # bumped by reset(), so a revision never repeats
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         if self.path != ":memory:":
@@ -88,6 +95,10 @@ class Store:
     # -- writes ------------------------------------------------------------------------
 
     def _count(self, status: str, body_bytes: int | None) -> None:
+        self._db.execute(
+            "INSERT INTO request_log (t_ms, kind, status) VALUES (?, 'bulk', ?)",
+            (self.now_ms(), status),
+        )
         self._db.execute(
             "INSERT INTO request_counts VALUES (?, 1) ON CONFLICT(status) DO UPDATE SET n = n + 1",
             (status,),
@@ -157,10 +168,20 @@ class Store:
                 raise
             self._db.execute("COMMIT")
 
-    def reset(self) -> None:
-        """Delete every dot and counter."""
+    def log_read(self, status: str) -> None:
+        """Log one read request by its status, for the requests-per-second timeline."""
         with self._lock:
+            self._db.execute(
+                "INSERT INTO request_log (t_ms, kind, status) VALUES (?, 'read', ?)",
+                (self.now_ms(), status),
+            )
+
+    def reset(self) -> None:
+        """Delete every dot, counter and logged request."""
+        with self._lock:
+            self._generation += 1
             self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM request_log")
             self._db.execute("DELETE FROM dots")
             self._db.execute("DELETE FROM request_counts")
             self._db.execute("DELETE FROM counters")
@@ -296,3 +317,31 @@ class Store:
         for device, variable, t, v in rows:
             out.setdefault((device, variable), []).append((t, v))
         return out
+
+    def revision(self) -> str:
+        """Changes whenever a request is logged or the store is reset (cheap to poll)."""
+        with self._lock:
+            (last,) = self._db.execute("SELECT max(id) FROM request_log").fetchone()
+            return f"{self._generation}.{last or 0}"
+
+    def request_timeline(self, max_bins: int = 300) -> tuple[int, list[tuple[int, int, int]]]:
+        """Requests (bulk and reads) per time bin over the whole log, with the 429s among them.
+
+        Returns the bin width in ms (whole seconds, at least 1 s, at most ``max_bins`` bins)
+        and every bin from the first request to the last: (start ms, requests, 429s).
+        """
+        with self._lock:
+            first, last = self._db.execute(
+                "SELECT min(t_ms), max(t_ms) FROM request_log"
+            ).fetchone()
+            if first is None:
+                return 1000, []
+            t0 = first // 1000 * 1000
+            width = max(1, math.ceil((last - t0 + 1) / 1000 / max_bins)) * 1000
+            rows = self._db.execute(
+                "SELECT (t_ms - ?) / ?, count(*), sum(status = '429') FROM request_log GROUP BY 1",
+                (t0, width),
+            ).fetchall()
+        counts = {index: (total, throttled) for index, total, throttled in rows}
+        bins = (last - t0) // width + 1
+        return width, [(t0 + i * width, *counts.get(i, (0, 0))) for i in range(bins)]

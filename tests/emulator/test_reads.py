@@ -6,7 +6,6 @@ import re
 
 import requests
 
-from airflow_provider_bulkdots.emulator import start_emulator
 from airflow_provider_bulkdots.emulator.testing import Emulator
 from tests.emulator.conftest import EXAMPLE, post
 
@@ -69,35 +68,3 @@ def test_values_newest_first_with_paging(bulkdots_emulator_clean: Emulator) -> N
 def test_unknown_api_path_is_404(bulkdots_emulator_clean: Emulator) -> None:
     assert _get(bulkdots_emulator_clean, "/api/v1.6/whatever").status_code == 404
     assert _get(bulkdots_emulator_clean, "/favicon.ico").status_code == 404
-
-
-def test_dashboard(bulkdots_emulator_clean: Emulator) -> None:
-    emu = bulkdots_emulator_clean
-    empty = requests.get(emu.url + "/", timeout=10)
-    assert empty.status_code == 200
-    assert "No dots stored yet" in empty.text
-    post(emu, EXAMPLE)
-    post(emu, EXAMPLE)
-    values = [{"x": i % 7, "timestamp": i} for i in range(300)]
-    assert post(emu, [{"device": "<b>evil</b>", "timestamp": 0, "values": values}]).ok
-    page = requests.get(emu.url + "/", timeout=10)
-    assert page.headers["Content-Type"].startswith("text/html")
-    html = page.text
-    assert "<script" not in html
-    assert html.count("<svg") == 5  # one per device and variable
-    assert "&lt;b&gt;evil&lt;/b&gt;" in html
-    assert "312 dots (306 unique, 6 duplicates) on 3 devices" in html
-    assert "2020-05-07T15:17:33.968+00:00" in html
-    assert "<td>300</td><td>0</td>" in html  # the evil device: 300 dots, no duplicates
-    assert "<td>4</td><td>2</td>" in html  # first-device/temperature sent twice
-
-
-def test_dashboard_downsamples_long_series() -> None:
-    with start_emulator(rate_limit=0, max_body_bytes=1_000_000) as emu:
-        values = [{"v": i % 100, "timestamp": i} for i in range(3000)]
-        assert post(emu, [{"device": "d", "timestamp": 0, "values": values}]).ok
-        html = requests.get(emu.url + "/", timeout=10).text
-    points = re.search(r'<polyline points="([^"]*)"', html)
-    assert points is not None
-    assert 2 <= len(points[1].split()) <= 500
-    assert "3000 dots" in html
