@@ -158,6 +158,13 @@ class ValidationError(BulkDotsApiError):
     """400: the API refused a body (bad JSON or a value it does not accept)."""
 
 
+class NotAcknowledgedError(BulkDotsApiError):
+    """A 2xx reply without a ``task_id`` (an HTML page, ``{}``, a 204): not an acknowledgement.
+
+    The payload may or may not be stored; a retry of the task settles it by reading back.
+    """
+
+
 class BulkDotsDeliveryError(BulkDotsError):
     """Delivery stopped: retries were exhausted, or a reply was lost and not resent.
 

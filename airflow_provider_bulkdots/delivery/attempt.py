@@ -28,7 +28,11 @@ import urllib3.exceptions
 from airflow_provider_bulkdots import __version__
 from airflow_provider_bulkdots.delivery.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.transport import request_deadline
-from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError, api_error
+from airflow_provider_bulkdots.exceptions import (
+    BulkDotsDeliveryError,
+    NotAcknowledgedError,
+    api_error,
+)
 
 HEADERS = {
     "Content-Type": "application/json",
@@ -37,6 +41,8 @@ HEADERS = {
 }
 #: How much of an error reply's text an error message quotes.
 QUOTED_REPLY_CHARS = 500
+#: How many bytes of a 2xx reply without a task_id an error message quotes.
+QUOTED_BYTES = 200
 
 
 LIMIT_STATUSES = frozenset({420, 429})
@@ -116,12 +122,35 @@ def reply_json(response: requests.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def acknowledgement(response: requests.Response, auth: TokenAuth, body_id: str = "") -> Outcome:
+    """A 2xx reply: acknowledged only by a JSON object carrying a non-empty ``task_id``.
+
+    Anything else (an HTML page, ``{}``, a 204) is an API error naming the status, the content
+    type and the first bytes of the reply: the API may or may not have stored the payload.
+    """
+    status = response.status_code
+    data = reply_json(response)
+    task_id = data.get("task_id")
+    if isinstance(task_id, str | int) and not isinstance(task_id, bool) and str(task_id).strip():
+        return Acknowledged(status, str(task_id))
+    content_type = response.headers.get("Content-Type") or "no content type"
+    first = auth.redact(response.content[:QUOTED_BYTES].decode("utf-8", "replace"))
+    raise NotAcknowledgedError(
+        status,
+        None,
+        f"the API answered {status} ({content_type}) without a task_id, so the payload is not "
+        f"acknowledged (it may or may not be stored); the reply began {first!r}",
+        None,
+        body_id=body_id,
+    )
+
+
 def settle(response: requests.Response, auth: TokenAuth, body_id: str = "") -> Outcome:
     """What one HTTP reply means for its payload; raises for replies not worth retrying."""
     status = response.status_code
-    data = reply_json(response)
     if 200 <= status < 300:
-        return Acknowledged(status, str(data.get("task_id", "")))
+        return acknowledgement(response, auth, body_id)
+    data = reply_json(response)
     if status in (400, 413):
         return Refused(status, data, auth.redact(response.text[:QUOTED_REPLY_CHARS]))
     if is_retryable_status(status):
@@ -176,7 +205,9 @@ def post_once(
     """POST ``payload`` once; its :data:`Outcome`. A TLS failure raises: retrying cannot fix it.
 
     ``timeout`` bounds the whole request, from connecting to the reply's last byte (with a
-    session from :func:`~.transport.make_session`), not only each read.
+    session from :func:`~.transport.make_session`), not only each read. A 2xx status line
+    whose body then breaks or stalls is a :class:`ReplyLost` carrying that status: the API
+    took the payload, maybe, and only reading it back can tell.
     """
     with request_deadline(timeout) as deadline:
         try:
@@ -187,6 +218,7 @@ def post_once(
                 auth=auth,
                 timeout=(timeout, timeout),
                 allow_redirects=False,
+                stream=True,
             )
         except requests.exceptions.SSLError as exc:
             raise BulkDotsDeliveryError(
@@ -196,6 +228,18 @@ def post_once(
             if deadline.expired:
                 return ReplyLost(f"reply lost: no complete reply within timeout={timeout:g} s")
             return network_outcome(exc, auth)
+        try:
+            response.content  # noqa: B018 - reads the body: the status line alone settles nothing
+        except requests.RequestException as exc:
+            text = f"{type(exc).__name__}: {auth.redact(str(exc))}"
+            if deadline.expired:
+                text = f"no complete reply within timeout={timeout:g} s"
+            status = response.status_code
+            if not 200 <= status < 300:  # the API did not take it: nothing stored
+                return Retryable(status, f"HTTP {status}, then the reply broke: {text}")
+            return ReplyLost(f"reply body lost after HTTP {status}: {text}", status)
+        finally:
+            response.close()
     return settle(response, auth, body_id)
 
 
@@ -207,6 +251,7 @@ __all__ = [
     "Refused",
     "ReplyLost",
     "Retryable",
+    "acknowledgement",
     "is_retryable_status",
     "network_outcome",
     "parse_retry_after",

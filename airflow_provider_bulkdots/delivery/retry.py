@@ -73,8 +73,8 @@ class RetryPolicy:
 
     def retries(self, outcome: Outcome) -> bool:
         """Whether an outcome is sent again: nothing stored, or stored maybe and allowed."""
-        if isinstance(outcome, ReplyLost):
-            return self.retry_unknown_outcome
+        if isinstance(outcome, ReplyLost):  # never after a 2xx status line: settled by reading
+            return self.retry_unknown_outcome and outcome.status is None
         return isinstance(outcome, Retryable)
 
     def outcome_wait(

@@ -55,6 +55,9 @@ from airflow_provider_bulkdots.exceptions import (
 )
 
 OnResult = Callable[[Body, SendResult], None]
+#: ``on_ack(body_id, part, task_id)``: a split half of a body was acknowledged (``part`` is its
+#: path of halves, ``"0"``, ``"01"``, ...). Runs in a sending thread.
+OnAck = Callable[[str, str, str], None]
 
 
 class _Stopped(Exception):
@@ -90,6 +93,7 @@ class Sender:
         self.progress_interval = progress_interval
         self._stop = threading.Event()
         self._warned_413 = False
+        self._on_ack: OnAck | None = None
 
     # -- one payload: paced attempts within the retry policy ----------------------------
 
@@ -170,19 +174,21 @@ class Sender:
             result.outcome = "stopped"
         return result
 
-    def _send_payload(self, payload: bytes, dots: int, result: SendResult) -> None:
+    def _send_payload(self, payload: bytes, dots: int, result: SendResult, part: str = "") -> None:
         if len(payload) > self.settings.max_body_bytes:
-            self._split(payload, dots, result, None)
+            self._split(payload, dots, result, None, part)
             return
         outcome = self._post(payload, dots, result)
         if isinstance(outcome, ReplyLost):
             result.outcome = "unknown"
         elif isinstance(outcome, Acknowledged):
             result.task_ids.append(outcome.task_id)
+            if part and self._on_ack is not None:
+                self._on_ack(result.body_id, part, outcome.task_id)
         elif isinstance(outcome, Refused):
             if outcome.status == 413:
                 self._warn_413(len(payload))
-            self._split(payload, dots, result, outcome)
+            self._split(payload, dots, result, outcome, part)
 
     def _warn_413(self, size: int) -> None:
         if not self._warned_413:
@@ -195,7 +201,12 @@ class Sender:
             )
 
     def _split(
-        self, payload: bytes, dots: int, result: SendResult, refused: Refused | None
+        self,
+        payload: bytes,
+        dots: int,
+        result: SendResult,
+        refused: Refused | None,
+        part: str = "",
     ) -> None:
         try:
             halves = split_payload(payload)
@@ -209,8 +220,8 @@ class Sender:
                 return
             raise api_error(refused.status, refused.data, refused.text, result.body_id) from None
         result.splits += 1
-        for half in halves:
-            self._send_payload(half, count_dots(half), result)
+        for step, half in enumerate(halves):
+            self._send_payload(half, count_dots(half), result, f"{part}{step}")
 
     def _reject(self, payload: bytes, refused: Refused, result: SendResult) -> None:
         error = api_error(refused.status, refused.data, refused.text, result.body_id)
@@ -232,7 +243,12 @@ class Sender:
 
     # -- many bodies --------------------------------------------------------------------
 
-    def deliver(self, bodies: Iterable[Body], on_result: OnResult | None = None) -> DeliverySummary:
+    def deliver(
+        self,
+        bodies: Iterable[Body],
+        on_result: OnResult | None = None,
+        on_ack: OnAck | None = None,
+    ) -> DeliverySummary:
         """Send every body; report each settled result as it completes; return the counts.
 
         ``on_result`` sees bodies that were acknowledged (``outcome == "sent"``, possibly with
@@ -241,6 +257,7 @@ class Sender:
         and are reported, the rest are not sent, and the error is raised with ``summary`` set.
         """
         self._stop.clear()
+        self._on_ack = on_ack
         summary = DeliverySummary()
         started = last_log = time.monotonic()
 
@@ -328,4 +345,4 @@ def _count_status(outcome: Outcome, result: SendResult) -> None:
         result.statuses[str(outcome.status)] += 1
 
 
-__all__ = ["OnResult", "Sender"]
+__all__ = ["OnAck", "OnResult", "Sender"]

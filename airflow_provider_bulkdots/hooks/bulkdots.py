@@ -12,6 +12,7 @@ from airflow_provider_bulkdots.compat import BaseHook
 from airflow_provider_bulkdots.delivery.attempt import HEADERS, reply_json
 from airflow_provider_bulkdots.delivery.auth import TokenAuth, check_token
 from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.delivery.sender import OnResult, Sender
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings, resolve_settings
@@ -134,6 +135,11 @@ class BulkDotsHook(BaseHook):
                 progress_interval=self.progress_interval,
             )
         return self._sender
+
+    def get_reader(self) -> SeriesReader:
+        """Reads series back through the read endpoint, at the same pace as the writes."""
+        settings, auth = self._load()
+        return SeriesReader(self.get_conn(), auth, settings, self.limiter, sleep=self._sleep)
 
     def close(self) -> None:
         """Close the session's connections."""

@@ -11,20 +11,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import msgspec
 
 from airflow_provider_bulkdots.compat import BaseOperator
+from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts, ExactlyOnceDelivery
+from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
+from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger, KeyValueStore
+from airflow_provider_bulkdots.delivery.reconcile import Reconciler
 from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, checked_bodies
+from airflow_provider_bulkdots.dots.spool import spool_bodies
 from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
-from airflow_provider_bulkdots.operators.resume import (
-    KeyValueStore,
-    ResumeLedger,
-    VariableStore,
-    ledger_key,
-)
-from airflow_provider_bulkdots.operators.summary import Resumed, task_summary
+from airflow_provider_bulkdots.operators.resume import DEFAULT_RETENTION_DAYS, ledger_location
+from airflow_provider_bulkdots.operators.summary import task_summary
 from airflow_provider_bulkdots.sources import open_dataset
 
 if TYPE_CHECKING:
     from airflow_provider_bulkdots.compat import Context
-    from airflow_provider_bulkdots.delivery.results import DeliverySummary, SendResult
+    from airflow_provider_bulkdots.delivery.results import DeliverySummary
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
 
@@ -82,6 +82,11 @@ class BulkDotsOperator(BaseOperator):
         max_retry_seconds: float | None = None,
         retry_unknown_outcome: bool | None = None,
         resume: bool = True,
+        reconcile: bool = True,
+        reconcile_delay: float = 5.0,
+        reconcile_timeout: float = 300.0,
+        skip_existing: bool = False,
+        ledger_retention_days: float = DEFAULT_RETENTION_DAYS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -108,6 +113,11 @@ class BulkDotsOperator(BaseOperator):
         self.max_retry_seconds = max_retry_seconds
         self.retry_unknown_outcome = retry_unknown_outcome
         self.resume = resume
+        self.reconcile = reconcile
+        self.reconcile_delay = reconcile_delay
+        self.reconcile_timeout = reconcile_timeout
+        self.skip_existing = skip_existing
+        self.ledger_retention_days = ledger_retention_days
 
     # -- building blocks, overridable in tests ---------------------------------------------
 
@@ -117,11 +127,13 @@ class BulkDotsOperator(BaseOperator):
         from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
         overrides = {key: getattr(self, key) for key in OVERRIDE_KEYS}
+        if self.reconcile:  # a lost reply is read back, never resent blind
+            overrides["retry_unknown_outcome"] = False
         return BulkDotsHook(self.bulkdots_conn_id, **overrides)
 
-    def resume_store(self) -> KeyValueStore:
-        """Where acknowledged bodies are remembered between tries."""
-        return VariableStore()
+    def resume_store(self, context: Context) -> tuple[KeyValueStore, str]:
+        """Where the delivery ledger lives between tries: the store and the key prefix."""
+        return ledger_location(context, self.ledger_retention_days)
 
     def reshape_options(self, max_body_bytes: int) -> ReshapeOptions:
         """The core's options from this operator's (rendered) arguments."""
@@ -149,47 +161,76 @@ class BulkDotsOperator(BaseOperator):
         dataset = open_dataset(self.data, self.file_format)
         self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)
         ledger = self._ledger(context, dataset.fingerprint, options) if self.resume else None
-        earlier = ledger.load() if ledger is not None else {}
-        if earlier:
-            self.log.info("Resuming: %d bodies were acknowledged by an earlier try", len(earlier))
+        run = ExactlyOnceDelivery(hook.get_sender(), ledger, self._reconciler(hook), log=self.log)
+        report = Report()
+        try:
+            with RejectedRowsWriter(self.rejected_path) as rejected_writer:
+                report.on_rejected = rejected_writer.write
+                bodies = checked_bodies(dataset.rows(), options, report)
+                try:
+                    run.run(self._without_existing(bodies, hook, run.counts))
+                finally:
+                    hook.close()
+                    for dot in run.summary.rejected:
+                        rejected_writer.write_api_rejection(dot)
+        finally:
+            summary = task_summary(report, run.summary, run.counts, time.monotonic() - started)
+            self._log_rejected(report.rejected_sample, report.rejected_rows)
+            self.log.info("Summary: %s", summary)
+            context["ti"].xcom_push(key="summary", value=summary)
+        self._log_spared(run.counts)
+        self._fail_on_unsettled(run.summary)
+        return run.task_ids
 
-        task_ids_by_seq = {ack.seq: list(ack.task_ids) for ack in earlier.values()}
-        resumed = {"bodies": 0, "dots": 0}
-        with RejectedRowsWriter(self.rejected_path) as rejected_writer:
-            report = Report(on_rejected=rejected_writer.write)
-            bodies = checked_bodies(dataset.rows(), options, report)
+    def _reconciler(self, hook: BulkDotsHook) -> Reconciler | None:
+        if not self.reconcile:
+            return None
+        return Reconciler(
+            hook.get_reader(),
+            delay=self.reconcile_delay,
+            timeout=self.reconcile_timeout,
+            on_settled=lambda body, task_ids: None,  # replaced by the delivery
+        )
 
-            def still_to_send() -> Iterator[Body]:
-                for body in bodies:
-                    if body.body_id in earlier:
-                        resumed["bodies"] += 1
-                        resumed["dots"] += body.dot_count
-                        continue
-                    yield body
+    def _without_existing(
+        self, bodies: Iterator[Body], hook: BulkDotsHook, counts: ExactlyOnceCounts
+    ) -> Iterator[Body]:
+        """With ``skip_existing``, the bodies without the dots their series already hold."""
+        if not self.skip_existing:
+            return bodies
+        spans: dict[tuple[str, str], tuple[int, int]] = {}
+        held = spool_bodies(collect_spans(bodies, spans))
+        reader = hook.get_reader()
+        existing = read_existing(reader, spans)
+        counts.read_requests += reader.requests
+        skipped = [0]
 
-            def acknowledged(body: Body, result: SendResult) -> None:
-                if not result.acknowledged:
-                    return
-                task_ids_by_seq[body.seq] = list(result.task_ids)
-                if ledger is not None:
-                    ledger.record(body.seq, body.body_id, list(result.task_ids))
+        def counted() -> Iterator[Body]:
+            yield from drop_existing(held, existing, skipped)
+            counts.skipped_existing_dots = skipped[0]
 
-            try:
-                delivery = hook.deliver(still_to_send(), on_result=acknowledged)
-            finally:
-                hook.close()
-            for dot in delivery.rejected:
-                rejected_writer.write_api_rejection(dot)
+        self.log.info(
+            "skip_existing: read %d series back in %d requests; %d dots already stored there.",
+            len(spans),
+            reader.requests,
+            sum(len(found) for found in existing.values()),
+        )
+        return counted()
 
-        task_ids = [tid for seq in sorted(task_ids_by_seq) for tid in task_ids_by_seq[seq]]
-        summary = task_summary(report, delivery, Resumed(**resumed), time.monotonic() - started)
-        self._log_rejected(report.rejected_sample, report.rejected_rows)
-        self.log.info("Summary: %s", summary)
-        context["ti"].xcom_push(key="summary", value=summary)
-        self._fail_on_unsettled(delivery)
-        if ledger is not None:
-            ledger.clear()
-        return task_ids
+    def _log_spared(self, counts: ExactlyOnceCounts) -> None:
+        if counts.already_delivered_bodies:
+            self.log.info(
+                "Re-run: %d bodies (%d dots) were already delivered by an earlier try and "
+                "were not sent again.",
+                counts.already_delivered_bodies,
+                counts.already_delivered_dots,
+            )
+        if counts.resumed_bodies:
+            self.log.info(
+                "Resumed: %d bodies (%d dots) acknowledged by an earlier try were not sent again.",
+                counts.resumed_bodies,
+                counts.resumed_dots,
+            )
 
     def _fail_on_unsettled(self, delivery: DeliverySummary) -> None:
         """Fail, without retrying, when a retry could not put things right by itself.
@@ -212,12 +253,13 @@ class BulkDotsOperator(BaseOperator):
                 f"\n{listed}"
             )
 
-    def _ledger(self, context: Context, fingerprint: str, options: ReshapeOptions) -> ResumeLedger:
-        ti = context["ti"]
-        key = ledger_key(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+    def _ledger(
+        self, context: Context, fingerprint: str, options: ReshapeOptions
+    ) -> DeliveryLedger:
+        store, prefix = self.resume_store(context)
         options_json = msgspec.json.encode(asdict(options), order="sorted")
         tied = hashlib.sha256(fingerprint.encode() + b"|" + options_json).hexdigest()
-        return ResumeLedger(self.resume_store(), key, tied)
+        return DeliveryLedger(store, prefix, tied)
 
     def _log_rejected(self, sample: list[InvalidRow], total: int) -> None:
         if not total:

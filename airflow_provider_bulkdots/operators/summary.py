@@ -6,20 +6,11 @@ One word, one meaning: a *row* is an input record, a *dot* one value, a *body* o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.dots.report import Report
-
-
-@dataclass(frozen=True, slots=True)
-class Resumed:
-    """What an earlier try had acknowledged, so this one did not send it again."""
-
-    bodies: int = 0
-    dots: int = 0
-
 
 #: The keys of the summary, each with what it counts (the README lists the same).
 SUMMARY_KEYS: dict[str, str] = {
@@ -37,8 +28,14 @@ SUMMARY_KEYS: dict[str, str] = {
     "throttled": "429/420 replies received",
     "body_splits": "times a body was halved (a 413, or a 400 isolating refused dots)",
     "api_rejected_dots": "dots the API refused (400), isolated and reported",
-    "resumed_bodies": "bodies an earlier try had acknowledged, not sent again",
+    "resumed_bodies": "bodies an earlier, unfinished try had acknowledged, not sent again",
     "resumed_dots": "dots of those bodies",
+    "already_delivered_bodies": "bodies a completed earlier try had delivered, not sent again",
+    "already_delivered_dots": "dots of those bodies",
+    "reconciled_bodies": "bodies of unknown outcome settled by reading the API back",
+    "resent_dots": "dots of those bodies not found by the read-back, sent again",
+    "skipped_existing_dots": "dots left out because their series already held them",
+    "read_requests": "read requests (read-back and skip_existing)",
     "unknown_outcome_bodies": "bodies whose reply was lost and that were not resent",
     "unknown_outcome_dots": "dots of those bodies",
     "possible_duplicate_bodies": "bodies resent after a lost reply (may be stored twice)",
@@ -48,7 +45,7 @@ SUMMARY_KEYS: dict[str, str] = {
 
 
 def task_summary(
-    report: Report, delivery: DeliverySummary, resumed: Resumed, seconds: float
+    report: Report, delivery: DeliverySummary, spared: ExactlyOnceCounts, seconds: float
 ) -> dict[str, Any]:
     """The JSON-ready summary, keys in :data:`SUMMARY_KEYS` order."""
     return {
@@ -66,8 +63,14 @@ def task_summary(
         "throttled": delivery.throttled,
         "body_splits": delivery.splits,
         "api_rejected_dots": len(delivery.rejected),
-        "resumed_bodies": resumed.bodies,
-        "resumed_dots": resumed.dots,
+        "resumed_bodies": spared.resumed_bodies,
+        "resumed_dots": spared.resumed_dots,
+        "already_delivered_bodies": spared.already_delivered_bodies,
+        "already_delivered_dots": spared.already_delivered_dots,
+        "reconciled_bodies": spared.reconciled_bodies,
+        "resent_dots": spared.resent_dots,
+        "skipped_existing_dots": spared.skipped_existing_dots,
+        "read_requests": spared.read_requests,
         "unknown_outcome_bodies": delivery.unacknowledged_bodies,
         "unknown_outcome_dots": delivery.unacknowledged_dots,
         "possible_duplicate_bodies": delivery.possible_duplicate_bodies,

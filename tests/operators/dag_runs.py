@@ -1,5 +1,5 @@
 """Running DAGs through real Airflow (``dag.test()`` on the session's SQLite) and reading back
-what the runs left: task instances, XComs, rendered fields and the resume ledger's Variables.
+what the runs left: task instances, XComs, rendered fields and the delivery ledger.
 
 Shared by ``tests/operators`` and ``tests/test_example_dags.py``; the database is migrated
 once per process, whichever of them asks first.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +18,12 @@ if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
     from airflow.sdk import DAG
 
+    from airflow_provider_bulkdots.delivery.ledger import LedgerState
     from airflow_provider_bulkdots.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
-LEDGER_PREFIX = "bulkdots_resume:"
+LEDGER_PREFIX = "bulkdots_ledger:"
 
 
 @functools.cache
@@ -104,24 +104,55 @@ def rendered_fields(run: DagRun) -> dict[tuple[str, int], dict[str, Any]]:
         return {(row.task_id, row.map_index): dict(row.rendered_fields) for row in rows}
 
 
-def ledger_variables(run: DagRun | None = None, map_indexes: Iterable[int] = ()) -> dict[str, str]:
-    """The resume ledger's Variables in the metadata DB: all of them, or those of ``run``'s
-    task instances (also of ``map_indexes`` of its tasks, for a run still in progress)."""
+class _Rows:
+    """A read-only KeyValueStore over rows already fetched."""
+
+    def __init__(self, rows: dict[str, str]) -> None:
+        self.rows = rows
+
+    def get(self, key: str) -> str | None:
+        return self.rows.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        raise AssertionError("a test reads the ledger, it never writes it")
+
+
+def ledger_rows(run: DagRun, map_index: int = -1, task_id: str = "send") -> dict[str, str]:
+    """The delivery ledger's keys in the task state store of one task instance of ``run``."""
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.scalars(
+            select(TaskStateStoreModel).where(
+                TaskStateStoreModel.dag_id == run.dag_id,
+                TaskStateStoreModel.run_id == run.run_id,
+                TaskStateStoreModel.task_id == task_id,
+                TaskStateStoreModel.map_index == map_index,
+            )
+        )
+        return {row.key: _decoded(row.value) for row in rows}
+
+
+def ledger_of(run: DagRun, map_index: int = -1, task_id: str = "send") -> LedgerState:
+    """What a later try of that task instance would find in its ledger."""
+    from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
+    from airflow_provider_bulkdots.operators.resume import STATE_STORE_PREFIX
+
+    rows = ledger_rows(run, map_index, task_id)
+    return DeliveryLedger(_Rows(rows), STATE_STORE_PREFIX, "").load()
+
+
+def ledger_variables() -> dict[str, str]:
+    """The ledger keys in Airflow Variables (where Airflow has no task state store)."""
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from airflow_provider_bulkdots.operators.resume import ledger_key
-
     with create_session() as session:
         rows = session.scalars(select(Variable).where(Variable.key.startswith(LEDGER_PREFIX)))
-        found = {row.key: row.val for row in rows}
-    if run is None:
-        return found
-    instances = set(task_instances(run))
-    instances |= {(task, index) for task, _ in list(instances) for index in map_indexes}
-    keys = {ledger_key(run.dag_id, run.run_id, task, index) for task, index in instances}
-    return {key: value for key, value in found.items() if key.split("/")[0] in keys}
+        return {row.key: row.val for row in rows}
 
 
 def _decoded(value: Any) -> Any:

@@ -23,11 +23,11 @@ from airflow.sdk import DAG
 
 from airflow_provider_bulkdots.emulator import Emulator, Faults
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
-from airflow_provider_bulkdots.operators.resume import ledger_key
 from tests.conftest import EMULATOR_TOKEN as TOKEN
 from tests.operators.dag_runs import (
     EXAMPLE_DAGS,
     example_dags,
+    ledger_of,
     ledger_variables,
     register,
     rendered_fields,
@@ -147,7 +147,9 @@ def test_on_invalid_fail_sends_nothing_and_names_each_row(
     assert task_instances(run)[("send", -1)].state == "failed"
     assert conn.stats()["requests"] == {}
     assert conn.dots() == []
-    assert xcoms(run) == {}
+    # The summary is pushed also when the task fails: nothing sent.
+    assert list(xcoms(run)) == [("send", -1, "summary")]
+    assert xcoms(run)[("send", -1, "summary")]["bodies_sent"] == 0
     log = capfd.readouterr().out
     assert "InvalidRowsError: 2 invalid row(s); nothing was sent" in log
     assert "row 3, field 'temperature', value 'warm': must be a number" in log
@@ -157,8 +159,9 @@ def test_on_invalid_fail_sends_nothing_and_names_each_row(
         (3, "temperature"),
         (41, "timestamp"),
     ]
-    # Nothing was acknowledged, so no resume ledger was left behind.
-    assert ledger_variables(run) == {}
+    # Nothing was intended nor acknowledged.
+    assert ledger_of(run).intents == set()
+    assert ledger_variables() == {}
 
 
 def test_on_invalid_skip_stores_every_valid_row_and_lists_the_others(
@@ -206,9 +209,7 @@ def test_a_retry_sends_only_what_the_failed_try_had_not(conn: Emulator, tmp_path
 
     def api_back(context: Any) -> None:
         ti = context["ti"]
-        key = ledger_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
-        seen["ledger"] = ledger_variables(run_of(ti))
-        seen["key"] = key
+        seen["ledger"] = ledger_of(run_of(ti))
         seen["stored_before_retry"] = conn.stats()["requests"].get("200", 0)
         conn.set_faults(Faults())
 
@@ -220,10 +221,10 @@ def test_a_retry_sends_only_what_the_failed_try_had_not(conn: Emulator, tmp_path
     assert run.state == "success"
     ti = task_instances(run)[("send", -1)]
     assert ti.try_number == 2
-    # The failed try left its three acknowledgements in the ledger's Variables...
+    # The failed try left its three settled bodies in the task state store...
     ledger = seen["ledger"]
-    assert set(ledger) == {seen["key"], seen["key"] + "/0"}
-    assert len(json.loads(ledger[seen["key"] + "/0"])) == seen["stored_before_retry"] == 3
+    assert len(ledger.settled) == seen["stored_before_retry"] == 3
+    assert not ledger.complete
     # ...the retry sent only the rest, and every dot is stored exactly once.
     values = xcoms(run)
     summary = values[("send", -1, "summary")]
@@ -233,9 +234,11 @@ def test_a_retry_sends_only_what_the_failed_try_had_not(conn: Emulator, tmp_path
     assert stats["requests"]["200"] == 3 + summary["requests"]
     assert stats["duplicates"] == 0
     assert stored(conn) == expected_dots(rows)
-    # The task_ids of both tries, in send order; the ledger is gone after the success.
+    # The task_ids of both tries, in send order; the ledger is kept, marked complete.
     assert values[("send", -1, "return_value")] == stored_task_ids(conn)
-    assert ledger_variables(run) == {}
+    final = ledger_of(run)
+    assert final.complete and len(final.settled) == summary["bodies"]
+    assert ledger_variables() == {}  # Airflow 3.3: the task state store, not Variables
 
 
 def test_a_changed_input_after_a_failed_try_is_sent_in_full(conn: Emulator, tmp_path: Path) -> None:
@@ -261,7 +264,7 @@ def test_a_changed_input_after_a_failed_try_is_sent_in_full(conn: Emulator, tmp_
     assert conn.stats()["requests"]["200"] == 3 + summary["requests"]
     # The second try's task_ids hold exactly the new file's dots, each once.
     assert stored(conn, values[("send", -1, "return_value")]) == expected_dots(changed)
-    assert ledger_variables(run) == {}
+    assert ledger_of(run).complete
 
 
 def test_mapped_instances_keep_their_own_xcom_and_resume_state(
@@ -279,8 +282,7 @@ def test_mapped_instances_keep_their_own_xcom_and_resume_state(
     def api_back(context: Any) -> None:
         ti = context["ti"]
         seen["map_index"] = ti.map_index
-        seen["key"] = ledger_key(ti.dag_id, ti.run_id, ti.task_id, ti.map_index)
-        seen["ledger"] = ledger_variables(run_of(ti), map_indexes=range(3))
+        seen["ledger"] = ledger_of(run_of(ti), map_index=ti.map_index)
         conn.set_faults(Faults())
 
     with DAG(dag_id="op_mapped", schedule=None, start_date=START, catchup=False) as dag:
@@ -300,8 +302,8 @@ def test_mapped_instances_keep_their_own_xcom_and_resume_state(
     assert {index: ti.try_number for (_, index), ti in tis.items()} == {
         index: 2 if index == failed_first else 1 for index in range(3)
     }
-    # Only the failed instance had a ledger, under its own key.
-    assert set(seen["ledger"]) == {seen["key"], seen["key"] + "/0"}
+    # The failed instance had its own ledger with its two settled bodies.
+    assert len(seen["ledger"].settled) == 2
     values = xcoms(run)
     for index in range(3):
         summary = values[("send", index, "summary")]
@@ -310,7 +312,7 @@ def test_mapped_instances_keep_their_own_xcom_and_resume_state(
         own_rows = list(csv.DictReader(files[index].open(newline="")))
         assert stored(conn, task_ids) == expected_dots(own_rows)
     assert conn.stats()["duplicates"] == 0
-    assert ledger_variables(run) == {}
+    assert all(ledger_of(run, map_index=index).complete for index in range(3))
 
 
 # -- templating, secrets ------------------------------------------------------------------
@@ -349,7 +351,9 @@ def test_the_token_never_reaches_logs_xcoms_or_rendered_fields(
     # The token rides in the query string, where a logged URL would show it.
     set_connection(monkeypatch, emu, rate_limit=0, max_in_flight=1, auth_in_query=True)
     data = write_rows(tmp_path / "readings.csv", readings(60, ["vault-1"]))
-    dag = single_task_dag("op_token", data=str(data), max_body_bytes=SMALL_BODIES)
+    dag = single_task_dag(
+        "op_token", data=str(data), max_body_bytes=SMALL_BODIES, reconcile_delay=0.2
+    )
     emu.fail_next(1, 503)
     emu.drop_next(1)
     # The task logs at INFO; at DEBUG, urllib3 and the emulator itself log the raw URL.
@@ -360,9 +364,10 @@ def test_the_token_never_reaches_logs_xcoms_or_rendered_fields(
     assert run.state == "success"
     stats = emu.stats()
     assert stats["requests"]["200"] >= 2  # the token was accepted
-    # The dropped reply's body was stored, then sent again: counted as possible duplicates.
+    # The dropped reply's body was read back (the token in the query of those reads too).
     summary = xcoms(run)[("send", -1, "summary")]
-    assert summary["possible_duplicate_dots"] == stats["duplicates"] > 0
+    assert summary["reconciled_bodies"] == 1 and summary["read_requests"] >= 1
+    assert stats["duplicates"] == 0
     out, err = capfd.readouterr()
     logged = out + err + caplog.text
     # The capture saw the task's log, failures included.
@@ -387,7 +392,7 @@ def test_a_lost_reply_without_resending_fails_at_once_and_keeps_the_ledger(
     retried: list[Any] = []
     dag = single_task_dag(
         "op_lost_reply",
-        **retrying(retried.append, data=str(data), retry_unknown_outcome=False),
+        **retrying(retried.append, data=str(data), retry_unknown_outcome=False, reconcile=False),
     )
     conn.drop_next(1)  # the first body is stored, then its reply is lost
 
@@ -403,6 +408,6 @@ def test_a_lost_reply_without_resending_fails_at_once_and_keeps_the_ledger(
     # Nothing was sent twice, and every acknowledged body stays in the ledger for a clear.
     assert conn.stats()["duplicates"] == 0
     assert stored(conn) == expected_dots(rows)
-    ledger = ledger_variables(run)
-    acknowledged = sum(len(json.loads(v)) for k, v in ledger.items() if "/" in k)
-    assert acknowledged == conn.stats()["requests"]["200"]  # the dropped one is not among them
+    ledger = ledger_of(run)
+    assert len(ledger.settled) == conn.stats()["requests"]["200"]  # not the dropped one
+    assert len(ledger.intents - set(ledger.settled)) == 1  # its outcome: unknown

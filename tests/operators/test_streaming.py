@@ -19,7 +19,7 @@ from airflow_provider_bulkdots.delivery.results import DeliverySummary, SendResu
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
 from airflow_provider_bulkdots.dots import Body
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
-from tests.operators.test_resume import MemoryStore
+from tests.delivery.test_ledger import MemoryStore
 
 SMALL_ROWS = 20_000
 LARGE_ROWS = 5 * SMALL_ROWS
@@ -31,7 +31,12 @@ class AcknowledgingHook:
 
     settings = DeliverySettings(rate_limit=0)
 
-    def deliver(self, bodies: Iterable[Body], on_result: Any = None) -> DeliverySummary:
+    def get_sender(self) -> AcknowledgingHook:
+        return self
+
+    def deliver(
+        self, bodies: Iterable[Body], on_result: Any = None, on_ack: Any = None
+    ) -> DeliverySummary:
         summary = DeliverySummary()
         for body in bodies:
             result = SendResult(
@@ -55,8 +60,8 @@ class OfflineOperator(BulkDotsOperator):
     def make_hook(self) -> Any:
         return AcknowledgingHook()
 
-    def resume_store(self) -> MemoryStore:
-        return MemoryStore()
+    def resume_store(self, context: Any) -> tuple[MemoryStore, str]:
+        return MemoryStore(), "ledger"
 
 
 class TaskInstance:
@@ -85,7 +90,11 @@ def write_csv(path: Path, rows: int) -> Path:
 
 def peak_of_execute(path: Path) -> tuple[int, list[str], dict[str, Any]]:
     operator = OfflineOperator(
-        task_id="send", data=str(path), device_column="logger", timestamp_column="time"
+        task_id="send",
+        data=str(path),
+        device_column="logger",
+        timestamp_column="time",
+        reconcile=False,
     )
     ti = TaskInstance()
     tracemalloc.start()

@@ -1,0 +1,193 @@
+"""Exactly once: the sender, the ledger and read-back reconciliation composed.
+
+Each body is, in this order: skipped if an earlier try settled it (the ledger says so);
+settled by reading back if an earlier try may have sent it (an intent without settlement);
+otherwise named in an intent, stored before the request, then sent. A body whose reply is lost
+(or whose 2xx status line came with a broken body) is held, read back after the delay, and
+only its missing dots are resent. Acknowledged split halves and settled bodies are recorded
+as they come. Pure of Airflow: the store behind the ledger is the caller's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any
+
+from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger, LedgerState
+from airflow_provider_bulkdots.delivery.reconcile import Reconciler, resend_base, without_halves
+from airflow_provider_bulkdots.delivery.results import DeliverySummary, SendResult
+from airflow_provider_bulkdots.delivery.sender import Sender
+from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.exceptions import BulkDotsError
+
+#: Bodies named by one intent write (one store write per this many bodies sent).
+INTENT_BATCH = 16
+#: Unsettled bodies held before the sending pauses to read them back.
+MAX_HELD = 256
+
+
+@dataclass
+class ExactlyOnceCounts:
+    """What the ledger and reconciliation spared or cost (part of the task's summary)."""
+
+    resumed_bodies: int = 0
+    resumed_dots: int = 0
+    already_delivered_bodies: int = 0
+    already_delivered_dots: int = 0
+    reconciled_bodies: int = 0
+    resent_dots: int = 0
+    skipped_existing_dots: int = 0
+    read_requests: int = 0
+
+
+class ExactlyOnceDelivery:
+    """Delivers bodies through ``sender`` so that a dot is stored once across tries.
+
+    ``ledger`` ``None``: nothing is remembered between tries. ``reconciler`` ``None``: a lost
+    reply is handled by the sender's own policy (resent or not per ``retry_unknown_outcome``),
+    and a body an earlier try may have sent is sent again (counted as a possible duplicate).
+    """
+
+    def __init__(
+        self,
+        sender: Sender,
+        ledger: DeliveryLedger | None,
+        reconciler: Reconciler | None,
+        *,
+        log: Any = None,
+        intent_batch: int = INTENT_BATCH,
+    ) -> None:
+        self.sender = sender
+        self.ledger = ledger
+        self.reconciler = reconciler
+        self.log = log or logging.getLogger(__name__)
+        self.intent_batch = intent_batch
+        self.counts = ExactlyOnceCounts()
+        self.summary = DeliverySummary()
+        self._task_ids: dict[int, list[str]] = {}
+        self._state = LedgerState()
+        if reconciler is not None:
+            reconciler.on_settled = self._settled
+
+    @property
+    def task_ids(self) -> list[str]:
+        """Every task_id in body order (earlier tries' included)."""
+        return [task_id for seq in sorted(self._task_ids) for task_id in self._task_ids[seq]]
+
+    def run(self, bodies: Iterable[Body]) -> DeliverySummary:
+        """Deliver every body; the counts of this try's requests (see :attr:`counts`)."""
+        self._state = self.ledger.load() if self.ledger is not None else LedgerState()
+        if self._state.complete:
+            self.log.info(
+                "An earlier try delivered this input completely: bodies it acknowledged are "
+                "not sent again."
+            )
+        try:
+            self._deliver(self._to_send(bodies))
+            if self.reconciler is not None:
+                self.reconciler.settle_all(self._deliver)
+                # Every body of unknown outcome is now settled by reading back.
+                self.summary.unacknowledged_bodies = self.summary.unacknowledged_dots = 0
+        except BulkDotsError as error:
+            error.summary = self.summary
+            raise
+        finally:
+            self._finish()
+        if self.ledger is not None:
+            self.ledger.complete()
+        return self.summary
+
+    def _deliver(self, bodies: Iterable[Body]) -> None:
+        try:
+            part = self.sender.deliver(bodies, self._on_result, self._on_ack)
+        except BulkDotsError as error:
+            if isinstance(error.summary, DeliverySummary):
+                _merge(self.summary, error.summary)
+            raise
+        _merge(self.summary, part)
+
+    def _finish(self) -> None:
+        if self.reconciler is not None:
+            self.counts.reconciled_bodies = self.reconciler.counts.reconciled_bodies
+            self.counts.resent_dots = self.reconciler.counts.resent_dots
+            self.counts.read_requests += self.reconciler.reader.requests
+        if self.ledger is not None:
+            self.ledger.close()
+
+    # -- which bodies go out ------------------------------------------------------------
+
+    def _to_send(self, bodies: Iterable[Body]) -> Iterator[Body]:
+        batch: list[Body] = []
+        for body in bodies:
+            if self._skip_or_hold(body):
+                continue
+            batch.append(body)
+            if len(batch) >= self.intent_batch:
+                yield from self._intended(batch)
+                batch = []
+            if self.reconciler is not None and len(self.reconciler) >= MAX_HELD:
+                yield from self.reconciler.settle_ready(wait=True)
+        yield from self._intended(batch)
+
+    def _skip_or_hold(self, body: Body) -> bool:
+        """Whether an earlier try settled the body (skipped) or may have sent it (held)."""
+        state = self._state
+        settled = state.settled.get(body.body_id)
+        if settled is not None:
+            self._task_ids[body.seq] = list(settled)
+            if state.complete:
+                self.counts.already_delivered_bodies += 1
+                self.counts.already_delivered_dots += body.dot_count
+            else:
+                self.counts.resumed_bodies += 1
+                self.counts.resumed_dots += body.dot_count
+            return True
+        if self.reconciler is None or not state.is_unknown(body.body_id):
+            return False
+        remaining = without_halves(body.payload, state.split_halves(body.body_id))
+        self.reconciler.add(body, remaining, state.part_task_ids(body.body_id))
+        return True
+
+    def _intended(self, batch: list[Body]) -> Iterator[Body]:
+        if not batch:
+            return
+        if self.ledger is not None:
+            self.ledger.intend(body.body_id for body in batch)
+        yield from batch
+
+    # -- what came back -----------------------------------------------------------------
+
+    def _on_result(self, body: Body, result: SendResult) -> None:
+        resend = resend_base(body.body_id) != body.body_id
+        if result.outcome == "sent":
+            if resend and self.reconciler is not None:
+                self.reconciler.resend_done(body, list(result.task_ids))
+            elif not resend:
+                self._settled(body, list(result.task_ids))
+        elif result.outcome == "unknown" and self.reconciler is not None:
+            self.reconciler.add(body, task_ids=result.task_ids)
+
+    def _on_ack(self, body_id: str, part: str, task_id: str) -> None:
+        if self.ledger is not None:
+            self.ledger.acknowledge(body_id, part, [task_id])
+
+    def _settled(self, body: Body, task_ids: list[str]) -> None:
+        self._task_ids.setdefault(body.seq, []).extend(
+            task_id for task_id in task_ids if task_id not in self._task_ids.get(body.seq, [])
+        )
+        if self.ledger is not None:
+            self.ledger.settle(body.body_id, self._task_ids[body.seq])
+
+
+def _merge(total: DeliverySummary, part: DeliverySummary) -> None:
+    """Add the counts of ``part`` to ``total``."""
+    for field in fields(DeliverySummary):
+        mine, theirs = getattr(total, field.name), getattr(part, field.name)
+        if field.name == "statuses":
+            mine.update(theirs)
+        elif field.name == "rejected":
+            mine.extend(theirs)
+        else:
+            setattr(total, field.name, mine + theirs)

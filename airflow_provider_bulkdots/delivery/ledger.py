@@ -1,0 +1,253 @@
+"""The delivery ledger: what a task instance may have sent, and what the API acknowledged.
+
+It outlives every crash of the task, because each fact is written before it is relied on:
+
+- an **intent** names a body before any request carries it (written in batches ahead of the
+  sending, synchronously: a body is never posted before its intent is stored);
+- an **acknowledgement** names a body, or one half of a split body, with its task_id once the
+  API answered with one (written a moment later by a background writer, off the sending
+  path: an acknowledgement lost to a crash only makes its body *unknown*, never resent blind);
+- a **settled** entry closes a body: every dot acknowledged or refused.
+
+On resume, a settled body is skipped; a body with an intent but not settled has an *unknown
+outcome* (it may be stored, in full or in part), settled by reading the API back; any other
+body was never sent. The ledger is never deleted by the task: :meth:`DeliveryLedger.complete`
+marks it complete, and the store's retention removes it.
+
+Layout in a :class:`KeyValueStore` (string values, JSON): ``<prefix>`` holds the header
+``{"version", "fingerprint", "acks", "intents", "complete"}``; ``<prefix>/a/<n>`` up to
+``CHUNK_ENTRIES`` acknowledgements ``[body_id, part, [task_id, ...]]`` (part ``"*"`` settles
+the body, ``"0"``, ``"01"``... name a split half by its path of halves, ``"r<n>"`` a resend);
+``<prefix>/i/<n>`` up to ``CHUNK_ENTRIES`` body ids with an intent. Pure: no Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+#: Entries per stored value: 256 acknowledgements are about 20 kB, under the 64 kB that
+#: Airflow's task state store accepts without a warning.
+CHUNK_ENTRIES = 256
+SETTLED = "*"
+VERSION = 2
+
+
+class KeyValueStore(Protocol):
+    """Where a ledger lives: get and set of string values by key."""
+
+    def get(self, key: str) -> str | None: ...
+    def set(self, key: str, value: str) -> None: ...
+
+
+@dataclass
+class LedgerState:
+    """What earlier tries left: settled bodies, acknowledged parts, and intents."""
+
+    fingerprint: str | None = None
+    complete: bool = False
+    settled: dict[str, list[str]] = field(default_factory=dict)
+    parts: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    intents: set[str] = field(default_factory=set)
+
+    def is_unknown(self, body_id: str) -> bool:
+        """Whether a body may have been sent without being settled."""
+        return body_id not in self.settled and (body_id in self.intents or body_id in self.parts)
+
+    def split_halves(self, body_id: str) -> list[str]:
+        """The paths of the acknowledged split halves of an unsettled body."""
+        return [part for part in self.parts.get(body_id, {}) if part.isdigit()]
+
+    def part_task_ids(self, body_id: str) -> list[str]:
+        """The task_ids of every acknowledged part of an unsettled body."""
+        parts = self.parts.get(body_id, {})
+        return [task_id for part in sorted(parts) for task_id in parts[part]]
+
+
+class _Chunks:
+    """Append-only lists of entries stored ``CHUNK_ENTRIES`` to a key."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.chunks: list[list[object]] = []
+        self.dirty: set[int] = set()
+
+    def append(self, entry: object) -> None:
+        if not self.chunks or len(self.chunks[-1]) >= CHUNK_ENTRIES:
+            self.chunks.append([])
+        self.chunks[-1].append(entry)
+        self.dirty.add(len(self.chunks) - 1)
+
+    def take_dirty(self) -> list[tuple[str, str]]:
+        writes = [(f"{self.prefix}/{n}", json.dumps(self.chunks[n])) for n in sorted(self.dirty)]
+        self.dirty.clear()
+        return writes
+
+
+class DeliveryLedger:
+    """Intents, acknowledgements and settlements of one task instance, in a store.
+
+    Thread-safe: acknowledgements may come from the sending threads. ``flush_interval`` is
+    how long an acknowledgement may wait for the background writer.
+    """
+
+    def __init__(
+        self, store: KeyValueStore, prefix: str, fingerprint: str, flush_interval: float = 0.5
+    ) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.fingerprint = fingerprint
+        self.flush_interval = flush_interval
+        self._acks = _Chunks(f"{prefix}/a")
+        self._intents = _Chunks(f"{prefix}/i")
+        self._complete = False
+        self._header_written: tuple[int, int, bool] | None = None
+        self._lock = threading.Lock()  # guards the chunks
+        self._write_lock = threading.Lock()  # one writer to the store at a time
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._write_error: BaseException | None = None
+
+    # -- reading ----------------------------------------------------------------------
+
+    def load(self) -> LedgerState:
+        """What earlier tries recorded (empty for a first try); continues from there."""
+        header = self._read(self.prefix)
+        state = LedgerState()
+        if not isinstance(header, dict) or header.get("version") != VERSION:
+            return state
+        state.fingerprint = header.get("fingerprint")
+        state.complete = bool(header.get("complete"))
+        self._complete = state.complete
+        self._acks.chunks = self._read_chunks(self._acks.prefix, int(header.get("acks", 0)))
+        self._intents.chunks = self._read_chunks(
+            self._intents.prefix, int(header.get("intents", 0))
+        )
+        self._header_written = (len(self._acks.chunks), len(self._intents.chunks), self._complete)
+        for chunk in self._intents.chunks:
+            state.intents.update(str(body_id) for body_id in chunk)
+        for chunk in self._acks.chunks:
+            for entry in chunk:
+                _apply_ack(state, entry)
+        return state
+
+    def _read_chunks(self, prefix: str, count: int) -> list[list[object]]:
+        chunks: list[list[object]] = []
+        for index in range(count):
+            chunk = self._read(f"{prefix}/{index}")
+            chunks.append(chunk if isinstance(chunk, list) else [])
+        return chunks
+
+    def _read(self, key: str) -> object:
+        raw = self.store.get(key)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            log.warning("Ignoring an unreadable delivery ledger entry %s", key)
+            return None
+
+    # -- writing ----------------------------------------------------------------------
+
+    def intend(self, body_ids: Iterable[str]) -> None:
+        """Record that these bodies may be sent; returns once that is stored."""
+        with self._lock:
+            for body_id in body_ids:
+                self._intents.append(body_id)
+            self._complete = False
+        self.flush()
+
+    def acknowledge(self, body_id: str, part: str, task_ids: list[str]) -> None:
+        """Record an acknowledged part of a body (stored by the background writer)."""
+        self._append_ack([body_id, part, list(task_ids)])
+
+    def settle(self, body_id: str, task_ids: list[str]) -> None:
+        """Record that every dot of a body is acknowledged or refused, with its task_ids."""
+        self._append_ack([body_id, SETTLED, list(task_ids)])
+
+    def _append_ack(self, entry: list[object]) -> None:
+        with self._lock:
+            self._acks.append(entry)
+        self._start_writer()
+        self._wake.set()
+
+    def complete(self) -> None:
+        """Mark the ledger complete (every body settled); returns once that is stored."""
+        with self._lock:
+            self._complete = True
+        self.flush()
+
+    def flush(self) -> None:
+        """Store everything recorded so far; raises what the store raised."""
+        with self._write_lock:
+            with self._lock:
+                writes = self._acks.take_dirty() + self._intents.take_dirty()
+                header = (len(self._acks.chunks), len(self._intents.chunks), self._complete)
+            for key, value in writes:
+                self.store.set(key, value)
+            if header != self._header_written:  # the chunks first: the header points at them
+                self.store.set(self.prefix, self._header_json(header))
+                self._header_written = header
+        if self._write_error is not None:
+            error, self._write_error = self._write_error, None
+            raise error
+
+    def _header_json(self, header: tuple[int, int, bool]) -> str:
+        acks, intents, complete = header
+        return json.dumps(
+            {
+                "version": VERSION,
+                "fingerprint": self.fingerprint,
+                "acks": acks,
+                "intents": intents,
+                "complete": complete,
+            }
+        )
+
+    # -- the background writer -----------------------------------------------------------
+
+    def _start_writer(self) -> None:
+        if self._writer is None and not self._closed.is_set():
+            self._writer = threading.Thread(
+                target=self._write_loop, name="bulkdots-ledger", daemon=True
+            )
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as error:  # kept for the next flush in the task's thread
+                log.warning("Could not store the delivery ledger: %s", error)
+                self._write_error = error
+            self._closed.wait(self.flush_interval)
+
+    def close(self) -> None:
+        """Stop the background writer after a last flush."""
+        self._closed.set()
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        self.flush()
+
+
+def _apply_ack(state: LedgerState, entry: object) -> None:
+    if not isinstance(entry, list) or len(entry) != 3:
+        return
+    body_id, part, task_ids = str(entry[0]), str(entry[1]), [str(t) for t in entry[2]]
+    if part == SETTLED:
+        earlier = state.parts.pop(body_id, {})
+        state.settled[body_id] = task_ids or [t for p in sorted(earlier) for t in earlier[p]]
+    elif body_id not in state.settled:
+        state.parts.setdefault(body_id, {})[part] = task_ids
