@@ -12,7 +12,8 @@
      │    ├── PaymentRequiredError    402: the account is out of balance
      │    ├── NotFoundError           404: wrong host or endpoint
      │    ├── DeviceLockedError       423: a device is disabled
-     │    └── ValidationError         400: the body was refused
+     │    ├── ValidationError         400: the body was refused
+     │    └── NotAcknowledgedError    a 2xx without a task_id: not an acknowledgement
      └── BulkDotsDeliveryError       retries exhausted (429, 5xx, network) or outcome unknown
           └── RejectedDotsError      every body was sent, but the API refused some dots
 

@@ -3,7 +3,9 @@
 settings (what to push and how hard) · auth (the token on a request) · attempt (one request
 and what its reply means) · retry (the bounded retry loop) · limiter (the pace) · split (a
 refused payload in halves) · window (bodies in flight) · sender (bodies, composed of these) ·
-results (what a delivery reports).
+results (what a delivery reports) · ledger (intents and acknowledgements that outlive a
+crash) · readback (the read endpoint) · reconcile (unknown outcomes settled by reading back) ·
+existing (skip_existing) · exactly_once (the sender, the ledger and reconciliation composed).
 """
 
 from __future__ import annotations

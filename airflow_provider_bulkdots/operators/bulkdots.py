@@ -112,11 +112,9 @@ class BulkDotsOperator(BaseOperator):
         self.max_retries = max_retries
         self.max_retry_seconds = max_retry_seconds
         self.retry_unknown_outcome = retry_unknown_outcome
-        self.resume = resume
-        self.reconcile = reconcile
-        self.reconcile_delay = reconcile_delay
-        self.reconcile_timeout = reconcile_timeout
-        self.skip_existing = skip_existing
+        # Exactly once: the ledger, reading back, skipping what the API already holds.
+        self.resume, self.reconcile, self.skip_existing = resume, reconcile, skip_existing
+        self.reconcile_delay, self.reconcile_timeout = reconcile_delay, reconcile_timeout
         self.ledger_retention_days = ledger_retention_days
 
     # -- building blocks, overridable in tests ---------------------------------------------

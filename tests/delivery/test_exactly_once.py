@@ -1,0 +1,240 @@
+"""Exactly once against the emulator over loopback: lost replies, broken 2xx replies, crashes
+between a request and its ledger entry, split halves, re-runs. Every dot stored once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+
+from airflow_provider_bulkdots.delivery.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceDelivery
+from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
+from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
+from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.readback import SeriesReader
+from airflow_provider_bulkdots.delivery.reconcile import Reconciler, half_at
+from airflow_provider_bulkdots.delivery.sender import Sender
+from airflow_provider_bulkdots.delivery.settings import resolve_settings
+from airflow_provider_bulkdots.delivery.transport import make_session
+from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.emulator import Emulator, Faults
+from airflow_provider_bulkdots.exceptions import NotAcknowledgedError
+from tests.delivery.test_ledger import MemoryStore
+
+T0 = 1_700_000_000_000
+VISIBILITY = 0.5
+
+
+def bodies(count: int, per_body: int = 12, variables: int = 3, first: int = 0) -> list[Body]:
+    """Bodies of one device each, ``per_body`` instants of ``variables`` variables."""
+    made = []
+    for seq in range(first, first + count):
+        start = T0 + seq * 1000
+        values = [
+            {f"v{v}": float(seq * 100 + i + v) for v in range(variables)} | {"timestamp": start + i}
+            for i in range(per_body)
+        ]
+        record = {"device": f"dev-{seq % 7}", "timestamp": start, "values": values}
+        made.append(Body(seq, msgspec.json.encode([record]), per_body * variables))
+    return made
+
+
+class Parts:
+    """One delivery's parts over the emulator, as the operator composes them."""
+
+    def __init__(
+        self, emu: Emulator, store: MemoryStore | None, delay: float, **overrides: Any
+    ) -> None:
+        settings = resolve_settings(
+            emu.url,
+            overrides={
+                "rate_limit": 0,
+                "max_in_flight": 4,
+                "retry_unknown_outcome": False,
+                "timeout": 2,
+                **overrides,
+            },
+        )
+        session = make_session(settings.max_in_flight)
+        auth = TokenAuth(emu.token)
+        limiter = RateLimiter(0)
+        self.sender = Sender(session, auth, settings, limiter=limiter)
+        self.reader = SeriesReader(session, auth, settings, limiter)
+        reconciler = Reconciler(
+            self.reader, delay=delay, timeout=60, on_settled=lambda body, ids: None
+        )
+        ledger = DeliveryLedger(store, "ledger", "fp") if store is not None else None
+        self.delivery = ExactlyOnceDelivery(self.sender, ledger, reconciler)
+
+
+def run(emu: Emulator, sent: list[Body], store: MemoryStore | None = None, **kw: Any) -> Parts:
+    parts = Parts(emu, store, kw.pop("delay", VISIBILITY + 0.2), **kw)
+    parts.delivery.run(iter(sent))
+    return parts
+
+
+def assert_each_dot_once(emu: Emulator, sent: list[Body]) -> None:
+    expected = sum(body.dot_count for body in sent)
+    stats = emu.stats()
+    assert (stats["duplicates"], stats["unique_dots"], stats["dots"]) == (0, expected, expected)
+
+
+@pytest.fixture
+def slow_emu(emu: Emulator) -> Iterator[Emulator]:
+    """The session emulator with writes visible to reads only after ``VISIBILITY`` seconds."""
+    emu.set_visibility_delay(VISIBILITY)
+    yield emu
+
+
+def test_ten_percent_lost_replies_store_every_dot_once(slow_emu: Emulator) -> None:
+    sent = bodies(120)
+    slow_emu.set_faults(Faults(drop_response_rate=0.05, drop_request_rate=0.05, seed=7))
+
+    parts = run(slow_emu, sent)
+
+    assert_each_dot_once(slow_emu, sent)
+    counts, summary = parts.delivery.counts, parts.delivery.summary
+    lost = slow_emu.stats()["requests"]
+    # Each lost reply was read back (a resend can lose its reply too, and is read back again).
+    assert 0 < counts.reconciled_bodies <= lost["dropped"] + lost["lost_before_store"]
+    assert counts.resent_dots == lost["lost_before_store"] * sent[0].dot_count
+    # Only the dots that were not stored were sent again; no blind resend of a stored body.
+    assert summary.possible_duplicate_dots == 0
+    assert counts.read_requests >= counts.reconciled_bodies
+
+
+@pytest.mark.parametrize("fault", ["stall_body", "reset_body", "drop_after_store"])
+def test_a_reply_broken_after_its_status_line_is_read_back_not_resent(
+    slow_emu: Emulator, fault: str
+) -> None:
+    sent = bodies(6)
+    slow_emu.set_faults(Faults(stall_s=5))
+    slow_emu.inject_next(fault, 2)
+
+    parts = run(slow_emu, sent, timeout=1)
+
+    assert_each_dot_once(slow_emu, sent)
+    assert parts.delivery.counts.reconciled_bodies == 2
+    assert parts.delivery.counts.resent_dots == 0
+    assert len(parts.delivery.task_ids) == 4  # the two read back have no task_id
+
+
+def test_a_reply_lost_before_storing_is_resent_after_reading_back(slow_emu: Emulator) -> None:
+    sent = bodies(4)
+    slow_emu.inject_next("drop_before_store", 1)
+
+    parts = run(slow_emu, sent)
+
+    assert_each_dot_once(slow_emu, sent)
+    assert parts.delivery.counts.reconciled_bodies == 1
+    assert parts.delivery.counts.resent_dots == sent[0].dot_count
+
+
+@pytest.mark.parametrize("kind", ["html_200", "empty_json_200", "no_content_204"])
+def test_a_2xx_without_task_id_is_an_error_and_the_retry_reads_it_back(
+    emu: Emulator, kind: str
+) -> None:
+    sent = bodies(3)
+    store = MemoryStore()
+    emu.set_faults(Faults(wrong_2xx_kinds=(kind,)))
+    emu.inject_next(kind, 1)
+
+    with pytest.raises(NotAcknowledgedError) as caught:
+        run(emu, sent, store, max_in_flight=1)
+
+    error = caught.value
+    status = 204 if kind == "no_content_204" else 200
+    assert error.status == status and f"answered {status}" in str(error)
+    assert "without a task_id" in str(error)
+    if kind == "html_200":
+        assert "text/html" in str(error) and "<!doctype html>" in str(error)
+    # The retry of the task: the first body has an intent and no acknowledgement; so may the
+    # bodies intended with it but stopped before their request (intents run ahead).
+    retry = run(emu, sent, store, delay=0)
+    assert_each_dot_once(emu, sent)
+    counts = retry.delivery.counts
+    assert counts.reconciled_bodies + counts.resumed_bodies == 3
+    assert counts.resent_dots == (counts.reconciled_bodies - 1) * sent[0].dot_count
+
+
+def test_a_crash_after_a_request_before_its_ledger_entry_resends_nothing(emu: Emulator) -> None:
+    sent = bodies(10)
+    store = MemoryStore()
+    crashed = DeliveryLedger(store, "ledger", "fp")
+    crashed.load()
+    crashed.intend(body.body_id for body in sent[:6])  # intents stored before the requests...
+    run(emu, sent[:6])  # ...the requests reach the API; then the worker dies before any ack
+
+    retry = run(emu, sent, store, delay=0)
+
+    assert_each_dot_once(emu, sent)
+    counts = retry.delivery.counts
+    assert (counts.reconciled_bodies, counts.resent_dots) == (6, 0)
+    assert retry.delivery.summary.requests == 4  # only the four never sent
+
+
+def test_a_crash_between_split_halves_sends_only_the_other_half(emu: Emulator) -> None:
+    (body,) = bodies(1, per_body=40)
+    first_half = half_at(body.payload, "0")
+    store = MemoryStore()
+    crashed = DeliveryLedger(store, "ledger", "fp")
+    crashed.load()
+    crashed.intend([body.body_id])
+    first = run(emu, [Body(0, first_half, 60, body_id="half")])  # the API stored half 0 ...
+    crashed.acknowledge(body.body_id, "0", first.delivery.task_ids)  # ... and it was recorded
+    crashed.close()
+
+    retry = run(emu, [body], store, delay=0)
+
+    assert_each_dot_once(emu, [body])
+    assert retry.delivery.counts.resent_dots == body.dot_count - 60
+    assert retry.delivery.task_ids[0] == first.delivery.task_ids[0]
+
+
+def test_a_413_split_records_each_acknowledged_half(emu: Emulator) -> None:
+    sent = bodies(2, per_body=300)
+    store = MemoryStore()
+    emu.api.max_body_bytes = 4000
+    try:
+        run(emu, sent, store, max_body_bytes=10_000)
+    finally:
+        emu.api.max_body_bytes = 10_000
+    assert_each_dot_once(emu, sent)
+    state = DeliveryLedger(store, "ledger", "fp").load()
+    assert set(state.settled) == {body.body_id for body in sent}
+    assert all(len(task_ids) > 2 for task_ids in state.settled.values())
+
+
+def test_a_rerun_after_success_sends_nothing(emu: Emulator) -> None:
+    sent = bodies(8)
+    store = MemoryStore()
+    first = run(emu, sent, store)
+
+    again = run(emu, sent, store)
+
+    assert_each_dot_once(emu, sent)
+    assert again.delivery.summary.requests == 0
+    assert again.delivery.counts.already_delivered_bodies == 8
+    assert again.delivery.task_ids == first.delivery.task_ids
+
+
+def test_skip_existing_sends_only_missing_dots_also_after_the_source_grew(
+    emu: Emulator,
+) -> None:
+    old = bodies(10)
+    run(emu, old)  # another DAG run stored these
+    grown = bodies(10, first=0) + bodies(5, first=10)
+    parts = Parts(emu, None, 0)
+    spans: dict[tuple[str, str], tuple[int, int]] = {}
+    held = list(collect_spans(grown, spans))
+    existing = read_existing(parts.reader, spans)
+    skipped = [0]
+
+    parts.delivery.run(drop_existing(held, existing, skipped))
+
+    assert_each_dot_once(emu, grown)
+    assert skipped[0] == sum(body.dot_count for body in old)
+    assert parts.reader.requests == len(spans)  # one read per series: each fits one page
