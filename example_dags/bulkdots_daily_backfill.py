@@ -2,8 +2,11 @@
 
 Run with catchup over the sample files shipped in ``data/`` (2024-01-01 to 2024-01-05).
 The file of each interval is chosen by templating ``data`` with ``ds_nodash``; invalid rows
-are skipped and written to ``rejected_dir`` as JSON Lines. The ``bulkdots_api`` pool keeps
-the combined request rate of every worker under the API's limit (see the README).
+are skipped and written to ``rejected_dir`` as JSON Lines. The task runs in the
+``bulkdots_api`` pool, which keeps the combined request rate of every worker on one token
+under the API's limit (see the README). Create the pool first (the task waits for it)::
+
+    airflow pools set bulkdots_api 2 "Ubidots token: 4 requests/s"
 """
 
 from __future__ import annotations
@@ -37,4 +40,5 @@ with DAG(
         rejected_path="{{ params.rejected_dir }}/{{ dag.dag_id }}/{{ ds_nodash }}.jsonl",
         retries=3,
         retry_delay=pendulum.duration(seconds=30),
+        pool="bulkdots_api",
     )

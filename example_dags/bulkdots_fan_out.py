@@ -1,7 +1,12 @@
 """Fan-out with dynamic task mapping: one mapped BulkDotsOperator per file.
 
-Each mapped instance keeps its own resume state. Put them in the ``bulkdots_api`` pool and
-split the token's rate between its slots (here 4 requests/s over 2 slots = 2 each).
+Each mapped instance keeps its own resume state. They run in the ``bulkdots_api`` pool, whose
+slots are the instances allowed to send at once on one token; each paces itself at the
+connection's ``rate_limit``, so set that to the token's rate divided by the slots. Create the
+pool first (the tasks wait for it otherwise)::
+
+    airflow pools set bulkdots_api 2 "Ubidots token: 4 requests/s"
+    # and in the connection: "rate_limit": 2   (4 requests/s over 2 slots)
 """
 
 from __future__ import annotations
@@ -34,8 +39,7 @@ def bulkdots_fan_out() -> None:
         device_column="logger",
         timestamp_column="time",
         on_invalid="skip",
-        rate_limit=2,
-        max_active_tis_per_dag=2,
+        pool="bulkdots_api",
     ).expand(data=list_files("{{ params.data_dir }}"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import shutil
 from collections import Counter
@@ -110,7 +111,6 @@ def test_etl_taskflow_loads_the_transformed_rows(dags: dict[str, DAG], emu: Emul
 def test_fan_out_maps_one_instance_per_file(
     dags: dict[str, DAG], emu: Emulator, tmp_path: Path
 ) -> None:
-    # Three short files keep the DAG's own 2 requests/s per instance cheap.
     for day in ("20240101", "20240102", "20240103"):
         lines = (DATA / f"logger_{day}.csv").read_text().splitlines(keepends=True)
         (tmp_path / f"logger_{day}.csv").write_text("".join(lines[:121]))
@@ -141,6 +141,17 @@ def test_fan_out_maps_one_instance_per_file(
     all_ids = [tid for index in range(3) for tid in values[("send_file", index, "return_value")]]
     assert sorted(all_ids) == sorted(set(task_id_days)) == sorted(stored_task_ids(emu))
     assert emu.stats()["duplicates"] == 0
+
+
+def test_the_examples_run_in_the_pool_their_docstrings_name(dags: dict[str, DAG]) -> None:
+    for dag_id in ("bulkdots_daily_backfill", "bulkdots_fan_out"):
+        dag = dags[dag_id]
+        docstring = ast.get_docstring(ast.parse(Path(dag.fileloc).read_text())) or ""
+        assert (
+            "``bulkdots_api`` pool" in docstring and "airflow pools set bulkdots_api" in docstring
+        )
+        senders = [task for task in dag.tasks if task.task_type.startswith("BulkDots")]
+        assert senders and all(task.pool == "bulkdots_api" for task in senders), dag_id
 
 
 def _day(timestamp_ms: int) -> str:

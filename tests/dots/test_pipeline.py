@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+import numpy as np
 import pytest
 
 from airflow_provider_bulkdots.dots import (
@@ -26,8 +27,6 @@ from tests.dots.helpers import (
     assert_valid_bodies,
     decode_dots,
 )
-
-np = pytest.importorskip("numpy")
 
 BATCH = 2048
 START_MS = 1_704_067_200_000

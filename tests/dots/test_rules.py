@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pendulum
 import pytest
 
@@ -21,8 +22,6 @@ from airflow_provider_bulkdots.dots import (
     build_bodies,
 )
 from tests.dots.helpers import assert_valid_bodies, decode_dots
-
-np = pytest.importorskip("numpy")
 
 UTC = dt.timezone.utc
 JAN_1_2024_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z

@@ -1,0 +1,47 @@
+"""The XCom summary: one builder, each key documented in the README with what it counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from airflow_provider_bulkdots.delivery.results import DeliverySummary
+from airflow_provider_bulkdots.dots.report import Report
+from airflow_provider_bulkdots.operators.summary import SUMMARY_KEYS, Resumed, task_summary
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_summary_has_exactly_the_documented_keys_in_order() -> None:
+    summary = task_summary(Report(), DeliverySummary(), Resumed(), 1.23456)
+    assert list(summary) == list(SUMMARY_KEYS)
+    assert summary["seconds"] == 1.235
+
+
+def test_counts_come_from_the_typed_results_under_names_that_say_what_they_count() -> None:
+    report = Report(rows_read=10, dots=30, bodies=3, bytes=900, rejected_rows=1)
+    delivery = DeliverySummary(
+        requests=7,
+        bodies=2,
+        dots=20,
+        bytes=600,
+        retries=3,
+        splits=1,
+        statuses=Counter({"200": 4, "429": 2, "503": 1}),
+        unacknowledged_bodies=1,
+        unacknowledged_dots=10,
+        possible_duplicate_bodies=1,
+        possible_duplicate_dots=10,
+    )
+    summary = task_summary(report, delivery, Resumed(bodies=4, dots=40), 2.0)
+    assert (summary["requests"], summary["bodies_sent"], summary["bodies"]) == (7, 2, 3)
+    assert (summary["unknown_outcome_bodies"], summary["unknown_outcome_dots"]) == (1, 10)
+    assert (summary["resumed_bodies"], summary["resumed_dots"]) == (4, 40)
+    assert (summary["throttled"], summary["body_splits"]) == (2, 1)
+
+
+def test_the_readme_lists_every_key() -> None:
+    text = README.read_text()
+    section = text[text.index("- **XCom**") : text.index("- **Fan-out**")]
+    for key in SUMMARY_KEYS:
+        assert f"`{key}`" in section, key
