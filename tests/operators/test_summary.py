@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.dots.report import Report
-from airflow_provider_bulkdots.operators.summary import SUMMARY_KEYS, Resumed, task_summary
+from airflow_provider_bulkdots.operators.summary import SUMMARY_KEYS, task_summary
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_the_summary_has_exactly_the_documented_keys_in_order() -> None:
-    summary = task_summary(Report(), DeliverySummary(), Resumed(), 1.23456)
+    summary = task_summary(Report(), DeliverySummary(), ExactlyOnceCounts(), 1.23456)
     assert list(summary) == list(SUMMARY_KEYS)
     assert summary["seconds"] == 1.235
 
@@ -33,7 +34,9 @@ def test_counts_come_from_the_typed_results_under_names_that_say_what_they_count
         possible_duplicate_bodies=1,
         possible_duplicate_dots=10,
     )
-    summary = task_summary(report, delivery, Resumed(bodies=4, dots=40), 2.0)
+    summary = task_summary(
+        report, delivery, ExactlyOnceCounts(resumed_bodies=4, resumed_dots=40), 2.0
+    )
     assert (summary["requests"], summary["bodies_sent"], summary["bodies"]) == (7, 2, 3)
     assert (summary["unknown_outcome_bodies"], summary["unknown_outcome_dots"]) == (1, 10)
     assert (summary["resumed_bodies"], summary["resumed_dots"]) == (4, 40)
