@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 
 import pytest
 
@@ -27,20 +26,15 @@ EMULATOR_TOKEN = "BBFF-tests-7f3a9c2e51d84b60"
 
 
 @pytest.fixture(scope="session")
-def session_emulator() -> Iterator[object]:
-    """One emulator for the session, on a free loopback port, without a rate limit."""
-    from airflow_provider_bulkdots.emulator import start_emulator
-
-    with start_emulator(token=EMULATOR_TOKEN, rate_limit=0) as emulator:
-        yield emulator
+def bulkdots_emulator_token() -> str:
+    """The plugin's one session emulator accepts the suite's own token."""
+    return EMULATOR_TOKEN
 
 
 @pytest.fixture
-def emu(session_emulator: object) -> Iterator[object]:
-    """The session emulator, empty, without faults or rate limit."""
-    session_emulator.reset()  # type: ignore[attr-defined]
-    yield session_emulator
-    session_emulator.reset()  # type: ignore[attr-defined]
+def emu(bulkdots_emulator_clean: object) -> object:
+    """The session emulator (the plugin's), empty, without faults or rate limit."""
+    return bulkdots_emulator_clean
 
 
 def _hypothesis_profiles() -> None:

@@ -15,9 +15,15 @@ from airflow_provider_bulkdots.emulator.testing import Emulator, start_emulator
 
 
 @pytest.fixture(scope="session")
-def bulkdots_emulator() -> Iterator[Emulator]:
+def bulkdots_emulator_token() -> str:
+    """The token the session emulator accepts; override this fixture to choose another."""
+    return "test-token"
+
+
+@pytest.fixture(scope="session")
+def bulkdots_emulator(bulkdots_emulator_token: str) -> Iterator[Emulator]:
     """One emulator for the session, on a free loopback port, without a rate limit."""
-    with start_emulator(token="test-token", rate_limit=0) as emulator:
+    with start_emulator(token=bulkdots_emulator_token, rate_limit=0) as emulator:
         yield emulator
 
 

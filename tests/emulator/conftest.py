@@ -1,4 +1,4 @@
-"""Fixtures for the emulator's own tests (the plugin's fixtures, imported until registered)."""
+"""Helpers for the emulator's own tests (the fixtures are the plugin's, see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ from typing import Any
 
 import requests
 
-from airflow_provider_bulkdots.emulator.pytest_plugin import (  # noqa: F401
-    bulkdots_emulator,
-    bulkdots_emulator_clean,
-)
 from airflow_provider_bulkdots.emulator.testing import Emulator
 
 EXAMPLE = [

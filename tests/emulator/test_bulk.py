@@ -149,7 +149,7 @@ def test_missing_content_length_is_411(bulkdots_emulator_clean: Emulator) -> Non
     response = requests.post(
         bulkdots_emulator_clean.bulk_url,
         data=chunks(),
-        headers={"X-Auth-Token": "test-token", "Content-Type": "application/json"},
+        headers={"X-Auth-Token": bulkdots_emulator_clean.token, "Content-Type": "application/json"},
         timeout=10,
     )
     assert response.status_code == 411

@@ -13,11 +13,15 @@ from airflow_provider_bulkdots.emulator.testing import Emulator
 from tests.emulator.conftest import EXAMPLE, post
 
 BODY = json.dumps(EXAMPLE).encode()
-REQUEST = (
-    b"POST /api/v1.6/devices/_/bulk/values HTTP/1.1\r\nHost: x\r\n"
-    b"X-Auth-Token: test-token\r\nContent-Type: application/json\r\n"
-    b"Content-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
-)
+
+
+def _request(emu: Emulator) -> bytes:
+    """A raw bulk POST of ``EXAMPLE`` with the emulator's token."""
+    return (
+        b"POST /api/v1.6/devices/_/bulk/values HTTP/1.1\r\nHost: x\r\n"
+        b"X-Auth-Token: %s\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (emu.token.encode(), len(BODY), BODY)
+    )
 
 
 def _head_and_body(conn: socket.socket) -> tuple[bytes, bytes]:
@@ -104,7 +108,7 @@ def test_wrong_2xx_unstored_and_by_rate_with_seed(bulkdots_emulator_clean: Emula
 
 def _stalled(emu: Emulator) -> tuple[bytes, bytes, socket.socket]:
     conn = socket.create_connection(emu.server.host_port, timeout=5)
-    conn.sendall(REQUEST)
+    conn.sendall(_request(emu))
     head, body = _head_and_body(conn)
     return head, body, conn
 
@@ -145,7 +149,7 @@ def test_reset_body_sends_a_200_status_line_then_resets(
     emu = bulkdots_emulator_clean
     emu.inject_next("reset_body")
     conn = socket.create_connection(emu.server.host_port, timeout=5)
-    conn.sendall(REQUEST)
+    conn.sendall(_request(emu))
     data = b""
     with conn, pytest.raises(ConnectionResetError):
         while True:

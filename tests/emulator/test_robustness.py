@@ -112,10 +112,11 @@ def test_empty_body_is_a_parse_error(bulkdots_emulator_clean: Emulator) -> None:
 
 
 def test_bad_content_length(bulkdots_emulator_clean: Emulator) -> None:
+    token = bulkdots_emulator_clean.token.encode()
     reply = _raw(
         bulkdots_emulator_clean,
         b"POST /api/v1.6/devices/_/bulk/values HTTP/1.1\r\nHost: x\r\n"
-        b"X-Auth-Token: test-token\r\nContent-Type: application/json\r\n"
+        b"X-Auth-Token: " + token + b"\r\nContent-Type: application/json\r\n"
         b"Content-Length: -5\r\n\r\n[]",
     )
     assert reply.startswith(b"HTTP/1.1 400")
