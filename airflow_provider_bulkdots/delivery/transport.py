@@ -4,15 +4,19 @@
 every second keeps a request open for ever. Here every request made inside
 :func:`request_deadline` gets a watchdog: when ``seconds`` have passed since the request
 started, the socket it reads from is shut down, the read fails at once, and the request ends
-as a network error (its reply lost). Only sessions from :func:`make_session` have sockets the
-watchdog can reach; on others the per-operation timeout still applies.
+as a network error (its reply lost). One watchdog thread serves every deadline. Only sessions
+from :func:`make_session` have sockets the watchdog can reach; on others the per-operation
+timeout still applies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,11 +34,11 @@ class Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.ends = time.monotonic() + seconds
         self.expired = False
+        self.done = False
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def watch(self, sock: socket.socket | None) -> None:
         """The socket the request reads its reply from (shut at once if already late)."""
@@ -43,16 +47,57 @@ class Deadline:
             if self.expired:
                 _shut(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Time is up: shut the socket, unless the request has ended."""
         with self._lock:
-            self.expired = True
-            _shut(self._sock)
+            if not self.done:
+                self.expired = True
+                _shut(self._sock)
 
-    def start(self) -> None:
-        self._timer.start()
+    def end(self) -> None:
+        """The request ended in time (or not): nothing more to watch."""
+        with self._lock:
+            self.done = True
+            self._sock = None
 
-    def cancel(self) -> None:
-        self._timer.cancel()
+
+class _Watchdog:
+    """One daemon thread for every deadline of the process: no thread per request."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Deadline]] = []
+        self._counter = itertools.count()
+        self._wakeup = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: Deadline) -> None:
+        with self._wakeup:
+            heapq.heappush(self._heap, (deadline.ends, next(self._counter), deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="bulkdots-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._wakeup.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wakeup:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)  # ended in time
+                if not self._heap:
+                    self._wakeup.wait()
+                    continue
+                ends, _, deadline = self._heap[0]
+                late = ends - time.monotonic()
+                if late > 0:
+                    self._wakeup.wait(late)
+                    continue
+                heapq.heappop(self._heap)
+            deadline.expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shut(sock: socket.socket | None) -> None:
@@ -67,11 +112,11 @@ def request_deadline(seconds: float) -> Iterator[Deadline]:
     """Bound every request this thread makes inside the block to ``seconds`` in all."""
     deadline = Deadline(seconds)
     _current.deadline = deadline
-    deadline.start()
+    _WATCHDOG.add(deadline)
     try:
         yield deadline
     finally:
-        deadline.cancel()
+        deadline.end()
         _current.deadline = None
 
 
