@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgspec
 from _common import VARIABLES, last_line_of_child, peak_rss_mb, wide_rows
+from _sources import source_figures
 
 from airflow_provider_bulkdots.dots import ReshapeOptions, build_bodies
 
@@ -115,6 +116,7 @@ def main() -> None:
     naive = naive_bodies(payload)
     rss_1x = peak_rss_child(args.dots)
     rss_10x = peak_rss_child(args.dots * 10)
+    sources = source_figures(rows, OPTIONS, args.runs)
 
     dots_per_s = args.dots / core_s
     print(f"core:   {args.dots:,} dots in {core_s:.3f} s = {dots_per_s:,.0f} dots/s")
@@ -131,9 +133,11 @@ def main() -> None:
         f"memory: peak RSS {rss_1x:.1f} MB at 1x rows, {rss_10x:.1f} MB at 10x "
         f"({rss_10x / rss_1x:.2f}x)"
     )
+    print("sources: " + ", ".join(f"{name} {value:,}" for name, value in sources.items()))
     print(
         json.dumps(
             {
+                **sources,
                 "dots_per_s": round(dots_per_s),
                 "floor_ratio": round(core_s / floor_s, 3),
                 "bodies": bodies[0],

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from airflow_provider_bulkdots.dots.errors import UnreadableRow
+from airflow_provider_bulkdots.dots.options import ReshapeOptions
 
 FORMATS = ("csv", "jsonl", "parquet")
 _SUFFIXES = {
@@ -47,8 +48,17 @@ class Dataset:
         return self._open()
 
 
-def open_dataset(data: Any, file_format: str | None = None) -> Dataset:
-    """The dataset behind ``data``; raises TypeError or ValueError for what cannot be read."""
+def open_dataset(
+    data: Any, file_format: str | None = None, options: ReshapeOptions | None = None
+) -> Dataset:
+    """The dataset behind ``data``; raises TypeError or ValueError for what cannot be read.
+
+    ``options`` lets typed sources (Arrow, Polars) convert the columns the reshape reads.
+    """
+    from airflow_provider_bulkdots.sources import arrow
+
+    if arrow.is_arrow_or_polars(data):
+        return arrow.open_arrow(data, options)
     if isinstance(data, list | tuple):
         return _from_rows(data)
     if type(data).__name__ == "DataFrame" and hasattr(data, "itertuples"):
@@ -56,8 +66,9 @@ def open_dataset(data: Any, file_format: str | None = None) -> Dataset:
     if isinstance(data, str) or hasattr(data, "open"):
         return _from_path(data, file_format)
     raise TypeError(
-        "data must be a list of row mappings, a pandas DataFrame, or a path or URI to a "
-        f"CSV, JSON Lines or Parquet file; got {type(data).__name__}"
+        "data must be a list of row mappings, a pandas DataFrame, an Arrow table or stream, "
+        "a Polars frame, or a path or URI to a CSV, JSON Lines or Parquet file; "
+        f"got {type(data).__name__}"
     )
 
 
