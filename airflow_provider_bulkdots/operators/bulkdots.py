@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,12 +15,14 @@ from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts, E
 from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
 from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger, KeyValueStore
 from airflow_provider_bulkdots.delivery.reconcile import Reconciler
+from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
 from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, checked_bodies
 from airflow_provider_bulkdots.dots.spool import spool_bodies
 from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
 from airflow_provider_bulkdots.operators.resume import DEFAULT_RETENTION_DAYS, ledger_location
 from airflow_provider_bulkdots.operators.summary import task_summary
-from airflow_provider_bulkdots.sources import open_dataset
+from airflow_provider_bulkdots.sources import Dataset, open_dataset
+from airflow_provider_bulkdots.sources.sql import SQL_ARGUMENTS
 
 if TYPE_CHECKING:
     from airflow_provider_bulkdots.compat import Context
@@ -31,8 +33,10 @@ if TYPE_CHECKING:
 class BulkDotsOperator(BaseOperator):
     """Reshape an upstream dataset into dots and send it through the bulk endpoint.
 
-    ``data`` is a list of row mappings (e.g. an upstream XCom), a pandas DataFrame, or a path
-    or URI of a CSV, JSON Lines or Parquet file. ``layout`` is ``"wide"`` (a column per
+    ``data`` is a list of row mappings (e.g. an upstream XCom), a pandas DataFrame, an Arrow
+    table or stream, a Polars frame, or a path or URI of a CSV, JSON Lines or Parquet file;
+    with ``sql_conn_id``, a SQL query run through that connection (``sql_parameters`` passed
+    to the driver). ``layout`` is ``"wide"`` (a column per
     variable), ``"long"`` (a row per dot) or ``"records"`` (the endpoint's own shape).
     ``on_invalid="fail"`` sends nothing when any row is invalid; ``"skip"`` sends the valid
     rows and reports the others (to ``rejected_path`` as JSON Lines, when given).
@@ -52,7 +56,9 @@ class BulkDotsOperator(BaseOperator):
         "value_column",
         "context_columns",
         "rejected_path",
+        "sql_parameters",
     )
+    template_ext: Sequence[str] = (".sql",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"data": "py"}
     ui_color = "#d7ecfb"
 
@@ -87,6 +93,9 @@ class BulkDotsOperator(BaseOperator):
         reconcile_timeout: float = 300.0,
         skip_existing: bool = False,
         ledger_retention_days: float = DEFAULT_RETENTION_DAYS,
+        sql_conn_id: str | None = None,
+        sql_parameters: Mapping[str, Any] | Sequence[Any] | None = None,
+        sql_batch_rows: int = 10_000,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -105,13 +114,8 @@ class BulkDotsOperator(BaseOperator):
         self.on_invalid = on_invalid
         self.rejected_path = rejected_path
         self.bulkdots_conn_id = bulkdots_conn_id
-        self.max_body_bytes = max_body_bytes
-        self.rate_limit = rate_limit
-        self.max_in_flight = max_in_flight
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_retry_seconds = max_retry_seconds
-        self.retry_unknown_outcome = retry_unknown_outcome
+        for name in (*OVERRIDE_KEYS, *SQL_ARGUMENTS):  # the connection's settings; the SQL source
+            setattr(self, name, locals()[name])
         # Exactly once: the ledger, reading back, skipping what the API already holds.
         self.resume, self.reconcile, self.skip_existing = resume, reconcile, skip_existing
         self.reconcile_delay, self.reconcile_timeout = reconcile_delay, reconcile_timeout
@@ -121,7 +125,6 @@ class BulkDotsOperator(BaseOperator):
 
     def make_hook(self) -> BulkDotsHook:
         """The hook, with this task's overrides of the connection's limits."""
-        from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
         from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
         overrides = {key: getattr(self, key) for key in OVERRIDE_KEYS}
@@ -150,13 +153,21 @@ class BulkDotsOperator(BaseOperator):
             on_invalid=self.on_invalid,  # type: ignore[arg-type]
         )
 
+    def open_input(self, options: ReshapeOptions) -> Dataset:
+        """``data`` as a dataset: a SQL query when ``sql_conn_id`` is set, else as given."""
+        if self.sql_conn_id:
+            from airflow_provider_bulkdots.sources.sql import open_sql
+
+            return open_sql(self.data, self.sql_conn_id, self.sql_parameters, self.sql_batch_rows)
+        return open_dataset(self.data, self.file_format, options=options)
+
     # -- execution -------------------------------------------------------------------------
 
     def execute(self, context: Context) -> list[str]:
         started = time.monotonic()
         hook = self.make_hook()
         options = self.reshape_options(hook.settings.max_body_bytes)
-        dataset = open_dataset(self.data, self.file_format)
+        dataset = self.open_input(options)
         self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)
         ledger = self._ledger(context, dataset.fingerprint, options) if self.resume else None
         run = ExactlyOnceDelivery(hook.get_sender(), ledger, self._reconciler(hook), log=self.log)
