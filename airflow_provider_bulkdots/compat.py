@@ -13,7 +13,7 @@ Airflow providers (``airflow.providers...``) are packages of their own, not part
 from __future__ import annotations
 
 from airflow import __version__ as AIRFLOW_VERSION
-from airflow.sdk import BaseHook, BaseOperator, Context, ObjectStoragePath, Variable
+from airflow.sdk import Asset, BaseHook, BaseOperator, Context, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 
@@ -30,6 +30,7 @@ __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowFailException",
+    "Asset",
     "BaseHook",
     "BaseOperator",
     "Context",

@@ -47,7 +47,12 @@ def sample_rows(day: str) -> list[dict[str, str]]:
 
 
 def test_every_example_dag_parses(dags: dict[str, DAG]) -> None:
-    assert set(dags) == {"bulkdots_daily_backfill", "bulkdots_etl_taskflow", "bulkdots_fan_out"}
+    assert set(dags) == {
+        "bulkdots_asset_triggered",
+        "bulkdots_daily_backfill",
+        "bulkdots_etl_taskflow",
+        "bulkdots_fan_out",
+    }
     assert {path.stem for path in EXAMPLE_DAGS.glob("*.py")} == set(dags)
 
 

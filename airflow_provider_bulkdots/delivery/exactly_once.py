@@ -76,6 +76,11 @@ class ExactlyOnceDelivery:
         """Every task_id in body order (earlier tries' included)."""
         return [task_id for seq in sorted(self._task_ids) for task_id in self._task_ids[seq]]
 
+    @property
+    def settled_seqs(self) -> set[int]:
+        """The seqs of the bodies settled so far, by this try or an earlier one."""
+        return set(self._task_ids)
+
     def run(self, bodies: Iterable[Body]) -> DeliverySummary:
         """Deliver every body; the counts of this try's requests (see :attr:`counts`)."""
         self._state = self.ledger.load() if self.ledger is not None else LedgerState()

@@ -18,6 +18,12 @@ from airflow_provider_bulkdots.delivery.reconcile import Reconciler
 from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
 from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, checked_bodies
 from airflow_provider_bulkdots.dots.spool import spool_bodies
+from airflow_provider_bulkdots.operators.assets import attach_assets, note_delivery
+from airflow_provider_bulkdots.operators.incremental import (
+    NoWatermarks,
+    Watermarks,
+    watermark_store,
+)
 from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
 from airflow_provider_bulkdots.operators.resume import DEFAULT_RETENTION_DAYS, ledger_location
 from airflow_provider_bulkdots.operators.summary import task_summary
@@ -28,6 +34,9 @@ if TYPE_CHECKING:
     from airflow_provider_bulkdots.compat import Context
     from airflow_provider_bulkdots.delivery.results import DeliverySummary
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
+
+# Arguments kept as given: the connection and its settings this task overrides, the SQL source.
+_STORED_AS_GIVEN = ("bulkdots_conn_id", *OVERRIDE_KEYS, *SQL_ARGUMENTS, "incremental")
 
 
 class BulkDotsOperator(BaseOperator):
@@ -59,6 +68,19 @@ class BulkDotsOperator(BaseOperator):
         "sql_parameters",
     )
     template_ext: Sequence[str] = (".sql",)
+    # set in __init__ from _STORED_AS_GIVEN
+    bulkdots_conn_id: str
+    max_body_bytes: int | None
+    rate_limit: float | None
+    max_in_flight: int | None
+    timeout: float | None
+    max_retries: int | None
+    max_retry_seconds: float | None
+    retry_unknown_outcome: bool | None
+    sql_conn_id: str | None
+    sql_parameters: Mapping[str, Any] | Sequence[Any] | None
+    sql_batch_rows: int
+    incremental: bool
     template_fields_renderers: ClassVar[dict[str, str]] = {"data": "py"}
     ui_color = "#d7ecfb"
 
@@ -96,6 +118,8 @@ class BulkDotsOperator(BaseOperator):
         sql_conn_id: str | None = None,
         sql_parameters: Mapping[str, Any] | Sequence[Any] | None = None,
         sql_batch_rows: int = 10_000,
+        ubidots_asset: Any = None,
+        incremental: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -113,9 +137,9 @@ class BulkDotsOperator(BaseOperator):
         self.file_format = file_format
         self.on_invalid = on_invalid
         self.rejected_path = rejected_path
-        self.bulkdots_conn_id = bulkdots_conn_id
-        for name in (*OVERRIDE_KEYS, *SQL_ARGUMENTS):  # the connection's settings; the SQL source
+        for name in _STORED_AS_GIVEN:
             setattr(self, name, locals()[name])
+        self.ubidots_asset = attach_assets(self, data, ubidots_asset, incremental)
         # Exactly once: the ledger, reading back, skipping what the API already holds.
         self.resume, self.reconcile, self.skip_existing = resume, reconcile, skip_existing
         self.reconcile_delay, self.reconcile_timeout = reconcile_delay, reconcile_timeout
@@ -161,13 +185,26 @@ class BulkDotsOperator(BaseOperator):
             return open_sql(self.data, self.sql_conn_id, self.sql_parameters, self.sql_batch_rows)
         return open_dataset(self.data, self.file_format, options=options)
 
+    def watermarks(self, context: Context, options: ReshapeOptions) -> Watermarks | NoWatermarks:
+        """With ``incremental``, the watermarks kept with the Ubidots asset."""
+        if not self.incremental:
+            return NoWatermarks()
+        return Watermarks(watermark_store(context, self.ubidots_asset), options)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The input dataset and the Ubidots output, for the OpenLineage provider."""
+        from airflow_provider_bulkdots.operators.lineage import openlineage_facets
+
+        return openlineage_facets(self)
+
     # -- execution -------------------------------------------------------------------------
 
     def execute(self, context: Context) -> list[str]:
         started = time.monotonic()
         hook = self.make_hook()
         options = self.reshape_options(hook.settings.max_body_bytes)
-        dataset = self.open_input(options)
+        watermarks = self.watermarks(context, options)
+        dataset = watermarks.wrap(self.open_input(options))
         self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)
         ledger = self._ledger(context, dataset.fingerprint, options) if self.resume else None
         run = ExactlyOnceDelivery(hook.get_sender(), ledger, self._reconciler(hook), log=self.log)
@@ -175,11 +212,12 @@ class BulkDotsOperator(BaseOperator):
         try:
             with RejectedRowsWriter(self.rejected_path) as rejected_writer:
                 report.on_rejected = rejected_writer.write
-                bodies = checked_bodies(dataset.rows(), options, report)
+                bodies = watermarks.track(checked_bodies(dataset.rows(), options, report))
                 try:
                     run.run(self._without_existing(bodies, hook, run.counts))
                 finally:
                     hook.close()
+                    watermarks.save(run.settled_seqs)
                     for dot in run.summary.rejected:
                         rejected_writer.write_api_rejection(dot)
         finally:
@@ -187,6 +225,7 @@ class BulkDotsOperator(BaseOperator):
             self._log_rejected(report.rejected_sample, report.rejected_rows)
             self.log.info("Summary: %s", summary)
             context["ti"].xcom_push(key="summary", value=summary)
+        note_delivery(context, self.ubidots_asset, summary)
         self._log_spared(run.counts)
         self._fail_on_unsettled(run.summary)
         return run.task_ids

@@ -101,6 +101,9 @@ def _from_lazy_frame(frame: Any, options: ReshapeOptions) -> Dataset:
     """A LazyFrame runs in Polars' streaming engine, batch by batch."""
 
     def batches() -> Iterator[pa.RecordBatch]:
+        if not hasattr(frame, "collect_batches"):  # Polars before 1.33: collected whole
+            yield from frame.collect().to_arrow().to_batches(max_chunksize=BATCH_ROWS)
+            return
         for chunk in frame.collect_batches(chunk_size=BATCH_ROWS):
             yield from chunk.to_arrow().to_batches()
 

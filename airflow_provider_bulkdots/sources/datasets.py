@@ -49,16 +49,19 @@ class Dataset:
 
 
 def open_dataset(
-    data: Any, file_format: str | None = None, options: ReshapeOptions | None = None
+    data: Any, file_format: str | None = None, *, options: ReshapeOptions | None = None
 ) -> Dataset:
     """The dataset behind ``data``; raises TypeError or ValueError for what cannot be read.
 
     ``options`` lets typed sources (Arrow, Polars) convert the columns the reshape reads.
+    An Airflow Asset is read as the file its URI names.
     """
-    from airflow_provider_bulkdots.sources import arrow
+    from airflow_provider_bulkdots.sources import arrow, assets
 
     if arrow.is_arrow_or_polars(data):
         return arrow.open_arrow(data, options)
+    if assets.is_asset(data):
+        return _from_path(assets.asset_path(data), file_format)
     if isinstance(data, list | tuple):
         return _from_rows(data)
     if type(data).__name__ == "DataFrame" and hasattr(data, "itertuples"):

@@ -1,0 +1,80 @@
+"""OpenLineage for the operator: the dataset it read and the Ubidots devices it wrote.
+
+Names follow OpenLineage's dataset naming: a file is ``file://<host>`` + its path, an object
+``s3://<bucket>`` + its key; a SQL query's tables are ``<scheme>://<host>:<port>`` +
+``<database>.<schema>.<table>`` as the query names them; the output is the ``ubidots_asset``
+when given, else ``ubidots://<API host>`` + ``/devices``. The facets are built without the
+OpenLineage provider (``lineage_names``); ``get_openlineage_facets_on_complete`` wraps them
+when it is installed (extra ``openlineage``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow_provider_bulkdots.sources.assets import dataset_name, is_asset
+
+Name = tuple[str, str]
+"""(namespace, name) of one OpenLineage dataset."""
+
+_PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|(?<![:\w]):\w+|\?")
+_SCHEMES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
+
+
+def lineage_names(operator: Any) -> tuple[list[Name], list[Name]]:
+    """The input and output datasets of ``operator``'s (rendered) arguments."""
+    return _inputs(operator), [_output(operator)]
+
+
+def _inputs(operator: Any) -> list[Name]:
+    data = operator.data
+    if operator.sql_conn_id:
+        return _sql_inputs(operator.sql_conn_id, str(data))
+    if is_asset(data):
+        return [dataset_name(str(data.uri))]
+    if isinstance(data, str) or hasattr(data, "protocol"):
+        uri = str(data)
+        return [dataset_name(uri if "://" in uri else f"file://{uri}")]
+    return []  # rows, frames and tables handed over in memory name no dataset
+
+
+def _output(operator: Any) -> Name:
+    if operator.ubidots_asset is not None:
+        return dataset_name(str(operator.ubidots_asset.uri))
+    from airflow_provider_bulkdots.compat import BaseHook
+
+    host = BaseHook.get_connection(operator.bulkdots_conn_id).host or "industrial.api.ubidots.com"
+    host = host.split("://", 1)[-1].rstrip("/")
+    return f"ubidots://{host}", "/devices"
+
+
+def _sql_inputs(conn_id: str, query: str) -> list[Name]:
+    """The tables the query reads, named in the connection's namespace."""
+    from openlineage.common.sql import parse
+
+    from airflow_provider_bulkdots.compat import BaseHook
+
+    connection = BaseHook.get_connection(conn_id)
+    conn_type = str(connection.conn_type or "")
+    scheme = _SCHEMES.get(conn_type, conn_type)
+    if scheme == "sqlite":
+        namespace, database = f"sqlite://{connection.host}", "main"
+    else:
+        namespace = f"{scheme}://{connection.host}:{connection.port}"
+        database = connection.schema or ""
+    parsed = parse([_PLACEHOLDER.sub("NULL", query)], dialect=scheme)
+    tables = [table.qualified_name for table in parsed.in_tables] if parsed else []
+    return [(namespace, f"{database}.{table}" if database else table) for table in tables]
+
+
+def openlineage_facets(operator: Any) -> Any:
+    """An OperatorLineage of the operator's datasets (needs the OpenLineage provider)."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    inputs, outputs = lineage_names(operator)
+    return OperatorLineage(
+        inputs=[Dataset(namespace=namespace, name=name) for namespace, name in inputs],
+        outputs=[Dataset(namespace=namespace, name=name) for namespace, name in outputs],
+    )
