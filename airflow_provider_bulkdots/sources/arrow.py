@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
 from airflow_provider_bulkdots.sources.datasets import Dataset
+from airflow_provider_bulkdots.sources.extras import import_extra
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,13 +39,7 @@ _PER_MS = {"s": 1000, "ms": 1, "us": 0.001, "ns": 0.000001}
 
 def import_pyarrow() -> Any:
     """pyarrow, or an ImportError that names the extra to install."""
-    try:
-        import pyarrow as pa
-    except ImportError as error:  # pragma: no cover - depends on the installed extras
-        raise ImportError(
-            "Arrow input needs the 'arrow' extra: pip install 'airflow-provider-bulkdots[arrow]'"
-        ) from error
-    return pa
+    return import_extra("pyarrow", "arrow", "Arrow input")
 
 
 def is_arrow_or_polars(data: Any) -> bool:

@@ -23,6 +23,7 @@ import msgspec
 
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.sources.datasets import Dataset
+from airflow_provider_bulkdots.sources.extras import import_extra
 
 DEFAULT_BATCH_ROWS = 10_000
 _SERVER_SIDE_DRIVERS = ("psycopg2", "psycopg")
@@ -55,14 +56,15 @@ def open_sql(
 
 def sql_hook(conn_id: str) -> Any:
     """The connection's hook, which must be a DbApiHook (extra ``sql``)."""
-    try:
-        from airflow.providers.common.sql.hooks.sql import DbApiHook
-    except ImportError as error:  # pragma: no cover - depends on the installed extras
-        raise ImportError(
-            "a SQL source needs the 'sql' extra: pip install 'airflow-provider-bulkdots[sql]' "
-            "and the provider of your database"
-        ) from error
     from airflow_provider_bulkdots.compat import BaseHook
+
+    hooks = import_extra(
+        "airflow.providers.common.sql.hooks.sql",
+        "sql",
+        "a SQL source",
+        " and the provider of your database",
+    )
+    DbApiHook = hooks.DbApiHook
 
     hook = BaseHook.get_connection(conn_id).get_hook()
     if not isinstance(hook, DbApiHook):
