@@ -1,0 +1,103 @@
+"""Test DAGs whose first try is SIGKILLed at a chosen point (test-only; never shipped).
+
+Read by a real scheduler in ``test_kills.py``. The kill points are chosen here, in a store
+that wraps the operator's real ledger store, and in a ``post_execute`` callback: no
+production code path is patched. ``BULKDOTS_TEST_DATA`` names the folder of the input files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG
+
+from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
+
+DATA = os.environ.get("BULKDOTS_TEST_DATA", "/nonexistent")
+POINTS = ("before_post", "after_post", "after_execute", "between_halves")
+
+
+def killed_marker(dag_id: str) -> Path:
+    """Written just before the kill: a DAG's task dies once, on the first try that runs."""
+    return Path(DATA) / f"{dag_id}.killed"
+
+
+def die(dag_id: str) -> None:
+    """The worker dies at once: no cleanup, no exception handler, no ledger flush."""
+    killed_marker(dag_id).write_text(str(os.getpid()))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillingStore:
+    """The ledger's real store, killing the task process at ``point``."""
+
+    def __init__(self, store: Any, point: str) -> None:
+        self.store, self.point, self.intent_writes = store, point, 0
+        self.dag_id = f"kill_{point}"
+
+    def get(self, key: str) -> str | None:
+        return self.store.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        if self.point == "after_post" and "/a/" in key:
+            die(self.dag_id)  # requests were answered, their acknowledgements never stored
+        self.store.set(key, value)
+        if self.point == "before_post" and "/i/" in key:
+            self.intent_writes += 1
+            if self.intent_writes == 2:
+                die(self.dag_id)  # the second batch is intended, none of it posted yet
+        if self.point == "between_halves" and "/a/" in key and _has_half(value):
+            die(self.dag_id)  # a first half is acknowledged and stored; the rest of its body is not
+
+
+def _has_half(chunk: str) -> bool:
+    """Whether a chunk of acknowledgements holds one of a split half (part other than "*")."""
+    return any(entry[1] != "*" for entry in json.loads(chunk))
+
+
+class KillingOperator(BulkDotsOperator):
+    """The operator, whose first try dies at ``kill_point``."""
+
+    def __init__(self, *, kill_point: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kill_point = kill_point
+
+    def resume_store(self, context: Any) -> Any:
+        store, prefix = super().resume_store(context)
+        if not killed_marker(self.dag_id).exists():
+            store = KillingStore(store, self.kill_point)
+        return store, prefix
+
+
+def kill_after_execute(context: Any, result: Any = None) -> None:
+    dag_id = context["ti"].dag_id
+    if not killed_marker(dag_id).exists():
+        die(dag_id)  # execute() returned; Airflow has not recorded the success
+
+
+for point in POINTS:
+    with DAG(
+        dag_id=f"kill_{point}",
+        schedule="@once",
+        start_date=datetime(2024, 1, 1),
+        catchup=False,
+        # Two retries: a try may also fail to start while the shared machine is busy.
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=0)},
+    ) as dag:
+        KillingOperator(
+            task_id="send",
+            kill_point=point,
+            data=f"{DATA}/{point}.csv",
+            device_column="logger",
+            timestamp_column="time",
+            max_in_flight=2,
+            max_body_bytes=8000 if point == "between_halves" else 4000,
+            reconcile_delay=1.0,
+            post_execute=kill_after_execute if point == "after_execute" else None,
+        )
+    globals()[dag.dag_id] = dag
