@@ -12,11 +12,17 @@ Layers, bottom first (a module may import its own layer and the ones below, neve
 
 Every import counts, also those inside functions and under ``TYPE_CHECKING``: a lazy import
 is still a dependency.
+
+Every third-party module the package imports comes from a distribution it declares
+(``pyproject.toml``, read back from the installed metadata); one declared only in an extra
+(pandas, pyarrow) is imported lazily, inside a function, so the package works without it.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -40,6 +46,15 @@ LAYERS: dict[str, int] = {
 }
 #: Layers that must not import Airflow at all (the pure core and the delivery layer).
 NO_AIRFLOW_BELOW = 1
+
+
+#: Module name -> distribution, where the import name is not the distribution's name.
+DISTRIBUTION_OF = {"airflow": "apache-airflow"}
+#: Imports that need no declaration, with the reason.
+UNDECLARED_ALLOWED = {
+    # The opt-in pytest plugin runs only inside a pytest session, which brings pytest.
+    ("emulator/pytest_plugin.py", "pytest"),
+}
 
 
 def _modules() -> list[Path]:
@@ -152,3 +167,64 @@ def _layer_known(name: str) -> bool:
         return False
     top = name[len(PACKAGE) :].lstrip(".").split(".")[0]
     return top in LAYERS
+
+
+def _declared() -> tuple[set[str], set[str]]:
+    """The distributions the package requires, and those only its extras (not dev) require."""
+    core: set[str] = set()
+    extras: set[str] = set()
+    for requirement in metadata.requires(PACKAGE.replace("_", "-")) or []:
+        name = requirement.split(";")[0]
+        for stop in "<>=!~[ ":
+            name = name.split(stop)[0]
+        name = name.strip().lower().replace("_", "-")
+        if "extra ==" not in requirement:
+            core.add(name)
+        elif "extra == 'dev'" not in requirement and 'extra == "dev"' not in requirement:
+            extras.add(name)
+    return core, extras
+
+
+def _third_party_imports(path: Path) -> list[tuple[int, str, bool]]:
+    """``(line, top-level module, at module level)`` of each third-party import of a file."""
+    tree = ast.parse(path.read_text(), str(path))
+    nested = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.If)
+        for inner in ast.walk(node)
+        if inner is not node
+    }
+    found: list[tuple[int, str, bool]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top != PACKAGE and top not in sys.stdlib_module_names:
+                found.append((node.lineno, top, id(node) not in nested))
+    return found
+
+
+def test_every_direct_import_is_declared_and_extras_are_imported_lazily() -> None:
+    core, extras = _declared()
+    distributions = metadata.packages_distributions()
+    problems: list[str] = []
+    for path in _modules():
+        where = path.relative_to(ROOT).as_posix()
+        for line, module, at_top in _third_party_imports(path):
+            if (where, module) in UNDECLARED_ALLOWED:
+                continue
+            names = {DISTRIBUTION_OF.get(module, module)} | set(distributions.get(module, []))
+            names = {name.lower().replace("_", "-") for name in names}
+            if names & core:
+                continue
+            if not names & extras:
+                problems.append(f"{where}:{line} imports {module}, declared nowhere")
+            elif at_top:
+                problems.append(f"{where}:{line} imports {module} (an extra) at module level")
+    assert not problems, "\n".join(problems)
