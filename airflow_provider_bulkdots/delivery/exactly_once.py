@@ -152,7 +152,7 @@ class ExactlyOnceDelivery:
         if self.reconciler is None or not state.is_unknown(body.body_id):
             return False
         remaining = without_halves(body.payload, state.split_halves(body.body_id))
-        self.reconciler.add(body, remaining, state.part_task_ids(body.body_id))
+        self.reconciler.add(body, remaining, state.part_task_ids(body.body_id), fresh=False)
         return True
 
     def _intended(self, batch: list[Body]) -> Iterator[Body]:

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -40,6 +41,35 @@ PAGE_SIZE = 1000
 MAX_PAGES = 10_000
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDot:
+    """One dot as the read endpoint returns it (``created_at`` in ms when the API gives it)."""
+
+    timestamp: int
+    value: float | None
+    created_at: int | None
+
+    @classmethod
+    def parse(cls, item: object) -> StoredDot | None:
+        """The dot of one result, or ``None`` when it has no numeric timestamp."""
+        if not isinstance(item, dict) or not _is_number(item.get("timestamp")):
+            return None
+        created = _number(item.get("created_at"))
+        return cls(
+            int(item["timestamp"]),
+            _number(item.get("value")),
+            None if created is None else int(created),
+        )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class _Again(Exception):
@@ -86,7 +116,11 @@ class SeriesReader:
 
     def timestamps(self, device: str, variable: str, start_ms: int, end_ms: int) -> set[int]:
         """Every timestamp (ms) the series holds in ``[start_ms, end_ms]``."""
-        found: set[int] = set()
+        return {dot.timestamp for dot in self.dots(device, variable, start_ms, end_ms)}
+
+    def dots(self, device: str, variable: str, start_ms: int, end_ms: int) -> list[StoredDot]:
+        """Every dot the series holds in ``[start_ms, end_ms]``, newest first."""
+        found: list[StoredDot] = []
         url = self.url(device, variable)
         for page in range(1, MAX_PAGES + 1):
             params = {"start": start_ms, "end": end_ms, "page_size": self.page_size, "page": page}
@@ -94,9 +128,7 @@ class SeriesReader:
             if data is None:  # no such series, or past the last page
                 return found
             results = data.get("results") or []
-            for dot in results:
-                if isinstance(dot, dict) and isinstance(dot.get("timestamp"), int | float):
-                    found.add(int(dot["timestamp"]))
+            found.extend(dot for dot in map(StoredDot.parse, results) if dot is not None)
             if not data.get("next") or not results:
                 return found
         raise BulkDotsDeliveryError(

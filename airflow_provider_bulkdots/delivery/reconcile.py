@@ -8,7 +8,12 @@ series of the body is read back over the body's time span, and only the dots not
 sent again, as a new payload. A resend whose reply is lost again is settled the same way, until
 ``timeout`` runs out: then the delivery fails, naming what is still unsettled.
 
-A dot counts as found when its series holds a value at its timestamp. Pure of Airflow.
+A dot counts as found when its series holds a value at its timestamp. A body of several series
+lost in this delivery is first probed with one read, of its largest series, since the API
+stores a body whole (one task per request) or not at all: when every dot of that series is
+there with the same value, created since the delivery began (less ``CLOCK_SKEW_MS``), the body
+is stored; when none is, it is not, and is sent again in full; any other finding (some dots,
+or dots older than the delivery) reads every series. Pure of Airflow.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from airflow_provider_bulkdots.delivery.readback import SeriesReader
+from airflow_provider_bulkdots.delivery.readback import SeriesReader, StoredDot
 from airflow_provider_bulkdots.delivery.split import CannotSplitError, iter_dots, split_payload
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 
 _TIMESTAMP = "timestamp"
+#: How far the API's clock may run behind ours when ``created_at`` is compared with our start.
+CLOCK_SKEW_MS = 300_000
 #: The separator of a resend's id: ``<body_id>~r<n>``.
 RESEND_MARK = "~r"
 
@@ -100,6 +107,7 @@ class Unsettled:
     not_before: float
     task_ids: list[str] = field(default_factory=list)
     resends: int = 0
+    fresh: bool = True  # lost in this delivery (not found in an earlier try's ledger)
 
 
 @dataclass
@@ -126,6 +134,7 @@ class Reconciler:
         on_settled: Callable[[Body, list[str]], None],
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.reader = reader
         self.delay = delay
@@ -134,14 +143,22 @@ class Reconciler:
         self.counts = ReconcileCounts()
         self._clock = clock
         self._sleep = sleep
+        self.started_ms = int(wall_clock() * 1000)
         self._queue: deque[Unsettled] = deque()
         self._in_flight: dict[str, Unsettled] = {}
 
     def __len__(self) -> int:
         return len(self._queue)
 
-    def add(self, body: Body, payload: bytes | None = None, task_ids: Iterable[str] = ()) -> None:
-        """A body whose outcome is unknown (``payload``: the part still to confirm)."""
+    def add(
+        self,
+        body: Body,
+        payload: bytes | None = None,
+        task_ids: Iterable[str] = (),
+        fresh: bool = True,
+    ) -> None:
+        """A body whose outcome is unknown (``payload``: the part still to confirm; ``fresh``:
+        its request was made by this delivery)."""
         base = self._in_flight.pop(body.body_id, None)
         if base is not None:  # a resend lost its reply in turn
             base.payload, base.not_before = body.payload, self._clock() + self.delay
@@ -149,6 +166,7 @@ class Reconciler:
             self._queue.append(base)
             return
         item = Unsettled(body, payload or body.payload, self._clock() + self.delay, list(task_ids))
+        item.fresh = fresh
         self._queue.append(item)
 
     def resend_done(self, resend: Body, task_ids: list[str]) -> Body | None:
@@ -171,11 +189,25 @@ class Reconciler:
                 resends.append(resend)
         return resends
 
+    def _missing(self, item: Unsettled) -> bytes:
+        """What of the item's payload the API does not hold (``b""``: nothing)."""
+        spans = series_spans(item.payload)
+        found: dict[tuple[str, str], set[int]] = {}
+        if item.fresh and len(spans) > 1:
+            probe, ours = _largest_series(item.payload)
+            stored = self.reader.dots(*probe, *spans[probe])
+            if self._stored_by_us(ours, stored):
+                return b""
+            found[probe] = {dot.timestamp for dot in stored}
+            if not found[probe] & ours.keys():  # none of it: the body was not stored
+                return item.payload
+        for (device, variable), (start, end) in spans.items():
+            if (device, variable) not in found:
+                found[(device, variable)] = self.reader.timestamps(device, variable, start, end)
+        return payload_without(item.payload, lambda key: key[2] in found.get(key[:2], ()))
+
     def _read_back(self, item: Unsettled) -> Body | None:
-        found: dict[tuple[str, str], set[int]] = defaultdict(set)
-        for (device, variable), (start, end) in series_spans(item.payload).items():
-            found[(device, variable)] = self.reader.timestamps(device, variable, start, end)
-        missing = payload_without(item.payload, lambda key: key[2] in found[key[:2]])
+        missing = self._missing(item)
         if item.resends == 0:
             self.counts.reconciled_bodies += 1
         if not missing:
@@ -192,6 +224,18 @@ class Reconciler:
         )
         self._in_flight[resend.body_id] = item
         return resend
+
+    def _stored_by_us(self, ours: dict[int, float | None], stored: list[StoredDot]) -> bool:
+        """Whether every dot of ``ours`` is stored, same value, created during this delivery."""
+        by_timestamp = {dot.timestamp: dot for dot in stored}
+        since = self.started_ms - CLOCK_SKEW_MS
+        for timestamp, value in ours.items():
+            dot = by_timestamp.get(timestamp)
+            if dot is None or dot.created_at is None or dot.created_at < since:
+                return False
+            if value is not None and dot.value != value:
+                return False
+        return True
 
     def settle_all(self, send: Callable[[list[Body]], None]) -> None:
         """Settle every held body, sending resends through ``send``, within ``timeout``."""
@@ -212,6 +256,18 @@ class Reconciler:
             f"replies keep getting lost. First: {ids}. The ledger keeps them: a retry of the "
             "task reads them back again and resends only what is missing."
         )
+
+
+def _largest_series(payload: bytes) -> tuple[tuple[str, str], dict[int, float | None]]:
+    """The series with the most dots in a payload, and its dots' values by timestamp."""
+    series: dict[tuple[str, str], dict[int, float | None]] = defaultdict(dict)
+    for dot in iter_dots(payload):
+        device, variable, timestamp = dot_key(dot.device, dot.variable, dot.timestamp)
+        value = dot.dot.get("value") if isinstance(dot.dot, dict) else dot.dot
+        number = float(value) if isinstance(value, int | float) else None
+        series[(device, variable)][timestamp] = number
+    largest = max(series, key=lambda key: len(series[key]))
+    return largest, series[largest]
 
 
 def resend_base(body_id: str) -> str:

@@ -3,6 +3,7 @@ between a request and its ledger entry, split halves, re-runs. Every dot stored 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,7 @@ from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_exis
 from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
 from airflow_provider_bulkdots.delivery.limiter import RateLimiter
 from airflow_provider_bulkdots.delivery.readback import SeriesReader
-from airflow_provider_bulkdots.delivery.reconcile import Reconciler, half_at
+from airflow_provider_bulkdots.delivery.reconcile import Reconciler, half_at, payload_without
 from airflow_provider_bulkdots.delivery.sender import Sender
 from airflow_provider_bulkdots.delivery.settings import resolve_settings
 from airflow_provider_bulkdots.delivery.transport import make_session
@@ -46,7 +47,12 @@ class Parts:
     """One delivery's parts over the emulator, as the operator composes them."""
 
     def __init__(
-        self, emu: Emulator, store: MemoryStore | None, delay: float, **overrides: Any
+        self,
+        emu: Emulator,
+        store: MemoryStore | None,
+        delay: float,
+        wall_clock: Any = time.time,
+        **overrides: Any,
     ) -> None:
         settings = resolve_settings(
             emu.url,
@@ -64,7 +70,11 @@ class Parts:
         self.sender = Sender(session, auth, settings, limiter=limiter)
         self.reader = SeriesReader(session, auth, settings, limiter)
         reconciler = Reconciler(
-            self.reader, delay=delay, timeout=60, on_settled=lambda body, ids: None
+            self.reader,
+            delay=delay,
+            timeout=60,
+            on_settled=lambda body, ids: None,
+            wall_clock=wall_clock,
         )
         ledger = DeliveryLedger(store, "ledger", "fp") if store is not None else None
         self.delivery = ExactlyOnceDelivery(self.sender, ledger, reconciler)
@@ -131,6 +141,7 @@ def test_a_reply_lost_before_storing_is_resent_after_reading_back(slow_emu: Emul
     assert_each_dot_once(slow_emu, sent)
     assert parts.delivery.counts.reconciled_bodies == 1
     assert parts.delivery.counts.resent_dots == sent[0].dot_count
+    assert parts.reader.requests == 1  # none of its largest series there: not stored
 
 
 @pytest.mark.parametrize("kind", ["html_200", "empty_json_200", "no_content_204"])
@@ -238,3 +249,30 @@ def test_skip_existing_sends_only_missing_dots_also_after_the_source_grew(
     assert_each_dot_once(emu, grown)
     assert skipped[0] == sum(body.dot_count for body in old)
     assert parts.reader.requests == len(spans)  # one read per series: each fits one page
+
+
+def test_a_lost_reply_of_a_stored_body_costs_one_read(slow_emu: Emulator) -> None:
+    sent = bodies(3, variables=3)
+    slow_emu.inject_next("drop_after_store", 1)
+
+    parts = run(slow_emu, sent)
+
+    assert_each_dot_once(slow_emu, sent)
+    # Its largest series, all there, same values, created during this delivery: stored whole.
+    assert parts.reader.requests == 1
+    assert parts.delivery.counts.resent_dots == 0
+
+
+def test_dots_stored_before_the_delivery_do_not_count_as_the_lost_body(emu: Emulator) -> None:
+    (body,) = bodies(1, variables=3)
+    only_v0 = payload_without(body.payload, lambda key: key[1] != "v0")
+    run(emu, [Body(0, only_v0, 12, body_id="earlier")])  # an earlier run stored v0 only
+    emu.inject_next("drop_before_store", 1)
+    an_hour_later = time.time() + 3600  # this delivery starts well after those writes
+
+    parts = run(emu, [body], delay=0, wall_clock=lambda: an_hour_later)
+
+    # The probe (v0) found old dots: every series was read, only v1 and v2 were resent.
+    assert_each_dot_once(emu, [body])
+    assert parts.reader.requests == 3
+    assert parts.delivery.counts.resent_dots == 24

@@ -1,0 +1,150 @@
+"""Exactly once under lost replies: duplicates, lost dots, and what reading back costs.
+
+The emulator enforces 20 requests/s and makes writes visible to reads 0.5 s late. Bodies from
+realistic wide rows (50 weather stations, 5 variables, one-second steps; built by the core) go
+through the operator's delivery (sender, ledger, read-back reconciliation) at 20 requests/s:
+
+- baseline: no faults (the minimum: one request per body);
+- lost replies: 10 % of the accepted requests stored, their replies dropped;
+- mixed: 5 % stored with the reply dropped, 5 % dropped before storing (those must be resent).
+
+Each phase prints its duplicates, lost dots and requests (writes and reads) over the minimum.
+The last line is JSON: ``duplicates``, ``lost`` and ``extra_requests_ratio`` of the lost-replies
+phase, then the mixed phase's figures.
+
+    python bench/bench_exactly_once.py              # 200,000 dots, about 30 s per phase
+    python bench/bench_exactly_once.py --dots 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bulkdots-bench-"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from airflow_provider_bulkdots.delivery.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceDelivery
+from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
+from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.readback import SeriesReader
+from airflow_provider_bulkdots.delivery.reconcile import Reconciler
+from airflow_provider_bulkdots.delivery.sender import Sender
+from airflow_provider_bulkdots.delivery.settings import resolve_settings
+from airflow_provider_bulkdots.delivery.transport import make_session
+from airflow_provider_bulkdots.dots import Body, ReshapeOptions, build_bodies
+from airflow_provider_bulkdots.emulator import Emulator, Faults, start_emulator
+from bench._common import wide_rows
+
+TOKEN = "BBFF-bench-token-0123456789"
+RATE = 20.0
+VISIBILITY = 0.5
+RECONCILE_DELAY = 0.7
+
+
+class MemoryStore:
+    """The ledger's store in a dict (the operator's is the task state store)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        self.values[key] = value
+
+
+def make_bodies(dots: int) -> list[Body]:
+    options = ReshapeOptions(layout="wide", device_column="device", timestamp_column="timestamp")
+    return list(build_bodies(wide_rows(dots), options))
+
+
+def phase(emu: Emulator, name: str, bodies: list[Body], faults: Faults) -> dict[str, Any]:
+    """Deliver every body under ``faults``; what the emulator stored and what it cost."""
+    emu.reset()
+    emu.set_rate_limit(RATE)
+    emu.set_visibility_delay(VISIBILITY)
+    emu.set_faults(faults)
+    settings = resolve_settings(
+        emu.url,
+        overrides={"rate_limit": RATE, "max_in_flight": 4, "retry_unknown_outcome": False},
+    )
+    session = make_session(settings.max_in_flight)
+    auth = TokenAuth(TOKEN)
+    limiter = RateLimiter(RATE)  # writes and reads share the pace
+    reader = SeriesReader(session, auth, settings, limiter)
+    reconciler = Reconciler(
+        reader, delay=RECONCILE_DELAY, timeout=300, on_settled=lambda body, ids: None
+    )
+    ledger = DeliveryLedger(MemoryStore(), "ledger", "bench")
+    sender = Sender(session, auth, settings, limiter=limiter)
+    delivery = ExactlyOnceDelivery(sender, ledger, reconciler)
+    started = time.monotonic()
+    summary = delivery.run(iter(bodies))
+    seconds = time.monotonic() - started
+    stats = emu.stats()
+    expected = sum(body.dot_count for body in bodies)
+    writes, reads = summary.requests, delivery.counts.read_requests
+    result = {
+        "bodies": len(bodies),
+        "writes": writes,
+        "reads": reads,
+        "ratio": round((writes + reads) / len(bodies), 3),
+        "duplicates": stats["duplicates"],
+        "lost": expected - stats["unique_dots"],
+        "reconciled_bodies": delivery.counts.reconciled_bodies,
+        "resent_dots": delivery.counts.resent_dots,
+        "replies": stats["requests"],
+        "seconds": round(seconds, 1),
+    }
+    print(
+        f"{name:>13}: {result['bodies']} bodies, {writes} writes + {reads} reads "
+        f"= {result['ratio']:.3f} x the minimum; {result['duplicates']} duplicates, "
+        f"{result['lost']} lost; {result['reconciled_bodies']} bodies read back, "
+        f"{result['resent_dots']} dots resent; replies {result['replies']}; {seconds:.1f} s "
+        f"({(writes + reads) / seconds:.1f} requests/s)"
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dots", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    bodies = make_bodies(args.dots)
+    print(f"{args.dots} dots in {len(bodies)} bodies; emulator at {RATE:g} requests/s")
+    with start_emulator(token=TOKEN, rate_limit=RATE) as emu:
+        base = phase(emu, "baseline", bodies, Faults())
+        lost = phase(emu, "lost replies", bodies, Faults(drop_response_rate=0.10, seed=args.seed))
+        mixed = phase(
+            emu,
+            "mixed",
+            bodies,
+            Faults(drop_response_rate=0.05, drop_request_rate=0.05, seed=args.seed),
+        )
+    print(
+        json.dumps(
+            {
+                "duplicates": lost["duplicates"],
+                "lost": lost["lost"],
+                "extra_requests_ratio": lost["ratio"],
+                "baseline_ratio": base["ratio"],
+                "mixed_duplicates": mixed["duplicates"],
+                "mixed_lost": mixed["lost"],
+                "mixed_extra_requests_ratio": mixed["ratio"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
