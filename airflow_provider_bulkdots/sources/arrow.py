@@ -10,7 +10,7 @@ kernels, not a Python call per cell, where their type allows:
   such row exactly as it would for a list of rows;
 - integer and floating columns become Python numbers through numpy (a null stays ``None``;
   ``float32`` readings keep their shortest decimal, ``21.3`` rather than ``21.299999237060547``);
-- booleans become 1/0.
+- booleans become Python booleans the same way (the core reads them as 1/0).
 
 Every other type (text, decimals, dates, ...) goes through ``to_pylist`` and the core's own
 rules. So the same data gives the same bodies as a list of rows, byte for byte.
@@ -181,9 +181,7 @@ class ColumnConverter:
             if converted is not None:
                 return converted
             return array.to_pylist()
-        if types.is_boolean(kind):
-            return _numbers(array.cast("int8"), int)
-        if types.is_integer(kind):
+        if types.is_boolean(kind) or types.is_integer(kind):
             return _numbers(array, int)
         if types.is_float32(kind):
             return _numbers(array, _float32)
@@ -234,7 +232,10 @@ def _numbers(array: pa.Array, kind: Callable[[Any], Any]) -> list[Any]:
     if not array.null_count:
         values = array.to_numpy(zero_copy_only=False)
         return _to_python(values, kind)
-    filled = array.fill_null(0).to_numpy(zero_copy_only=False)
+    import pyarrow.types as types
+
+    filled = array.fill_null(False if types.is_boolean(array.type) else 0)
+    filled = filled.to_numpy(zero_copy_only=False)
     result = _to_python(filled, kind)
     nulls = array.is_null().to_numpy(zero_copy_only=False)
     for index in np.flatnonzero(nulls).tolist():

@@ -138,7 +138,8 @@ def test_timestamps_are_converted_as_a_column_not_per_cell() -> None:
     assert converted[1] == int(
         (START + dt.timedelta(seconds=1, microseconds=1001)).timestamp() * 1000
     )
-    assert converter.column("door_open", table.column("door_open").combine_chunks())[:2] == [1, 0]
+    door_open = converter.column("door_open", table.column("door_open").combine_chunks())
+    assert door_open[:2] == [True, False]
     assert converter.column("count", table.column("count").combine_chunks())[:2] == [None, 3]
 
 
@@ -242,3 +243,21 @@ def test_memory_stays_flat_with_ten_times_the_rows() -> None:
 
     assert (dots, dots_10x) == (40_000, 400_000)
     assert peak_10x < peak * 1.5, (peak, peak_10x)
+
+
+def test_boolean_and_integer_context_cells_stay_what_they_are() -> None:
+    rows = [
+        {"device": "d", "timestamp": START, "v": 1.5, "calibrated": True, "batch": 7},
+        {
+            "device": "d",
+            "timestamp": START + dt.timedelta(seconds=1),
+            "v": 2.5,
+            "calibrated": None,
+            "batch": None,
+        },
+    ]
+    options = ReshapeOptions(context_columns=("calibrated", "batch"))
+    table = pa.Table.from_pylist(rows)
+
+    assert bodies_of(table, options) == bodies_of(rows, options)
+    assert b'"context":{"calibrated":true,"batch":7}' in bodies_of(table, options)[0]
