@@ -1,6 +1,6 @@
 """Throughput of the typed sources through the core, beside the list input of the same run:
-an Arrow table, a Polars DataFrame and a SQLite query (through an Airflow connection) of the
-same rows."""
+an Arrow table, a Polars DataFrame, a pandas DataFrame, a Parquet file and a SQLite query
+(through an Airflow connection) of the same rows."""
 
 from __future__ import annotations
 
@@ -46,7 +46,27 @@ def source_figures(rows: list[dict[str, Any]], options: ReshapeOptions, runs: in
         seconds, dots = _best_of(runs, lambda data=data: _through_core(data, options))
         assert dots == expected, (name, dots, expected)
         figures[f"{name}_dots_per_s"] = round(dots / seconds)
+    figures.update(_file_and_frame_figures(rows, options, runs, expected))
     figures["sql_dots_per_s"] = _sqlite_figure(rows, options, runs, expected)
+    return figures
+
+
+def _file_and_frame_figures(
+    rows: list[dict[str, Any]], options: ReshapeOptions, runs: int, expected: int
+) -> dict[str, float]:
+    """The same rows as a pandas DataFrame and as a Parquet file (read through
+    ObjectStoragePath), both converted a column at a time through Arrow."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "readings.parquet")
+        frame.to_parquet(path, index=False)
+        for name, data in (("dataframe", frame), ("parquet", path)):
+            seconds, dots = _best_of(runs, lambda data=data: _through_core(data, options))
+            assert dots == expected, (name, dots, expected)
+            figures[f"{name}_dots_per_s"] = round(dots / seconds)
     return figures
 
 

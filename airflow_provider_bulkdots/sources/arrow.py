@@ -259,3 +259,30 @@ def _fixed_offset_ms(options: ReshapeOptions) -> int | None:
     if zone.upper() in ("UTC", "Z", "ETC/UTC", "GMT", "ETC/GMT"):
         return 0
     return None
+
+
+def parquet_rows(source: Any, columns: list[str] | None, options: ReshapeOptions) -> Iterator[dict]:
+    """Rows of a Parquet file (an open binary file), a record batch at a time."""
+    pq = import_extra("pyarrow.parquet", "parquet", "reading Parquet")
+    batches = pq.ParquetFile(source).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+    return arrow_rows(batches, options)
+
+
+def dataframe_rows(frame: Any, options: ReshapeOptions) -> Iterator[dict] | None:
+    """Rows of a pandas DataFrame through Arrow, or None where the frame's own rows must be
+    read instead: a layout other than wide (where NaN and None are read alike), context
+    columns, an empty device or timestamp cell (their refusals quote the cell as pandas holds
+    it), or columns Arrow cannot hold (e.g. numbers mixed with text)."""
+    pa = import_pyarrow()
+    if options.layout != "wide" or options.context_columns:
+        return None
+    if not all(isinstance(name, str) for name in frame.columns):
+        return None
+    keys = [options.timestamp_column] + ([options.device_column] if options.device is None else [])
+    if any(key not in frame.columns or frame[key].isna().any() for key in keys if key):
+        return None
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+    return arrow_rows(table.to_batches(max_chunksize=BATCH_ROWS), options)

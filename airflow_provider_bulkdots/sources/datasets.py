@@ -61,13 +61,13 @@ def open_dataset(
     if arrow.is_arrow_or_polars(data):
         return arrow.open_arrow(data, options)
     if assets.is_asset(data):
-        return _from_path(assets.asset_path(data), file_format)
+        return _from_path(assets.asset_path(data), file_format, options)
     if isinstance(data, list | tuple):
         return _from_rows(data)
     if type(data).__name__ == "DataFrame" and hasattr(data, "itertuples"):
-        return _from_dataframe(data)
+        return _from_dataframe(data, options)
     if isinstance(data, str) or hasattr(data, "open"):
-        return _from_path(data, file_format)
+        return _from_path(data, file_format, options)
     raise TypeError(
         "data must be a list of row mappings, a pandas DataFrame, an Arrow table or stream, "
         "a Polars frame, or a path or URI to a CSV, JSON Lines or Parquet file; "
@@ -87,7 +87,7 @@ def _from_rows(rows: Sequence[Any]) -> Dataset:
     return Dataset(f"{len(rows)} rows", digest.hexdigest(), lambda: iter(rows))
 
 
-def _from_dataframe(frame: Any) -> Dataset:
+def _from_dataframe(frame: Any, options: ReshapeOptions | None) -> Dataset:
     import pandas as pd
 
     hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
@@ -95,13 +95,19 @@ def _from_dataframe(frame: Any) -> Dataset:
     digest.update(repr(list(frame.columns)).encode())
 
     def rows() -> Iterator[dict[str, Any]]:
+        from airflow_provider_bulkdots.sources.arrow import dataframe_rows
+
+        through_arrow = dataframe_rows(frame, options) if options is not None else None
+        if through_arrow is not None:  # columns converted as wholes (sources/arrow.py)
+            yield from through_arrow
+            return
         for start in range(0, len(frame), _CHUNK_ROWS):
             yield from frame.iloc[start : start + _CHUNK_ROWS].to_dict("records")
 
     return Dataset(f"DataFrame of {len(frame)} rows", digest.hexdigest(), rows)
 
 
-def _from_path(data: Any, file_format: str | None) -> Dataset:
+def _from_path(data: Any, file_format: str | None, options: ReshapeOptions | None) -> Dataset:
     from airflow_provider_bulkdots.compat import ObjectStoragePath
 
     path = data if isinstance(data, ObjectStoragePath) else ObjectStoragePath(str(data))
@@ -121,7 +127,7 @@ def _from_path(data: Any, file_format: str | None) -> Dataset:
     readers: dict[str, Callable[[Any], Iterator[Any]]] = {
         "csv": _read_csv,
         "jsonl": _read_jsonl,
-        "parquet": _read_parquet,
+        "parquet": lambda path: _read_parquet(path, options),
     }
     reader = readers[kind]
     return Dataset(f"{kind} file {path}", fingerprint, lambda: reader(path))
@@ -154,7 +160,7 @@ def _read_jsonl(path: Any) -> Iterator[Any]:
                 yield UnreadableLine(str(error), stripped[:200].decode("utf-8", "replace"))
 
 
-def _read_parquet(path: Any) -> Iterator[dict[str, Any]]:
+def _read_parquet(path: Any, options: ReshapeOptions | None) -> Iterator[dict[str, Any]]:
     try:
         import pyarrow.parquet as pq
     except ImportError as error:  # pragma: no cover - depends on the installed extras
@@ -162,6 +168,12 @@ def _read_parquet(path: Any) -> Iterator[dict[str, Any]]:
             "reading Parquet needs the 'parquet' extra: "
             "pip install 'airflow-provider-bulkdots[parquet]'"
         ) from error
+    if options is not None:  # columns converted as wholes (sources/arrow.py)
+        from airflow_provider_bulkdots.sources.arrow import parquet_rows
+
+        with path.open("rb") as raw:
+            yield from parquet_rows(raw, None, options)
+        return
     with path.open("rb") as raw:
         for batch in pq.ParquetFile(raw).iter_batches(batch_size=_CHUNK_ROWS):
             yield from batch.to_pylist()

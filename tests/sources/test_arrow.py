@@ -261,3 +261,50 @@ def test_boolean_and_integer_context_cells_stay_what_they_are() -> None:
 
     assert bodies_of(table, options) == bodies_of(rows, options)
     assert b'"context":{"calibrated":true,"batch":7}' in bodies_of(table, options)[0]
+
+
+def _frame_rows(frame: Any) -> list[dict[str, Any]]:
+    return frame.to_dict("records")  # what pandas itself hands over, row by row
+
+
+def test_a_dataframe_goes_through_arrow_with_the_bodies_of_its_own_rows(tmp_path: Any) -> None:
+    import pandas as pd
+
+    from airflow_provider_bulkdots.sources.arrow import dataframe_rows
+
+    rows = mixed_rows(400)
+    for row in rows:
+        row.pop("site")
+        row.pop("flow")  # Decimal: pandas keeps it as object, Arrow as decimal
+    frame = pd.DataFrame(rows)
+    frame["count"] = frame["count"].astype("Int64")  # nullable integers
+    frame["local"] = frame["timestamp"].dt.tz_localize(None)
+    options = ReshapeOptions(max_body_bytes=700, variables=["temperature", "count", "door_open"])
+    naive = ReshapeOptions(
+        max_body_bytes=700, timestamp_column="local", variables=["temperature", "count"]
+    )
+
+    assert dataframe_rows(frame, options) is not None
+    assert bodies_of(frame, options) == bodies_of(_frame_rows(frame), options)
+    assert bodies_of(frame, naive) == bodies_of(_frame_rows(frame), naive)
+    path = tmp_path / "frame.parquet"
+    frame.to_parquet(path, index=False)
+    assert bodies_of(str(path), options) == bodies_of(_frame_rows(frame), options)
+
+
+def test_a_dataframe_arrow_cannot_hold_faithfully_is_read_row_by_row() -> None:
+    import pandas as pd
+
+    from airflow_provider_bulkdots.sources.arrow import dataframe_rows
+
+    good = pd.DataFrame({"device": ["d"], "timestamp": [START], "v": [1.0]})
+    mixed = pd.DataFrame({"device": ["d", "d"], "timestamp": [START, START], "v": [1.0, "ERR"]})
+    no_time = pd.DataFrame({"device": ["d"], "timestamp": [pd.NaT], "v": [1.0]})
+    options = ReshapeOptions(on_invalid="skip")
+
+    assert dataframe_rows(good, options) is not None
+    assert dataframe_rows(mixed, options) is None
+    assert dataframe_rows(no_time, options) is None
+    assert dataframe_rows(good, ReshapeOptions(layout="long")) is None
+    assert dataframe_rows(good, ReshapeOptions(context_columns=("v",))) is None
+    assert bodies_of(mixed, options) == bodies_of(_frame_rows(mixed), options)
