@@ -185,7 +185,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "retry_unknown_outcome", bool, True, "Resend after a lost reply",
-        "Resend a request whose reply was lost: nothing is lost, but its dots may be stored "
+        "Where nothing reads back (the Hook alone, or the operator with reconcile=False): "
+        "resend a request whose reply was lost; nothing is lost, but its dots may be stored "
         "twice. Off: such a body is counted and the task fails without an Airflow retry.",
     ),
 )  # fmt: skip

@@ -276,3 +276,28 @@ def test_dots_stored_before_the_delivery_do_not_count_as_the_lost_body(emu: Emul
     assert_each_dot_once(emu, [body])
     assert parts.reader.requests == 3
     assert parts.delivery.counts.resent_dots == 24
+
+
+class RecordingStore(MemoryStore):
+    """A MemoryStore that keeps the key of every write, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[str] = []
+
+    def set(self, key: str, value: str) -> None:
+        self.keys.append(key)
+        super().set(key, value)
+
+
+def test_intents_are_stored_sixteen_bodies_to_a_write(emu: Emulator) -> None:
+    sent = bodies(48)
+    store = RecordingStore()
+
+    run(emu, sent, store)
+
+    assert_each_dot_once(emu, sent)
+    intent_writes = [key for key in store.keys if "/i/" in key]
+    assert len(intent_writes) == 3  # 48 bodies, one write per 16, before their requests
+    state = DeliveryLedger(store, "ledger", "fp").load()
+    assert state.complete and len(state.settled) == 48

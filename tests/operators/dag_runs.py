@@ -137,22 +137,38 @@ def ledger_rows(run: DagRun, map_index: int = -1, task_id: str = "send") -> dict
 
 def ledger_of(run: DagRun, map_index: int = -1, task_id: str = "send") -> LedgerState:
     """What a later try of that task instance would find in its ledger."""
+    from airflow_provider_bulkdots.compat import AIRFLOW_V_3_3_PLUS
     from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
-    from airflow_provider_bulkdots.operators.resume import STATE_STORE_PREFIX
+    from airflow_provider_bulkdots.operators.resume import STATE_STORE_PREFIX, ledger_key
 
-    rows = ledger_rows(run, map_index, task_id)
-    return DeliveryLedger(_Rows(rows), STATE_STORE_PREFIX, "").load()
+    if AIRFLOW_V_3_3_PLUS:
+        rows, prefix = ledger_rows(run, map_index, task_id), STATE_STORE_PREFIX
+    else:  # Airflow 3.2: in Variables
+        prefix = ledger_key(run.dag_id, run.run_id, task_id, map_index)
+        rows = {
+            key: value
+            for key, value in ledger_variables().items()
+            if key == prefix or key.startswith(prefix + "/")
+        }
+    return DeliveryLedger(_Rows(rows), prefix, "").load()
 
 
-def ledger_variables() -> dict[str, str]:
-    """The ledger keys in Airflow Variables (where Airflow has no task state store)."""
+def ledger_variables(run: DagRun | None = None, map_index: int = -1) -> dict[str, str]:
+    """The ledger keys in Airflow Variables (where Airflow has no task state store): all of
+    them, or those of the ``send`` task instance of ``run``."""
     from airflow.models.variable import Variable
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     with create_session() as session:
         rows = session.scalars(select(Variable).where(Variable.key.startswith(LEDGER_PREFIX)))
-        return {row.key: row.val for row in rows}
+        found = {row.key: row.val for row in rows}
+    if run is None:
+        return found
+    from airflow_provider_bulkdots.operators.resume import ledger_key
+
+    prefix = ledger_key(run.dag_id, run.run_id, "send", map_index)
+    return {key: value for key, value in found.items() if key.split("/")[0] == prefix}
 
 
 def _decoded(value: Any) -> Any:
