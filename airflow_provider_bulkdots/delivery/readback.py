@@ -32,6 +32,7 @@ from airflow_provider_bulkdots.delivery.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.limiter import Pacer
 from airflow_provider_bulkdots.delivery.retry import RetryPolicy
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
+from airflow_provider_bulkdots.delivery.transport import request_deadline
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError, api_error
 
 VALUES_PATH = "/api/v1.6/devices/{device}/{variable}/values/"
@@ -169,14 +170,15 @@ class SeriesReader:
         with self._lock:
             self.requests += 1
         try:
-            response = self.session.get(
-                url,
-                params=params,
-                headers={"Accept": "application/json", "User-Agent": HEADERS["User-Agent"]},
-                auth=self.auth,
-                timeout=(self.settings.timeout, self.settings.timeout),
-                allow_redirects=False,
-            )
+            with request_deadline(self.settings.timeout):  # bounds the whole read
+                response = self.session.get(
+                    url,
+                    params=params,
+                    headers={"Accept": "application/json", "User-Agent": HEADERS["User-Agent"]},
+                    auth=self.auth,
+                    timeout=(self.settings.timeout, self.settings.timeout),
+                    allow_redirects=False,
+                )
         except requests.RequestException as exc:
             raise _Again(f"{type(exc).__name__}: {self.auth.redact(str(exc))}") from None
         status = response.status_code

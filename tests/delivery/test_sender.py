@@ -14,6 +14,8 @@ import msgspec
 import pytest
 
 from airflow_provider_bulkdots.delivery.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.sender import Sender
 from airflow_provider_bulkdots.delivery.settings import resolve_settings
 from airflow_provider_bulkdots.delivery.transport import make_session
@@ -92,6 +94,21 @@ def test_timeout_bounds_the_whole_request(fast_prefix: int) -> None:
     assert took < 0.6 + 0.5, f"took {took:.2f} s; the trickle alone lasts {0.2 * len(ACK):.0f} s"
     assert summary.unacknowledged_bodies == 1, "the request may have been stored: unknown"
     assert summary.statuses == {"reply_lost": 1}
+
+
+def test_timeout_bounds_a_whole_read_too() -> None:
+    """The read-back's GETs share the same deadline: a trickled page is cut off at timeout."""
+    page = http_reply("200 OK", b'{"count": 0, "next": null, "results": []}')
+    with raw_server(page, byte_interval=0.2) as server:
+        settings = resolve_settings(server.url, None, {"timeout": 0.6, "max_retries": 0})
+        reader = SeriesReader(
+            make_session(1), TokenAuth(TOKEN), settings, RateLimiter(0), sleep=lambda s: None
+        )
+        started = time.monotonic()
+        with pytest.raises(BulkDotsDeliveryError):
+            reader.timestamps("dev-0", "v", 0, 1)
+        took = time.monotonic() - started
+    assert took < 0.6 + 0.5, f"took {took:.2f} s; the trickle alone lasts {0.2 * len(page):.0f} s"
 
 
 def test_a_redirect_is_not_followed_and_says_where() -> None:
