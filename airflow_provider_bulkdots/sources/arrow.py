@@ -191,8 +191,8 @@ class ColumnConverter:
 
     def _timestamps(self, array: pa.Array) -> list[Any] | None:
         """Epoch numbers in the options' unit, or None to let the core read this batch."""
-        if array.null_count:
-            return None
+        if array.null_count or getattr(self.options, "timestamp_format", None):
+            return None  # a timestamp_format reads text: the core gets the datetimes
         millis = self._epoch_millis(array)
         if millis is None or not len(millis):
             return None
