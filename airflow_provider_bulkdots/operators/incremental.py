@@ -100,9 +100,7 @@ class Watermarks:
         self._by_device: dict[str, dict[str, int]] = {}
         for (device, variable), millis in self.stored.items():
             self._by_device.setdefault(device, {})[variable] = millis
-        self._timestamp = TimestampNormaliser(
-            options.timestamp_column, options.timestamp_unit, options.tzinfo()
-        )
+        self._timestamp = _normaliser(options)
         self._reserved = options.reserved_columns()
         self._newest_read: dict[str, int] = {}
         self.in_time_order = True
@@ -227,6 +225,17 @@ class Watermarks:
                     if limit is None or certain < limit:
                         newest[series] = max(newest.get(series, -1), certain)
         return {key: ms for key, ms in newest.items() if ms > self.stored.get(key, -1)}
+
+
+def _normaliser(options: ReshapeOptions) -> TimestampNormaliser:
+    """The core's own timestamp reader for ``options`` (with its reading conventions, such
+    as a timestamp_format, where the core has them), so rows are filtered as they are read."""
+    from airflow_provider_bulkdots.dots import timestamps
+
+    for_options = getattr(timestamps, "normaliser_for", None)
+    if for_options is not None:
+        return for_options(options)
+    return TimestampNormaliser(options.timestamp_column, options.timestamp_unit, options.tzinfo())
 
 
 def _is_empty(value: Any) -> bool:
