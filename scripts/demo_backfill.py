@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -18,14 +19,14 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / ".demo"
+DEMO = ROOT / ".demo"  # --workdir changes it
 DAG_ID = "bulkdots_daily_backfill"
 TASK_ID = "send_logger_day"
 TOKEN = "demo-token"
 
 
-def prepare_airflow_home() -> None:
-    home = DEMO / "airflow"
+def prepare_airflow_home(workdir: Path) -> None:
+    home = workdir / "airflow"
     os.environ.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -50,26 +51,33 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=float, default=4.0, help="emulator requests/s")
     parser.add_argument("--days", type=int, default=5, help="days of sample data to send")
     parser.add_argument(
-        "--serve", action="store_true", help="keep the emulator and its dashboard up afterwards"
+        "--serve",
+        action="store_true",
+        help="keep the emulator and its dashboard up afterwards, until Ctrl-C or SIGTERM",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=DEMO, help="where the demo writes (emptied first)"
     )
     args = parser.parse_args()
+    workdir = args.workdir.resolve()
     # dag.test() runs Airflow's API in process through Starlette's test client, which warns.
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
 
-    if DEMO.exists():
-        shutil.rmtree(DEMO)
-    DEMO.mkdir()
-    print("Preparing an Airflow home with SQLite in .demo/airflow ...", flush=True)
-    prepare_airflow_home()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    print(f"Preparing an Airflow home with SQLite in {workdir / 'airflow'} ...", flush=True)
+    prepare_airflow_home(workdir)
 
     import pendulum
 
     from airflow_provider_bulkdots.emulator import start_emulator
+    from airflow_provider_bulkdots.emulator.cli import wait_for_stop_signal
 
     emulator = start_emulator(
         token=TOKEN,
         rate_limit=args.rate_limit,
-        db_path=str(DEMO / "emulator.sqlite"),
+        db_path=str(workdir / "emulator.sqlite"),
         port=args.port,
     )
     os.environ["AIRFLOW_CONN_BULKDOTS_DEFAULT"] = json.dumps(
@@ -84,7 +92,7 @@ def main() -> None:
         raise SystemExit(f"example DAGs failed to import: {bag.import_errors}")
     dag = bag.get_dag(DAG_ID)
     assert dag is not None
-    run_conf = {"rejected_dir": str(DEMO / "rejected")}
+    run_conf = {"rejected_dir": str(workdir / "rejected")}
 
     totals = {
         "dots_sent": 0,
@@ -129,17 +137,15 @@ def main() -> None:
     )
     ok = stats["dots"] == totals["dots_sent"] and stats["duplicates"] == 0
     print("Check:   " + ("every dot stored exactly once" if ok else "MISMATCH"))
-    for path in sorted((DEMO / "rejected").rglob("*.jsonl")):
+    for path in sorted((workdir / "rejected").rglob("*.jsonl")):
         for line in path.read_text().splitlines():
-            print(f"Rejected: {line}  ({path.relative_to(ROOT)})")
-    print(f"Dashboard: {emulator.url}/")
+            print(f"Rejected: {line}  ({path})")
+    print(f"Dashboard: {emulator.url}/", flush=True)
     if args.serve:
-        print("Serving the dashboard; Ctrl-C to stop.")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        print("Serving the dashboard; Ctrl-C or SIGTERM to stop.", flush=True)
+        # Airflow installs its own SIGTERM handler while running tasks: take both signals back.
+        signum = wait_for_stop_signal()
+        print(f"Stopping on {signal.Signals(signum).name}.", flush=True)
     emulator.close()
     if not ok:
         raise SystemExit(1)
