@@ -1,17 +1,20 @@
 """Delivery to the bulk endpoint, free of Airflow.
 
 settings (what to push and how hard) · auth (the token on a request) · attempt (one request
-and what its reply means) · retry (the bounded retry loop) · limiter (the pace) · split (a
-refused payload in halves) · window (bodies in flight) · sender (bodies, composed of these) ·
-results (what a delivery reports) · ledger (intents and acknowledgements that outlive a
-crash) · readback (the read endpoint) · reconcile (unknown outcomes settled by reading back) ·
-existing (skip_existing) · exactly_once (the sender, the ledger and reconciliation composed).
+and what its reply means) · retry (the bounded retry loop) · limiter (the pace, as the sender
+sees it) · pacing (one pace per token, shared across processes) · progress (lines with an
+ETA) · split (a refused payload in halves) · window (bodies in flight) · sender (bodies,
+composed of these) · results (what a delivery reports) · ledger (intents and
+acknowledgements that outlive a crash) · readback (the read endpoint) · reconcile (unknown
+outcomes settled by reading back) · existing (skip_existing) · exactly_once (the sender, the
+ledger and reconciliation composed).
 """
 
 from __future__ import annotations
 
 from airflow_provider_bulkdots.delivery.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.limiter import Pacer, RateLimiter
+from airflow_provider_bulkdots.delivery.limiter import Pacer
+from airflow_provider_bulkdots.delivery.pacing import TokenPacer, WaitTooLong
 from airflow_provider_bulkdots.delivery.results import DeliverySummary, RejectedDot, SendResult
 from airflow_provider_bulkdots.delivery.retry import RetryPolicy
 from airflow_provider_bulkdots.delivery.sender import OnResult, Sender
@@ -33,11 +36,12 @@ __all__ = [
     "DeliverySummary",
     "OnResult",
     "Pacer",
-    "RateLimiter",
     "RejectedDot",
     "RetryPolicy",
     "SendResult",
     "Sender",
     "TokenAuth",
+    "TokenPacer",
+    "WaitTooLong",
     "resolve_settings",
 ]

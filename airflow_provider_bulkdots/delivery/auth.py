@@ -14,6 +14,7 @@ from urllib.parse import quote
 import requests
 from requests.auth import AuthBase
 
+from airflow_provider_bulkdots.delivery.pacing import pacer_key
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 
 REDACTED = "***"
@@ -83,6 +84,10 @@ class TokenAuth(AuthBase):
     def redact(self, text: str) -> str:
         """``text`` with the token (plain or URL-quoted) replaced by ``***``."""
         return redact_tokens(text, frozenset({self._token}))
+
+    def pacer_key(self, base_url: str) -> str:
+        """The name of this token's shared pace on ``base_url``: a hash, never the token."""
+        return pacer_key(base_url, self._token)
 
 
 def redact_tokens(text: str, tokens: frozenset[str]) -> str:

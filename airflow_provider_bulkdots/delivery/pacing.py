@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 #: Share of the rate kept in reserve, so that network jitter never makes the API count
 #: ``rate + 1`` requests in one of its windows.
@@ -64,6 +65,8 @@ class WaitTooLong(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the API asked to wait {seconds:.0f} s")
         self.seconds = seconds
+        #: The delivery's counts when it stopped for this wait (set by the sender).
+        self.summary: Any = None
 
 
 @dataclass(frozen=True, slots=True)

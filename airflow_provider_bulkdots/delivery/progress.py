@@ -38,8 +38,9 @@ class ProgressMeter:
 
     ``total`` is the size of the input in ``unit`` when it is knowable (rows of a list or a
     DataFrame, rows in a Parquet file's metadata, bytes of a CSV or JSON Lines file), else
-    ``None``. ``done`` is how far the acknowledged bodies reach into it. ``limit`` is the
-    token's rate in requests per second (0: none).
+    ``None``. ``done`` is how far the acknowledged bodies reach into it: ``marks`` maps a
+    body's ``seq`` to how far into the input it was built (filled by whoever builds them).
+    ``limit`` is the token's rate in requests per second (0: none).
     """
 
     limit: float
@@ -47,6 +48,7 @@ class ProgressMeter:
     unit: str = "rows"
     interval: float = 30.0
     clock: Callable[[], float] = time.monotonic
+    marks: dict[int, int] = field(default_factory=dict)
     done: int = 0
     bodies: int = 0
     dots: int = 0
@@ -73,8 +75,11 @@ class ProgressMeter:
             self._first_body = self.clock()
 
     def add(self, result: SendResult, reached: int | None = None) -> None:
-        """Count one body's requests; ``reached`` is how far into the input it goes."""
+        """Count one body's requests; ``reached`` is how far into the input it goes
+        (by default, its mark)."""
         self._last_reply = self.clock()
+        mark = self.marks.pop(result.seq, None)
+        reached = mark if reached is None else reached
         if self._start_done is None:
             self._start_done = self.done
         self.requests += result.requests

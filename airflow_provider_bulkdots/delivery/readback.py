@@ -144,7 +144,7 @@ class SeriesReader:
             again = error if isinstance(error, _Again) else _Again("")
             seconds = self.policy.wait(state.attempt_number, again.retry_after, again.limited)
             if again.limited:
-                self.limiter.defer(seconds)
+                self.limiter.throttled(seconds)
             return seconds
 
         def give_up(state: tenacity.RetryCallState) -> None:
@@ -166,7 +166,7 @@ class SeriesReader:
         return page
 
     def _read_once(self, url: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        self._sleep(self.limiter.reserve())
+        self.limiter.wait_turn(self._sleep)
         with self._lock:
             self.requests += 1
         try:

@@ -4,8 +4,10 @@ One :class:`Sender` per delivery target. It composes the parts, each in its own 
 
 - :mod:`.auth` puts the token on each request; :mod:`.attempt` makes one request and settles
   what its reply means; :mod:`.retry` repeats an attempt within the policy's bounds;
-- :mod:`.limiter` paces every request (any object with ``reserve()`` and ``defer()``, see
-  :class:`~.limiter.Pacer`, may replace it: a limiter shared by every task of a token);
+- :mod:`.pacing` paces every request: one pace per token, shared by every task on the machine
+  (any :class:`~.limiter.Pacer` may replace it); a wait of ``defer_over`` seconds or more
+  asked by the API stops the delivery with :class:`~.pacing.WaitTooLong`, so the operator can
+  hand the wait to the triggerer;
 - :mod:`.window` keeps at most ``max_in_flight`` bodies in flight, pulled lazily.
 
 This module keeps what is about *bodies*: a 413 splits the body and sends its halves; a 400
@@ -33,7 +35,9 @@ from airflow_provider_bulkdots.delivery.attempt import (
     post_once,
 )
 from airflow_provider_bulkdots.delivery.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.limiter import Pacer, RateLimiter
+from airflow_provider_bulkdots.delivery.limiter import Pacer
+from airflow_provider_bulkdots.delivery.pacing import TokenPacer, WaitTooLong
+from airflow_provider_bulkdots.delivery.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.results import DeliverySummary, RejectedDot, SendResult
 from airflow_provider_bulkdots.delivery.retry import RetryPolicy, send_until_settled
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
@@ -69,7 +73,11 @@ class Sender:
 
     ``sleep`` spends every wait (pacing and backoff); by default it is a wait on the stop
     event, so a stopping delivery interrupts it. Tests pass ``lambda s: None`` to switch the
-    waits off. ``limiter`` defaults to a :class:`RateLimiter` at ``settings.rate_limit``.
+    waits off. ``limiter`` defaults to a :class:`TokenPacer` at ``settings.rate_limit`` kept in
+    this process. With ``defer_over``, a wait that long or longer asked by the API (a 429's
+    ``Retry-After``, or the token's shared hold) is not spent: :class:`WaitTooLong` stops the
+    delivery (bodies in flight finish and are reported) unless part of a body is already
+    acknowledged, in which case that body waits in place.
     """
 
     def __init__(
@@ -82,12 +90,15 @@ class Sender:
         sleep: Callable[[float], None] | None = None,
         log: Any = None,
         progress_interval: float = 30.0,
+        defer_over: float | None = None,
     ) -> None:
         self.session = session
         self.auth = auth
         self.settings = settings
         self.policy = RetryPolicy.from_settings(settings)
-        self.limiter: Pacer = limiter or RateLimiter(settings.rate_limit)
+        self.limiter: Pacer = limiter or TokenPacer(settings.rate_limit)
+        self.defer_over = defer_over
+        self._long_wait: WaitTooLong | None = None
         self._sleep = sleep
         self.log = log or logging.getLogger(__name__)
         self.progress_interval = progress_interval
@@ -107,9 +118,15 @@ class Sender:
         if self._stop.is_set():
             raise _Stopped
 
+    def _defer_over(self, result: SendResult) -> float | None:
+        """The threshold of a deferral, unless part of this body is already acknowledged."""
+        return None if result.task_ids else self.defer_over
+
     def _attempt(self, payload: bytes, result: SendResult) -> Outcome:
         """One paced request, counted in ``result``."""
-        self._wait(self.limiter.reserve())
+        if self._stop.is_set():
+            raise _Stopped
+        self.limiter.wait_turn(self._wait, self._defer_over(result))
         result.requests += 1
         try:
             outcome = post_once(
@@ -132,7 +149,10 @@ class Sender:
         def on_retry(outcome: Outcome, wait: float) -> None:
             result.retries += 1
             if isinstance(outcome, Retryable) and outcome.limited:
-                self.limiter.defer(wait)
+                self.limiter.throttled(wait)
+                threshold = self._defer_over(result)
+                if threshold is not None and wait >= threshold:
+                    raise WaitTooLong(wait)
             if isinstance(outcome, ReplyLost):
                 result.possible_duplicate_dots += dots
                 self.log.warning(
@@ -172,6 +192,10 @@ class Sender:
             result.outcome, result.error = "failed", exc
         except _Stopped:
             result.outcome = "stopped"
+        except WaitTooLong as wait:
+            result.outcome = "stopped"
+            self._long_wait = self._long_wait or wait
+            self._stop.set()
         return result
 
     def _send_payload(self, payload: bytes, dots: int, result: SendResult, part: str = "") -> None:
@@ -248,6 +272,7 @@ class Sender:
         bodies: Iterable[Body],
         on_result: OnResult | None = None,
         on_ack: OnAck | None = None,
+        meter: ProgressMeter | None = None,
     ) -> DeliverySummary:
         """Send every body; report each settled result as it completes; return the counts.
 
@@ -255,60 +280,48 @@ class Sender:
         rejected dots) or whose reply was lost and not resent (``"unknown"``). The first error
         that is not retried (or retries exhausted) stops the delivery: bodies in flight finish
         and are reported, the rest are not sent, and the error is raised with ``summary`` set.
+        ``meter`` writes the progress lines (by default one that knows no total).
         """
         self._stop.clear()
         self._on_ack = on_ack
+        self._long_wait = None
         summary = DeliverySummary()
-        started = last_log = time.monotonic()
+        started = time.monotonic()
+        meter = meter or ProgressMeter(self.settings.rate_limit, interval=self.progress_interval)
+        meter.sending()
 
         def on_done(body: Body, result: SendResult) -> None:
             summary.add(result)
+            meter.add(result)
             if result.error is not None:
                 raise result.error
             if result.outcome in ("sent", "unknown") and on_result is not None:
                 on_result(body, result)
+            if self._long_wait is not None:
+                raise self._long_wait
 
         def tick() -> None:
-            nonlocal last_log
-            if time.monotonic() - last_log >= self.progress_interval:
-                last_log = time.monotonic()
-                summary.seconds = last_log - started
-                self._log_progress(summary, final=False)
+            if meter.due():
+                self.log.info("%s", meter.line())
 
         window: InFlightWindow[Body, SendResult] = InFlightWindow(
             self.settings.max_in_flight, self._stop, tick, self.progress_interval
         )
         try:
             window.run(bodies, self.send_body, on_done)
-        except BulkDotsError as error:
+        except (BulkDotsError, WaitTooLong) as error:
             error.summary = summary
             raise
         finally:
             summary.seconds = time.monotonic() - started
             self._log_rejected(summary.rejected)
-            self._log_progress(summary, final=True)
+            self.log.info("%s", meter.final_line())
         return summary
 
     def _log_rejected(self, rejected: list[RejectedDot]) -> None:
         """Each dot the API refused, once per delivery."""
         for dot in rejected:
             self.log.warning("The API refused a dot: %s", dot.describe())
-
-    def _log_progress(self, summary: DeliverySummary, final: bool) -> None:
-        self.log.info(
-            "%s %d requests, %d bodies, %d dots in %.1f s (%.2f requests/s), %d retries, "
-            "%d throttled, %d replies lost, %d dots rejected.",
-            "Delivered:" if final else "Progress:",
-            summary.requests,
-            summary.bodies,
-            summary.dots,
-            summary.seconds,
-            summary.rate,
-            summary.retries,
-            summary.throttled,
-            summary.unknown_outcomes,
-            len(summary.rejected),
-        )
 
     def send_bodies(self, bodies: Iterable[Body]) -> list[str]:
         """Send every body; return the task_ids in body order.

@@ -149,7 +149,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "rate_limit", float, 4.0, "Rate limit (requests/s)",
-        "Requests per second for this task (0: no limit), paced at 97 % of it, never in bursts.",
+        "Requests per second the token allows (0: no limit), shared by every task that uses it "
+        "on the machine; paced at 97 % of it, never in bursts.",
         minimum=0, maximum=1_000,
     ),
     Setting(
@@ -170,6 +171,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_retry_seconds", float, 300.0, "Max total retry time (s)",
         "Total time one request may spend retrying, waits included.",
+        minimum=0, maximum=86_400,
+    ),
+    Setting(
+        "defer_threshold", float, 60.0, "Defer waits from (s)",
+        "A wait the API asks for (Retry-After) this long or longer frees the worker: the task "
+        "defers to the triggerer and resumes from its ledger. Shorter waits are spent in "
+        "place; 0: always in place.",
         minimum=0, maximum=86_400,
     ),
     Setting(
@@ -214,6 +222,7 @@ class DeliverySettings:
     timeout: float = DEFAULTS["timeout"]
     max_retries: int = DEFAULTS["max_retries"]
     max_retry_seconds: float = DEFAULTS["max_retry_seconds"]
+    defer_threshold: float = DEFAULTS["defer_threshold"]
     auth_in_query: bool = DEFAULTS["auth_in_query"]
     retry_unknown_outcome: bool = DEFAULTS["retry_unknown_outcome"]
 

@@ -11,7 +11,8 @@ import requests
 from airflow_provider_bulkdots.compat import BaseHook
 from airflow_provider_bulkdots.delivery.attempt import HEADERS, reply_json
 from airflow_provider_bulkdots.delivery.auth import TokenAuth, check_token
-from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.pacing import TokenPacer, default_state_dir
+from airflow_provider_bulkdots.delivery.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.delivery.sender import OnResult, Sender
@@ -51,6 +52,7 @@ class BulkDotsHook(BaseHook):
         timeout: float | None = None,
         max_retries: int | None = None,
         max_retry_seconds: float | None = None,
+        defer_threshold: float | None = None,
         retry_unknown_outcome: bool | None = None,
         sleep: Callable[[float], None] | None = None,
         progress_interval: float = 30.0,
@@ -65,6 +67,7 @@ class BulkDotsHook(BaseHook):
             "timeout": timeout,
             "max_retries": max_retries,
             "max_retry_seconds": max_retry_seconds,
+            "defer_threshold": defer_threshold,
             "retry_unknown_outcome": retry_unknown_outcome,
         }
         self._sleep = sleep
@@ -73,7 +76,8 @@ class BulkDotsHook(BaseHook):
         self._auth: TokenAuth | None = None
         self._session: requests.Session | None = None
         self._sender: Sender | None = None
-        self._limiter: RateLimiter | None = None
+        self._limiter: TokenPacer | None = None
+        self.defer_long_waits = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(bulkdots_conn_id={self.bulkdots_conn_id!r})"
@@ -115,11 +119,25 @@ class BulkDotsHook(BaseHook):
         return self._session
 
     @property
-    def limiter(self) -> RateLimiter:
-        """The pace of every request of this Hook, the token check included."""
+    def limiter(self) -> TokenPacer:
+        """The pace of the token, shared by every task on this machine that uses it.
+
+        Every request of this Hook takes a turn from it: bulk POSTs, the token check and
+        reads. Its state is a file named by a hash of host and token in
+        ``$BULKDOTS_RATE_STATE_DIR`` (default: a directory of this user in the temp dir).
+        """
         if self._limiter is None:
-            self._limiter = RateLimiter(self.settings.rate_limit, clock=time.monotonic)
+            settings, auth = self._load()
+            self._limiter = TokenPacer(
+                settings.rate_limit,
+                key=auth.pacer_key(settings.base_url),
+                state_dir=default_state_dir(),
+            )
         return self._limiter
+
+    def wait_for_turn(self) -> None:
+        """Wait for the token's next turn (before a read of the API)."""
+        self.limiter.wait_turn(self._sleep or time.sleep)
 
     def get_sender(self) -> Sender:
         """The sender all deliveries of this Hook share (one limiter, one session)."""
@@ -133,6 +151,7 @@ class BulkDotsHook(BaseHook):
                 sleep=self._sleep,
                 log=self.log,
                 progress_interval=self.progress_interval,
+                defer_over=self._defer_over(settings),
             )
         return self._sender
 
@@ -140,6 +159,12 @@ class BulkDotsHook(BaseHook):
         """Reads series back through the read endpoint, at the same pace as the writes."""
         settings, auth = self._load()
         return SeriesReader(self.get_conn(), auth, settings, self.limiter, sleep=self._sleep)
+
+    def _defer_over(self, settings: DeliverySettings) -> float | None:
+        """The wait from which a delivery stops for the operator to defer (if it can)."""
+        if not self.defer_long_waits or not settings.defer_threshold:
+            return None
+        return settings.defer_threshold
 
     def close(self) -> None:
         """Close the session's connections."""
@@ -156,7 +181,7 @@ class BulkDotsHook(BaseHook):
             settings, auth = self._load()
         except BulkDotsError as exc:
             return False, f"Invalid connection: {exc}"
-        time.sleep(self.limiter.reserve())
+        self.wait_for_turn()
         try:
             with request_deadline(settings.timeout):
                 response = self.get_conn().get(
@@ -181,15 +206,23 @@ class BulkDotsHook(BaseHook):
 
     # -- delivery -------------------------------------------------------------------------
 
-    def deliver(self, bodies: Iterable[Body], on_result: OnResult | None = None) -> DeliverySummary:
+    def deliver(
+        self,
+        bodies: Iterable[Body],
+        on_result: OnResult | None = None,
+        meter: ProgressMeter | None = None,
+    ) -> DeliverySummary:
         """Send bodies (consumed lazily); report each as acknowledged; return the counts.
 
         ``on_result(body, result)`` runs in the calling thread, in completion order, once per
         body that finished: acknowledged (``result.outcome == "sent"``, possibly with
         ``result.rejected`` dots) or lost (``"unknown"``, when unknown outcomes are not
-        retried). Raises the first error that is not retried, with ``summary`` set.
+        retried). Raises the first error that is not retried, with ``summary`` set; with
+        ``defer_long_waits`` on, raises :class:`~..delivery.pacing.WaitTooLong` when the API
+        asks for a wait of ``defer_threshold`` seconds or more. ``meter`` writes the progress
+        lines (with a total and an ETA when it knows the input's size).
         """
-        return self.get_sender().deliver(bodies, on_result)
+        return self.get_sender().deliver(bodies, on_result, meter=meter)
 
     def send_bodies(self, bodies: Iterable[Body]) -> list[str]:
         """Send ready bodies; return their task_ids in body order."""

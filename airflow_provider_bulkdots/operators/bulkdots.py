@@ -76,6 +76,7 @@ class BulkDotsOperator(BaseOperator):
     timeout: float | None
     max_retries: int | None
     max_retry_seconds: float | None
+    defer_threshold: float | None
     retry_unknown_outcome: bool | None
     sql_conn_id: str | None
     sql_parameters: Mapping[str, Any] | Sequence[Any] | None
@@ -108,6 +109,7 @@ class BulkDotsOperator(BaseOperator):
         timeout: float | None = None,
         max_retries: int | None = None,
         max_retry_seconds: float | None = None,
+        defer_threshold: float | None = None,
         retry_unknown_outcome: bool | None = None,
         resume: bool = True,
         reconcile: bool = True,

@@ -14,7 +14,7 @@ from airflow_provider_bulkdots.delivery.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceDelivery
 from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
 from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
-from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.pacing import TokenPacer
 from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.reconcile import Reconciler, half_at, payload_without
 from airflow_provider_bulkdots.delivery.sender import Sender
@@ -66,7 +66,7 @@ class Parts:
         )
         session = make_session(settings.max_in_flight)
         auth = TokenAuth(emu.token)
-        limiter = RateLimiter(0)
+        limiter = TokenPacer(0)
         self.sender = Sender(session, auth, settings, limiter=limiter)
         self.reader = SeriesReader(session, auth, settings, limiter)
         reconciler = Reconciler(

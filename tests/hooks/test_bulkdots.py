@@ -557,9 +557,9 @@ def test_progress_logged_at_a_pace_not_per_request(
     BulkDotsHook(sleep=no_sleep, progress_interval=3600).deliver(make_bodies(30))
     out = capfd.readouterr().out
     assert "Progress:" not in out
-    assert out.count("Delivered: 30 requests, 30 bodies, 300 dots") == 1
+    assert out.count("Delivered: 30 bodies, 300 dots; 30 requests in ") == 1
     conn.set_faults(Faults(latency_s=0.05))
     BulkDotsHook(max_in_flight=1, progress_interval=0.1).deliver(make_bodies(6))
     progress = [line for line in capfd.readouterr().out.splitlines() if "Progress:" in line]
     assert 1 <= len(progress) < 6
-    assert "requests/s" in progress[0] and "retries" in progress[0]
+    assert "requests/s (no limit)" in progress[0] and "retried" in progress[0]

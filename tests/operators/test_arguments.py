@@ -27,6 +27,7 @@ def test_every_setting_reaches_the_hook(conn: Emulator) -> None:
         "timeout": 5.0,
         "max_retries": 2,
         "max_retry_seconds": 9.0,
+        "defer_threshold": 30.0,
         "retry_unknown_outcome": False,
     }
     assert set(values) == set(OVERRIDE_KEYS)
