@@ -3,10 +3,11 @@
 Run with catchup over the sample files shipped in ``data/`` (2024-01-01 to 2024-01-05).
 The file of each interval is chosen by templating ``data`` with ``ds_nodash``; invalid rows
 are skipped and written to ``rejected_dir`` as JSON Lines. The task runs in the
-``bulkdots_api`` pool, which keeps the combined request rate of every worker on one token
-under the API's limit (see the README). Create the pool first (the task waits for it)::
+``bulkdots_api`` pool, which caps how many days are sent at once; the days sending at once
+share the token's rate through its pace on the machine (see "One token, many tasks" in the
+README), so ``rate_limit`` stays the token's. Create the pool first (the task waits for it)::
 
-    airflow pools set bulkdots_api 2 "Ubidots token: 4 requests/s"
+    airflow pools set bulkdots_api 3 "Ubidots loads: 3 at a time"
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """Fan-out with dynamic task mapping: one mapped BulkDotsOperator per file.
 
 Each mapped instance keeps its own resume state. They run in the ``bulkdots_api`` pool, whose
-slots are the instances allowed to send at once on one token; each paces itself at the
-connection's ``rate_limit``, so set that to the token's rate divided by the slots. Create the
-pool first (the tasks wait for it otherwise)::
+slots cap how many instances send at once; those share the token's rate through its pace on
+the machine (``rate_limit`` is what the token allows, not a share of it). Create the pool
+first (the tasks wait for it otherwise)::
 
-    airflow pools set bulkdots_api 2 "Ubidots token: 4 requests/s"
-    # and in the connection: "rate_limit": 2   (4 requests/s over 2 slots)
+    airflow pools set bulkdots_api 3 "Ubidots loads: 3 at a time"
 """
 
 from __future__ import annotations

@@ -75,6 +75,9 @@ class RealAirflow:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            # The log servers too, so that several Airflows on one machine do not collide.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
             **(env or {}),
         }
@@ -105,20 +108,24 @@ class RealAirflow:
         if not self._migrated:
             self.migrate()
         try:
-            for component in COMPONENTS:
-                log = (self.home / f"{component}.log").open("wb")
-                self._processes[component] = subprocess.Popen(
-                    [sys.executable, "-m", "airflow", component],
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: workers included
-                )
-                log.close()
+            # Workers reach Airflow through the api-server: it answers before a task can start.
+            self._spawn("api-server")
             self.wait_until(self._api_answers, timeout=180, what="the api-server to answer")
+            for component in COMPONENTS[1:]:
+                self._spawn(component)
         except BaseException:
             self.stop()
             raise
+
+    def _spawn(self, component: str) -> None:
+        with (self.home / f"{component}.log").open("wb") as log:
+            self._processes[component] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", component],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: workers included
+            )
 
     def stop(self) -> None:
         """Stop every service with its whole process group (TERM, then KILL)."""
@@ -161,6 +168,12 @@ class RealAirflow:
         """What a service wrote so far."""
         path = self.home / f"{component}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def task_logs(self, dag_id: str) -> str:
+        """Every task log of ``dag_id`` written so far, one after the other."""
+        folder = self.home / "logs" / f"dag_id={dag_id}"
+        paths = sorted(folder.rglob("*.log")) if folder.exists() else []
+        return "\n".join(path.read_text(errors="replace") for path in paths)
 
     # -- commands and state ----------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger, LedgerState
+from airflow_provider_bulkdots.delivery.pacing import WaitTooLong
+from airflow_provider_bulkdots.delivery.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reconcile import Reconciler, resend_base, without_halves
 from airflow_provider_bulkdots.delivery.results import DeliverySummary, SendResult
 from airflow_provider_bulkdots.delivery.sender import Sender
@@ -66,6 +68,8 @@ class ExactlyOnceDelivery:
         self.intent_batch = intent_batch
         self.counts = ExactlyOnceCounts()
         self.summary = DeliverySummary()
+        #: Writes the progress lines; bodies an earlier try settled count as done already.
+        self.meter: ProgressMeter | None = None
         self._task_ids: dict[int, list[str]] = {}
         self._state = LedgerState()
         if reconciler is not None:
@@ -106,8 +110,8 @@ class ExactlyOnceDelivery:
 
     def _deliver(self, bodies: Iterable[Body]) -> None:
         try:
-            part = self.sender.deliver(bodies, self._on_result, self._on_ack)
-        except BulkDotsError as error:
+            part = self.sender.deliver(bodies, self._on_result, self._on_ack, self.meter)
+        except (BulkDotsError, WaitTooLong) as error:
             if isinstance(error.summary, DeliverySummary):
                 _merge(self.summary, error.summary)
             raise
@@ -142,6 +146,8 @@ class ExactlyOnceDelivery:
         settled = state.settled.get(body.body_id)
         if settled is not None:
             self._task_ids[body.seq] = list(settled)
+            if self.meter is not None:
+                self.meter.start_at(self.meter.marks.pop(body.seq, 0))
             if state.complete:
                 self.counts.already_delivered_bodies += 1
                 self.counts.already_delivered_dots += body.dot_count

@@ -6,7 +6,7 @@ memory stays bounded by one batch of rows plus the packer's pending objects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any, Protocol
 
@@ -78,15 +78,21 @@ def build_bodies(
 
 
 def checked_bodies(
-    rows: Iterable[Any], options: ReshapeOptions, report: Report | None = None
+    rows: Iterable[Any],
+    options: ReshapeOptions,
+    report: Report | None = None,
+    tap: Callable[[Iterator[Body]], Iterator[Body]] | None = None,
 ) -> Iterator[Body]:
     """The bodies to send: the one place that makes ``on_invalid="fail"`` send nothing.
 
     With ``"fail"`` the whole input is read and checked first (the bodies wait in a temporary
     file, see :mod:`.spool`), so InvalidRowsError is raised here, before the caller holds a
-    single body. With ``"skip"`` bodies come as they are built.
+    single body. With ``"skip"`` bodies come as they are built. ``tap`` sees the bodies as they
+    are built, before any spooling (progress marks how far into the input each one reaches).
     """
     bodies = build_bodies(rows, options, report)
+    if tap is not None:
+        bodies = tap(bodies)
     if options.on_invalid == "fail":
         return spool_bodies(bodies)
     return bodies

@@ -55,10 +55,12 @@ def _refusal(api: EmulatorAPI, request: Request, plan: FaultPlan) -> Response | 
     if refused:
         return refused
     if plan.throttled():
+        seconds = plan.faults.burst_retry_after
+        unit = "second" if seconds == 1 else "seconds"
         return detail(
             429,
-            "Request was throttled. Expected available in 1 second.",
-            **{"Retry-After": "1"},
+            f"Request was throttled. Expected available in {seconds} {unit}.",
+            **{"Retry-After": str(seconds)},
         )
     refused = api.throttle()
     if refused:

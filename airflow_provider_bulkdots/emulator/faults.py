@@ -65,7 +65,8 @@ class Faults:
 
     - ``error_rate``: fraction of bulk POSTs answered with one of ``error_statuses``
       (nothing stored).
-    - ``burst_429``: the next k authenticated bulk POSTs get 429 with ``Retry-After: 1``.
+    - ``burst_429``: the next k authenticated bulk POSTs get 429 with ``Retry-After:
+      burst_retry_after`` (whole seconds, 1 by default; plans with long windows ask for more).
     - ``drop_response_rate``: fraction of accepted bulk POSTs whose dots are stored, then
       the connection is closed without a reply (the client cannot know it succeeded).
     - ``drop_request_rate``: fraction of accepted bulk POSTs closed without a reply and
@@ -88,6 +89,7 @@ class Faults:
     error_rate: float = 0.0
     error_statuses: tuple[int, ...] = (500, 502, 503)
     burst_429: int = 0
+    burst_retry_after: int = 1
     drop_response_rate: float = 0.0
     drop_request_rate: float = 0.0
     wrong_2xx_rate: float = 0.0
@@ -120,6 +122,10 @@ class Faults:
             raise ValueError(f"wrong_2xx_stores must be a boolean, got {self.wrong_2xx_stores!r}")
         if not _is_int(self.burst_429) or self.burst_429 < 0:
             raise ValueError(f"burst_429 must be an integer >= 0, got {self.burst_429!r}")
+        if not _is_int(self.burst_retry_after) or not 0 <= self.burst_retry_after <= 86_400:
+            raise ValueError(
+                f"burst_retry_after must be whole seconds, 0 to 86400: {self.burst_retry_after!r}"
+            )
         _check_range("latency_s", self.latency_s, 0.0, 60.0)
         _check_range("stall_s", self.stall_s, 0.0, 600.0)
         if self.down_after is not None and (not _is_int(self.down_after) or self.down_after < 0):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, ClassVar
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import msgspec
 
@@ -14,6 +15,8 @@ from airflow_provider_bulkdots.compat import BaseOperator
 from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts, ExactlyOnceDelivery
 from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
 from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger, KeyValueStore
+from airflow_provider_bulkdots.delivery.pacing import WaitTooLong
+from airflow_provider_bulkdots.delivery.progress import ProgressMeter, format_duration
 from airflow_provider_bulkdots.delivery.reconcile import Reconciler
 from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
 from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, checked_bodies
@@ -28,6 +31,7 @@ from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
 from airflow_provider_bulkdots.operators.resume import DEFAULT_RETENTION_DAYS, ledger_location
 from airflow_provider_bulkdots.operators.summary import task_summary
 from airflow_provider_bulkdots.sources import Dataset, open_dataset
+from airflow_provider_bulkdots.sources.datasets import ReadProgress
 from airflow_provider_bulkdots.sources.sql import SQL_ARGUMENTS
 
 if TYPE_CHECKING:
@@ -156,7 +160,10 @@ class BulkDotsOperator(BaseOperator):
         overrides = {key: getattr(self, key) for key in OVERRIDE_KEYS}
         if self.reconcile:  # a lost reply is read back, never resent blind
             overrides["retry_unknown_outcome"] = False
-        return BulkDotsHook(self.bulkdots_conn_id, **overrides)
+        hook = BulkDotsHook(self.bulkdots_conn_id, **overrides)
+        # A long wait is handed to the triggerer only when the ledger can resume the task.
+        hook.defer_long_waits = self.resume
+        return hook
 
     def resume_store(self, context: Context) -> tuple[KeyValueStore, str]:
         """Where the delivery ledger lives between tries: the store and the key prefix."""
@@ -201,6 +208,26 @@ class BulkDotsOperator(BaseOperator):
 
     # -- execution -------------------------------------------------------------------------
 
+    def resume_after_wait(self, context: Context, event: Any = None) -> list[str]:
+        """Back from the triggerer after a long wait the API asked for: send what is left.
+
+        A new execution: the ledger skips every body acknowledged before the deferral.
+        """
+        self.log.info("The wait is over: resuming the delivery from the ledger.")
+        return self.execute(context)
+
+    def _defer_for(self, seconds: float) -> NoReturn:
+        """Free the worker for a wait the API asked for; :meth:`resume_after_wait` follows."""
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        self.log.info(
+            "The API asked to wait %s: deferring to the triggerer (the worker slot is freed); "
+            "the task resumes from its ledger afterwards.",
+            format_duration(seconds),
+        )
+        moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        self.defer(trigger=DateTimeTrigger(moment=moment), method_name="resume_after_wait")
+
     def execute(self, context: Context) -> list[str]:
         started = time.monotonic()
         hook = self.make_hook()
@@ -211,12 +238,16 @@ class BulkDotsOperator(BaseOperator):
         ledger = self._ledger(context, dataset.fingerprint, options) if self.resume else None
         run = ExactlyOnceDelivery(hook.get_sender(), ledger, self._reconciler(hook), log=self.log)
         report = Report()
+        run.meter = ProgressMeter(hook.settings.rate_limit, interval=hook.progress_interval)
         try:
             with RejectedRowsWriter(self.rejected_path) as rejected_writer:
                 report.on_rejected = rejected_writer.write
-                bodies = watermarks.track(checked_bodies(dataset.rows(), options, report))
+                tap = measuring(dataset.progress, report, run.meter)
+                bodies = watermarks.track(checked_bodies(dataset.rows(), options, report, tap))
                 try:
                     run.run(self._without_existing(bodies, hook, run.counts))
+                except WaitTooLong as wait:
+                    self._defer_for(wait.seconds)
                 finally:
                     hook.close()
                     watermarks.save(run.settled_seqs)
@@ -317,3 +348,19 @@ class BulkDotsOperator(BaseOperator):
         self.log.warning("%d invalid row(s) skipped; the first:", total)
         for row in sample:
             self.log.warning("  %s", row)
+
+
+def measuring(
+    read: ReadProgress, report: Report, meter: ProgressMeter
+) -> Callable[[Iterator[Body]], Iterator[Body]]:
+    """A tap marking in ``meter`` how far into the input each body reaches as it is built."""
+
+    def tap(bodies: Iterator[Body]) -> Iterator[Body]:
+        for body in bodies:
+            meter.total, meter.unit = read.total, read.unit
+            position = read.position
+            at_bytes = read.unit == "bytes" and position is not None
+            meter.marks[body.seq] = position() if at_bytes and position else report.rows_read
+            yield body
+
+    return tap

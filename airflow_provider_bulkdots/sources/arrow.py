@@ -24,7 +24,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
-from airflow_provider_bulkdots.sources.datasets import Dataset
+from airflow_provider_bulkdots.sources.datasets import Dataset, ReadProgress
 from airflow_provider_bulkdots.sources.extras import import_extra
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ def open_arrow(data: Any, options: ReshapeOptions | None) -> Dataset:
         return arrow_rows(table.to_batches(max_chunksize=BATCH_ROWS), options)
 
     description = f"{'Arrow table' if kind == 'Table' else kind} of {table.num_rows} rows"
-    return Dataset(description, table_fingerprint(table), rows)
+    progress = ReadProgress(total=table.num_rows)
+    return Dataset(description, table_fingerprint(table), rows, progress)
 
 
 def _from_stream(reader: pa.RecordBatchReader, options: ReshapeOptions) -> Dataset:

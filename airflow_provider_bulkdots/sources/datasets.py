@@ -11,7 +11,7 @@ import csv
 import hashlib
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -35,13 +35,29 @@ UnreadableLine = UnreadableRow
 """A line of a JSON Lines file that is not JSON; the core rejects it as an invalid row."""
 
 
+@dataclass
+class ReadProgress:
+    """How far the reading of a dataset got, for progress lines with an ETA.
+
+    ``total`` is the whole in ``unit`` when it is knowable: rows of a list or a DataFrame,
+    rows in a Parquet file's metadata, bytes of a CSV or JSON Lines file. For ``"bytes"``,
+    ``position()`` says how many the reader has consumed so far; for ``"rows"`` the caller
+    counts the rows it took.
+    """
+
+    unit: str = "rows"
+    total: int | None = None
+    position: Callable[[], int] | None = None
+
+
 @dataclass(frozen=True)
 class Dataset:
-    """A re-readable stream of rows and a fingerprint of what it holds."""
+    """A re-readable stream of rows, a fingerprint of what it holds, and how far it was read."""
 
     description: str
     fingerprint: str
     _open: Callable[[], Iterator[Any]]
+    progress: ReadProgress = field(default_factory=ReadProgress)
 
     def rows(self) -> Iterator[Any]:
         """A fresh iterator over the rows, from the start."""
@@ -84,7 +100,9 @@ def _from_rows(rows: Sequence[Any]) -> Dataset:
         except (TypeError, ValueError):
             digest.update(repr(row).encode())
         digest.update(b"\n")
-    return Dataset(f"{len(rows)} rows", digest.hexdigest(), lambda: iter(rows))
+    return Dataset(
+        f"{len(rows)} rows", digest.hexdigest(), lambda: iter(rows), ReadProgress(total=len(rows))
+    )
 
 
 def _from_dataframe(frame: Any, options: ReshapeOptions | None) -> Dataset:
@@ -104,7 +122,8 @@ def _from_dataframe(frame: Any, options: ReshapeOptions | None) -> Dataset:
         for start in range(0, len(frame), _CHUNK_ROWS):
             yield from frame.iloc[start : start + _CHUNK_ROWS].to_dict("records")
 
-    return Dataset(f"DataFrame of {len(frame)} rows", digest.hexdigest(), rows)
+    progress = ReadProgress(total=len(frame))
+    return Dataset(f"DataFrame of {len(frame)} rows", digest.hexdigest(), rows, progress)
 
 
 def _from_path(data: Any, file_format: str | None, options: ReshapeOptions | None) -> Dataset:
@@ -124,13 +143,14 @@ def _from_path(data: Any, file_format: str | None, options: ReshapeOptions | Non
         "version": _stat_field(info, "st_mtime", "ETag", "etag", "mtime", "LastModified"),
     }
     fingerprint = hashlib.sha256(msgspec.json.encode(identity, order="sorted")).hexdigest()
-    readers: dict[str, Callable[[Any], Iterator[Any]]] = {
+    readers: dict[str, Callable[[Any, ReadProgress], Iterator[Any]]] = {
         "csv": _read_csv,
         "jsonl": _read_jsonl,
-        "parquet": lambda path: _read_parquet(path, options),
+        "parquet": lambda path, progress: _read_parquet(path, progress, options),
     }
     reader = readers[kind]
-    return Dataset(f"{kind} file {path}", fingerprint, lambda: reader(path))
+    progress = ReadProgress()
+    return Dataset(f"{kind} file {path}", fingerprint, lambda: reader(path, progress), progress)
 
 
 def _stat_field(info: Any, *names: str) -> Any:
@@ -141,15 +161,29 @@ def _stat_field(info: Any, *names: str) -> Any:
     return None
 
 
-def _read_csv(path: Any) -> Iterator[dict[str, str]]:
+def _track_bytes(raw: Any, size: Any, progress: ReadProgress) -> None:
+    """Progress in bytes of the file: its size, and the reader's position in it."""
+    if size is None or not hasattr(raw, "tell"):
+        return
+    total = int(size)
+
+    def position() -> int:
+        return total if getattr(raw, "closed", False) else int(raw.tell())
+
+    progress.unit, progress.total, progress.position = "bytes", total, position
+
+
+def _read_csv(path: Any, progress: ReadProgress) -> Iterator[dict[str, str]]:
     with path.open("rb") as raw:
+        _track_bytes(raw, _stat_field(path.stat(), "st_size", "size"), progress)
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         yield from csv.DictReader(text)
 
 
-def _read_jsonl(path: Any) -> Iterator[Any]:
+def _read_jsonl(path: Any, progress: ReadProgress) -> Iterator[Any]:
     decode = msgspec.json.Decoder().decode
     with path.open("rb") as raw:
+        _track_bytes(raw, _stat_field(path.stat(), "st_size", "size"), progress)
         for line in raw:
             stripped = line.strip()
             if not stripped:
@@ -160,7 +194,9 @@ def _read_jsonl(path: Any) -> Iterator[Any]:
                 yield UnreadableLine(str(error), stripped[:200].decode("utf-8", "replace"))
 
 
-def _read_parquet(path: Any, options: ReshapeOptions | None) -> Iterator[dict[str, Any]]:
+def _read_parquet(
+    path: Any, progress: ReadProgress, options: ReshapeOptions | None
+) -> Iterator[dict[str, Any]]:
     try:
         import pyarrow.parquet as pq
     except ImportError as error:  # pragma: no cover - depends on the installed extras
@@ -168,6 +204,8 @@ def _read_parquet(path: Any, options: ReshapeOptions | None) -> Iterator[dict[st
             "reading Parquet needs the 'parquet' extra: "
             "pip install 'airflow-provider-bulkdots[parquet]'"
         ) from error
+    with path.open("rb") as raw:
+        progress.total = pq.ParquetFile(raw).metadata.num_rows  # the footer only
     if options is not None:  # columns converted as wholes (sources/arrow.py)
         from airflow_provider_bulkdots.sources.arrow import parquet_rows
 

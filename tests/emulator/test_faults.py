@@ -48,6 +48,17 @@ def test_burst_429(bulkdots_emulator_clean: Emulator) -> None:
     assert all(r.headers["Retry-After"] == "1" for r in responses[:3])
 
 
+def test_a_burst_can_ask_for_a_long_wait(bulkdots_emulator_clean: Emulator) -> None:
+    emu = bulkdots_emulator_clean
+    emu.set_faults(Faults(burst_429=1, burst_retry_after=120))
+    refused = post(emu, EXAMPLE)
+    assert (refused.status_code, refused.headers["Retry-After"]) == (429, "120")
+    assert "available in 120 seconds" in refused.text
+    assert post(emu, EXAMPLE).status_code == 200
+    with pytest.raises(ValueError, match="burst_retry_after"):
+        Faults(burst_retry_after=-1)
+
+
 def test_drop_next_stores_then_closes_without_reply(bulkdots_emulator_clean: Emulator) -> None:
     emu = bulkdots_emulator_clean
     emu.drop_next(1)

@@ -30,12 +30,17 @@ class AcknowledgingHook:
     """Acknowledges each body as it is handed over: one task_id per body."""
 
     settings = DeliverySettings(rate_limit=0)
+    progress_interval = 30.0
 
     def get_sender(self) -> AcknowledgingHook:
         return self
 
     def deliver(
-        self, bodies: Iterable[Body], on_result: Any = None, on_ack: Any = None
+        self,
+        bodies: Iterable[Body],
+        on_result: Any = None,
+        on_ack: Any = None,
+        meter: Any = None,
     ) -> DeliverySummary:
         summary = DeliverySummary()
         for body in bodies:
@@ -48,6 +53,8 @@ class AcknowledgingHook:
                 requests=1,
             )
             summary.add(result)
+            if meter is not None:
+                meter.add(result)
             if on_result is not None:
                 on_result(body, result)
         return summary
