@@ -19,7 +19,7 @@ from airflow_provider_bulkdots.delivery.pacing import (
     WaitTooLong,
     pacer_key,
 )
-from airflow_provider_bulkdots.emulator.ratelimit import RateLimiter as ServerLimit
+from airflow_provider_bulkdots.emulator.ratelimit import EmulatorRateLimiter as ServerLimit
 
 TOKEN = "BBFF-pacing-secret-0123456789"
 
