@@ -129,8 +129,7 @@ class BulkDotsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.data = data
-        self.layout = layout
+        self.data, self.layout = data, layout
         self.device_column = device_column
         self.device = device
         self.timestamp_column = timestamp_column
