@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from airflow_provider_bulkdots.delivery.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceDelivery
 from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
-from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.pacing import TokenPacer
 from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.reconcile import Reconciler
 from airflow_provider_bulkdots.delivery.sender import Sender
@@ -79,7 +79,7 @@ def phase(emu: Emulator, name: str, bodies: list[Body], faults: Faults) -> dict[
     )
     session = make_session(settings.max_in_flight)
     auth = TokenAuth(TOKEN)
-    limiter = RateLimiter(RATE)  # writes and reads share the pace
+    limiter = TokenPacer(RATE)  # writes and reads share the pace
     reader = SeriesReader(session, auth, settings, limiter)
     reconciler = Reconciler(
         reader, delay=RECONCILE_DELAY, timeout=300, on_settled=lambda body, ids: None

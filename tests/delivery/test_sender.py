@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from airflow_provider_bulkdots.delivery.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.limiter import RateLimiter
+from airflow_provider_bulkdots.delivery.pacing import TokenPacer
 from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.sender import Sender
 from airflow_provider_bulkdots.delivery.settings import resolve_settings
@@ -102,7 +102,7 @@ def test_timeout_bounds_a_whole_read_too() -> None:
     with raw_server(page, byte_interval=0.2) as server:
         settings = resolve_settings(server.url, None, {"timeout": 0.6, "max_retries": 0})
         reader = SeriesReader(
-            make_session(1), TokenAuth(TOKEN), settings, RateLimiter(0), sleep=lambda s: None
+            make_session(1), TokenAuth(TOKEN), settings, TokenPacer(0), sleep=lambda s: None
         )
         started = time.monotonic()
         with pytest.raises(BulkDotsDeliveryError):
