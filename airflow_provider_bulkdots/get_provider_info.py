@@ -13,11 +13,14 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 #: How the form shows Airflow's own fields (the provider-info schema's kebab-case keys).
+#: The port stays visible: Airflow 3.3's Test button sends port 0 for an empty one, and the
+#: API server then refuses to test "a different destination" than the stored connection.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "login", "port", "extra"],
+    "hidden-fields": ["schema", "login", "extra"],
     "relabeling": {"host": "API URL", "password": "Token"},
     "placeholders": {
         "host": "https://industrial.api.ubidots.com",
+        "port": "443",
         "password": "BBFF-...",
     },
 }
