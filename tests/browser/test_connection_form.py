@@ -42,8 +42,13 @@ def _documented_defaults() -> dict[str, str]:
     return dict(rows)
 
 
-def _shown(default: Any) -> str:
-    return str(default).lower() if isinstance(default, bool) else str(default)
+def _same(shown: str, default: Any) -> bool:
+    """Whether text in the README or the form shows this default (4 and 4.0 alike)."""
+    if isinstance(default, bool):
+        return shown == str(default).lower()
+    if isinstance(default, int | float):
+        return float(shown) == default
+    return shown == str(default)
 
 
 def _field(dialog: Any, name: str) -> Any:
@@ -66,11 +71,9 @@ def _open_form(page: Any, api: ApiServer) -> Any:
 def _check_standard_fields(dialog: Any) -> None:
     relabeling, placeholders = _behaviour("relabeling"), _behaviour("placeholders")
     for name, label in relabeling.items():
-        row = _field(dialog, name)
-        assert row.locator("label").first.inner_text().strip() == label
-        if name in placeholders:
-            shown = row.locator(f"[name='{name}']").get_attribute("placeholder")
-            assert shown == placeholders[name], name
+        assert _field(dialog, name).locator("label").first.inner_text().strip() == label
+    for name, placeholder in placeholders.items():
+        assert dialog.locator(f"[name='{name}']").get_attribute("placeholder") == placeholder
     for hidden in _behaviour("hidden-fields"):
         assert dialog.locator(f"[name='{hidden}']").count() == 0, hidden
 
@@ -79,7 +82,7 @@ def _check_extra_fields(dialog: Any) -> None:
     documented = _documented_defaults()
     for key, field in _connection_type()["conn-fields"].items():
         default = field["schema"]["default"]
-        assert documented[key] == _shown(default), f"README and form disagree on {key}"
+        assert _same(documented[key], default), f"README and form disagree on {key}"
         row = _field(dialog, f"element_{key}")
         assert row.locator("label").first.inner_text().strip() == field["label"]
         assert row.locator("[data-part=helper-text]").inner_text() == field["description"]
@@ -87,7 +90,7 @@ def _check_extra_fields(dialog: Any) -> None:
         if isinstance(default, bool):
             assert control.is_checked() is default, f"switch {key} should start {default}"
         else:
-            assert control.input_value() == _shown(default), key
+            assert _same(control.input_value(), default), key
 
 
 def _fill_standard_fields(dialog: Any, emulator: Any) -> None:
