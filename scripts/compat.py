@@ -34,7 +34,7 @@ import time
 import zipfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -297,7 +297,12 @@ def main() -> int:
     )
     parser.add_argument("--write-readme", action="store_true", help="put the table in README")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--report", type=Path, help="only report the combinations a run in this folder finished"
+    )
     args = parser.parse_args()
+    if args.report:
+        return report(load_results(args.report), args.write_readme)
 
     bound = airflow_specifier()
     if args.lowest:
@@ -312,23 +317,44 @@ def main() -> int:
     wheel, sdist = build(work)
     tests = unpack_tests(sdist, work)
     jobs = [Job(a, m, p, dependencies_date(a)) for a in airflows for m, p in pythons]
+    jobs.sort(key=lambda job: job.airflow not in (airflows[0], airflows[-1]))  # ends first
+    print(f"work folder: {work}", flush=True)
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         futures = [pool.submit(run_job, job, wheel, tests, work) for job in jobs]
-        results = []
-        for future in futures:
-            result = future.result()
-            results.append(result)
-            verdict = "pass" if result.passed else f"FAIL (log: {result.log})"
-            print(f"{result.job.key}: {verdict}, {result.summary}", flush=True)
-            if not result.passed:
-                print(_failures(result.log), flush=True)
+        results = [_record(future.result(), work) for future in futures]
+    status = report(results, args.write_readme)
+    if not args.keep and status == 0:
+        shutil.rmtree(work, ignore_errors=True)
+    return status
 
+
+def _record(result: Result, work: Path) -> Result:
+    """Print one finished combination and append it to work/results.jsonl."""
+    verdict = "pass" if result.passed else f"FAIL (log: {result.log})"
+    print(f"{result.job.key}: {verdict}, {result.summary}", flush=True)
+    if not result.passed:
+        print(_failures(result.log), flush=True)
+    line = {**asdict(result), "job": asdict(result.job), "log": str(result.log)}
+    with (work / "results.jsonl").open("a") as out:
+        out.write(json.dumps(line) + "\n")
+    return result
+
+
+def load_results(work: Path) -> list[Result]:
+    results = []
+    for line in (work / "results.jsonl").read_text().splitlines():
+        data = json.loads(line)
+        data["job"], data["log"] = Job(**data["job"]), Path(data["log"])
+        results.append(Result(**data))
+    return results
+
+
+def report(results: list[Result], readme: bool) -> int:
+    """The table, the README (if asked) and, last, the JSON line; 0 if all passed."""
     markdown = table(results)
     print(markdown)
-    if args.write_readme:
+    if readme:
         write_readme(markdown)
-    if not args.keep and all(r.passed for r in results):
-        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({r.job.key: "pass" if r.passed else "fail" for r in results}))
     return 0 if results and all(r.passed for r in results) else 1
 

@@ -6,6 +6,7 @@ browser download is not used. Without /usr/bin/chromium these tests skip and say
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -109,6 +110,12 @@ def _follow(process: subprocess.Popen[bytes], lines: list[str], ready: threading
     ready.set()
 
 
+def _die_with_pytest() -> None:
+    """In the server, before exec: SIGTERM when pytest dies, even by SIGKILL (Linux)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """Stop the server and every worker it started (its own process group)."""
     for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
@@ -138,6 +145,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterat
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_die_with_pytest,
     )
     server = ApiServer(f"http://127.0.0.1:{port}", home, process, [])
     ready = threading.Event()

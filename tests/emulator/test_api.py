@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import airflow_provider_bulkdots
 from airflow_provider_bulkdots.emulator.api import BULK_PATH, EmulatorAPI
 from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults
 from airflow_provider_bulkdots.emulator.messages import Framing, Request
@@ -21,7 +22,7 @@ from airflow_provider_bulkdots.emulator.store import Store
 from airflow_provider_bulkdots.emulator.testing import Emulator
 from tests.emulator.conftest import EXAMPLE, post
 
-PACKAGE = Path(__file__).resolve().parents[2] / "airflow_provider_bulkdots"
+PACKAGE = Path(airflow_provider_bulkdots.__file__).parent  # the installed package too
 
 
 @pytest.fixture
