@@ -9,12 +9,12 @@ the source tree).
 Airflow is installed the way its docs say, with the dependency versions of its release (its
 constraints file). Constraint files are not reachable from here, so the script resolves with
 `uv --exclude-newer` at the release's build date plus a week (the date the release's own
-wheel carries): without it, Airflow 3.2.x itself breaks on a newer pydantic.
+wheel carries): without it, Airflow 3.2.x itself broke on a newer pydantic.
 
 Prints a table and, as its last line, JSON {"airflow:3.x.y/python:3.z": "pass"|"fail", ...}.
 Exit status 1 if any combination fails.
 
-    scripts/compat [--workers 2] [--airflow 3.2.0 ...] [--python 3.11 ...] [--write-readme]
+    scripts/compat [--workers 2] [--airflow 3.3.0 ...] [--python 3.11 ...] [--write-readme]
 """
 
 from __future__ import annotations
