@@ -211,7 +211,7 @@ def _install(job: Job, venv: Path, wheel: Path, log: Path) -> bool:
             "--quiet",
             "--python",
             str(venv / "bin" / "python"),
-            f"{wheel}[dev,pandas,parquet]",
+            f"{wheel}[{','.join(_pyproject()['project']['optional-dependencies'])}]",
             f"apache-airflow=={job.airflow}",
             "--exclude-newer",
             job.dependencies_as_of,
