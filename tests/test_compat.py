@@ -46,7 +46,7 @@ def test_compat_reports_the_running_airflow() -> None:
     installed = metadata.version("apache-airflow-core")
     assert installed == compat.AIRFLOW_VERSION
     major, minor = (int(part) for part in installed.split(".")[:2])
-    assert (major, minor) >= (3, 3), "below the supported range (apache-airflow>=3.3.0)"
+    assert (major, minor) >= (3, 3), "below the supported range (apache-airflow>=3.3.1)"
 
 
 def test_every_exported_name_resolves() -> None:

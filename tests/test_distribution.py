@@ -107,7 +107,7 @@ def test_the_metadata_declares_what_is_tested(dist: dict[str, Path]) -> None:
     assert meta["License-Expression"] == "Apache-2.0"
     requirements = meta.get_all("Requires-Dist") or []
     (airflow,) = [r for r in requirements if re.match(r"apache-airflow[<>=!~ ]", r)]
-    assert sorted(airflow.removeprefix("apache-airflow").split(",")) == ["<3.4", ">=3.3.0"]
+    assert sorted(airflow.removeprefix("apache-airflow").split(",")) == ["<3.4", ">=3.3.1"]
     classifiers = set(meta.get_all("Classifier") or [])
     assert {f"Programming Language :: Python :: {v}" for v in SUPPORTED_PYTHONS} <= classifiers
     assert "Framework :: Apache Airflow :: Provider" in classifiers
