@@ -16,8 +16,19 @@ from airflow.sdk import Asset, BaseHook, BaseOperator, Context, ObjectStoragePat
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.log import mask_secret
 
+
+def _minor(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+AIRFLOW_V_3_3_PLUS = _minor(AIRFLOW_VERSION) >= (3, 3)
+"""Airflow 3.3 brings ``context["task_state_store"]`` and ``asset_state_store`` (always true
+in the supported range; kept for the fallback paths and their tests)."""
+
 __all__ = [
     "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_3_PLUS",
     "AirflowFailException",
     "Asset",
     "BaseHook",
