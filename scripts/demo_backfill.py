@@ -142,9 +142,9 @@ def main() -> None:
             print(f"Rejected: {line}  ({path})")
     print(f"Dashboard: {emulator.url}/", flush=True)
     if args.serve:
-        print("Serving the dashboard; Ctrl-C or SIGTERM to stop.", flush=True)
-        # Airflow installs its own SIGTERM handler while running tasks: take both signals back.
-        signum = wait_for_stop_signal()
+        # Airflow installs its own SIGTERM handler while running tasks: take both signals back
+        # before saying so (a signal sent on reading the line must find our handlers).
+        signum = wait_for_stop_signal("Serving the dashboard; Ctrl-C or SIGTERM to stop.")
         print(f"Stopping on {signal.Signals(signum).name}.", flush=True)
     emulator.close()
     if not ok:

@@ -104,10 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def wait_for_stop_signal() -> int:
+def wait_for_stop_signal(ready: str = "") -> int:
     """Block until SIGTERM or SIGINT (Ctrl-C) arrives; return its number.
 
     The handlers are installed for the wait and the previous ones restored after it.
+    ``ready`` is printed once they are in place, so a caller that signals as soon as it
+    reads that line can never hit the default handlers.
     """
     received: list[int] = []
     stop = threading.Event()
@@ -118,6 +120,8 @@ def wait_for_stop_signal() -> int:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        if ready:
+            print(ready, flush=True)
         stop.wait()
     finally:
         for sig, handler in previous.items():
@@ -159,8 +163,7 @@ def serve(args: argparse.Namespace) -> int:
     with emulator:
         print(f"bulkdots emulator on {emulator.url}", flush=True)
         print(f"  bulk endpoint: {emulator.bulk_url}", flush=True)
-        print(f"  dashboard:     {emulator.url}/   db: {args.db}", flush=True)
-        wait_for_stop_signal()
+        wait_for_stop_signal(f"  dashboard:     {emulator.url}/   db: {args.db}")
     return 0
 
 
