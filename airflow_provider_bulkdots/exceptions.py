@@ -6,6 +6,8 @@
      ├── ConfigurationError           bad connection, extra, argument or token; nothing sent
      │    └── DotsOptionsError        the reshape options contradict each other
      ├── InvalidRowsError             rows broke the rules and on_invalid="fail"; nothing sent
+     ├── DatasetError                 the input as a whole cannot be read without guessing
+     ├── UnsafeBodyError              a body would hold null, NaN or Infinity; never sent
      ├── BodyTooLargeError            one dot alone is over max_body_bytes; never sent
      ├── BulkDotsApiError             the API answered with an error that is not retried
      │    ├── AuthenticationError     401, 403: missing, wrong or invalid token
@@ -71,6 +73,15 @@ class InvalidRowsError(BulkDotsError, ValueError):
         listed = "\n".join(f"  {row}" for row in self.rows)
         more = f"\n  ... and {total - len(self.rows)} more" if total > len(self.rows) else ""
         super().__init__(f"{total} invalid row(s); nothing was sent:\n{listed}{more}")
+
+
+class DatasetError(BulkDotsError, ValueError):
+    """The input as a whole cannot be read without guessing (its header, its delimiter, a
+    column it lacks, its encoding); raised before anything is sent, showing what was read."""
+
+
+class UnsafeBodyError(BulkDotsError, RuntimeError):
+    """A body would hold null, NaN or Infinity (a bug upstream of the encoder): never sent."""
 
 
 class BodyTooLargeError(BulkDotsError):

@@ -6,7 +6,9 @@ Figures: dots/s through the whole core (rows to bodies); ``floor_ratio``, the co
 over the time of the floor (msgspec, the fastest JSON encoder present, encoding the already
 shaped payload once); ``bodies`` against ``lower_bound`` = ceil(bytes of that payload /
 max_body_bytes); ``naive_bodies``, what one-dot-per-object encoding with json.dumps default
-separators needs; and peak RSS of the core at 1x and 10x the rows (streamed input).
+separators needs; peak RSS of the core at 1x and 10x the rows (streamed input); and, on a
+DataFrame whose integer columns pandas upcast to float by a missing value, the bodies and
+bytes with integral floats written as ``40.0`` (before) and as ``40`` (now), same run.
 The last line is one JSON object.
 """
 
@@ -25,9 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgspec
 from _common import VARIABLES, last_line_of_child, peak_rss_mb, wide_rows
+from _inputs import integral_floats_written_as_floats, upcast_frame
 from _sources import source_figures
 
-from airflow_provider_bulkdots.dots import ReshapeOptions, build_bodies
+from airflow_provider_bulkdots.dots import Report, ReshapeOptions, build_bodies
+from airflow_provider_bulkdots.sources import open_dataset
 
 MAX_BODY = 10_000
 OPTIONS = ReshapeOptions(layout="wide", max_body_bytes=MAX_BODY)
@@ -88,6 +92,23 @@ def stream_only(dots: int) -> None:
     print(peak_rss_mb())
 
 
+def upcast_gain(dots: int) -> dict[str, int]:
+    """Bodies and bytes of a NaN-upcast frame, integral floats as 40.0 and as 40."""
+    frame = upcast_frame(dots)
+    figures: dict[str, int] = {}
+    for when in ("before", "after"):
+        report = Report()
+        dataset = open_dataset(frame, options=OPTIONS)
+        if when == "before":
+            with integral_floats_written_as_floats():
+                list(build_bodies(dataset.rows(), OPTIONS, report))
+        else:
+            list(build_bodies(dataset.rows(), OPTIONS, report))
+        figures[f"bodies_{when}"] = report.bodies
+        figures[f"bytes_{when}"] = report.bytes
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dots", type=int, default=1_000_000)
@@ -117,6 +138,7 @@ def main() -> None:
     rss_1x = peak_rss_child(args.dots)
     rss_10x = peak_rss_child(args.dots * 10)
     sources = source_figures(rows, OPTIONS, args.runs)
+    upcast = upcast_gain(args.dots)
 
     dots_per_s = args.dots / core_s
     print(f"core:   {args.dots:,} dots in {core_s:.3f} s = {dots_per_s:,.0f} dots/s")
@@ -135,6 +157,12 @@ def main() -> None:
     )
     print("sources: " + ", ".join(f"{name} {value:,}" for name, value in sources.items()))
     print(
+        f"upcast: NaN-upcast integer columns: {upcast['bodies_before']:,} bodies / "
+        f"{upcast['bytes_before']:,} bytes with 40.0, {upcast['bodies_after']:,} / "
+        f"{upcast['bytes_after']:,} with 40 "
+        f"({1 - upcast['bytes_after'] / upcast['bytes_before']:.1%} fewer bytes)"
+    )
+    print(
         json.dumps(
             {
                 **sources,
@@ -145,6 +173,7 @@ def main() -> None:
                 "naive_bodies": naive,
                 "peak_rss_mb": round(rss_1x, 1),
                 "peak_rss_mb_10x": round(rss_10x, 1),
+                **{f"upcast_{key}": value for key, value in upcast.items()},
             }
         )
     )

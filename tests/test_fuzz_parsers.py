@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_bulkdots.dots import Report, ReshapeOptions, build_bodies
-from airflow_provider_bulkdots.dots.errors import RowRejected
+from airflow_provider_bulkdots.dots.errors import DatasetError, RowRejected
 from airflow_provider_bulkdots.dots.numbers import to_number
 from airflow_provider_bulkdots.dots.timestamps import TimestampNormaliser
-from airflow_provider_bulkdots.sources import open_dataset
+from airflow_provider_bulkdots.sources import ReadOptions, open_dataset
 
 FUZZ = settings(
     max_examples=300,
@@ -96,9 +96,56 @@ def test_arbitrary_files_give_valid_bodies_or_named_rejections(
     directory: Path = tmp_path_factory.mktemp("fuzz")  # type: ignore[attr-defined]
     path = directory / f"data.{kind}"
     path.write_bytes(content)
-    dataset = open_dataset(str(path))
     try:
+        dataset = open_dataset(str(path))
         rows = list(dataset.rows())
-    except UnicodeDecodeError:
-        return  # not text: the CSV reader refuses the file as a whole, with Python's message
+    except DatasetError as error:
+        assert str(error).startswith(str(path))  # refused as a whole, naming the file
+        return
     _assert_valid_bodies(rows, "wide" if kind == "csv" else "records", 1000)
+
+
+CSV_ALPHABET = st.sampled_from([*'abc019.,;"\t\r\n -:TZ', "NA", "true", "\ufeff", "é"])
+
+
+@FUZZ
+@given(
+    content=st.lists(CSV_ALPHABET, max_size=300).map("".join),
+    name=st.sampled_from(["data.csv", "data.csv.gz", "data.jsonl", "data.json", "data.jsonl.bz2"]),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+    decimal=st.sampled_from([".", ","]),
+)
+def test_text_like_files_in_every_container_give_bodies_rows_or_one_named_error(
+    tmp_path_factory: object, content: str, name: str, delimiter: str, decimal: str
+) -> None:
+    """CSV-ish and JSON-ish text, plain or compressed, with any delimiter and decimal mark:
+    bodies within the limit and invalid rows numbered inside the file, or one error naming
+    the file. Never a crash, never a row number or line outside the file."""
+    import bz2
+    import gzip
+
+    directory: Path = tmp_path_factory.mktemp("fuzz")  # type: ignore[attr-defined]
+    path = directory / name
+    raw = content.encode()
+    if name.endswith(".gz"):
+        raw = gzip.compress(raw)
+    elif name.endswith(".bz2"):
+        raw = bz2.compress(raw)
+    path.write_bytes(raw)
+    if delimiter == decimal:
+        return
+    options = ReshapeOptions(on_invalid="skip", decimal=decimal, max_body_bytes=1000)
+    try:
+        dataset = open_dataset(str(path), options=options, reading=ReadOptions(delimiter=delimiter))
+        rows = list(dataset.rows())
+    except DatasetError as error:
+        assert str(error).startswith(str(path))
+        return
+    report = Report(line_of=dataset.line_of)
+    for body in build_bodies(rows, options, report):
+        assert body.size <= 1000
+        assert msgspec.json.decode(body.payload)
+    lines = content.count("\n") + content.count("\r") + 1
+    for rejected in report.rejected_sample:
+        assert 1 <= rejected.row_number <= len(rows)
+        assert rejected.line is None or 1 <= rejected.line <= lines

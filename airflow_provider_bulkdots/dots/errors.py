@@ -1,15 +1,21 @@
 """Invalid rows: what was wrong, where, and by which rule.
 
-The errors the core raises, :class:`InvalidRowsError` and :class:`DotsOptionsError`, are
+The errors the core raises, :class:`InvalidRowsError`, :class:`DotsOptionsError`,
+:class:`DatasetError` and :class:`UnsafeBodyError`, are
 declared with every other error of the provider in :mod:`airflow_provider_bulkdots.exceptions`
-(both are ``BulkDotsError`` and ``ValueError``); they are re-exported here.
+(each a ``BulkDotsError``); they are re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from airflow_provider_bulkdots.exceptions import DotsOptionsError, InvalidRowsError
+from airflow_provider_bulkdots.exceptions import (
+    DatasetError,
+    DotsOptionsError,
+    InvalidRowsError,
+    UnsafeBodyError,
+)
 
 _SHOWN_VALUE_CHARS = 80
 
@@ -23,27 +29,29 @@ def _short_repr(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class InvalidRow:
-    """One rejected row: its 1-based number in the input, the field, the value and the rule."""
+    """One rejected row: its 1-based number in the input, the field, the value and the rule,
+    and for a file the line the row starts on (blank lines and multi-line cells make the two
+    differ)."""
 
     row_number: int
     field: str
     value: object
     rule: str
+    line: int | None = None
 
     def __str__(self) -> str:
-        return (
-            f"row {self.row_number}, field {self.field!r}, value {_short_repr(self.value)}: "
-            f"{self.rule}"
-        )
+        where = f"row {self.row_number}"
+        if self.line is not None:
+            where += f" (line {self.line})"
+        return f"{where}, field {self.field!r}, value {_short_repr(self.value)}: {self.rule}"
 
     def to_json_dict(self) -> dict[str, object]:
         """A JSON-ready form, for rejected-rows files."""
-        return {
-            "row": self.row_number,
-            "field": self.field,
-            "value": _short_repr(self.value),
-            "rule": self.rule,
-        }
+        shown: dict[str, object] = {"row": self.row_number}
+        if self.line is not None:
+            shown["line"] = self.line
+        shown.update(field=self.field, value=_short_repr(self.value), rule=self.rule)
+        return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +86,12 @@ class RowRejected(Exception):
 
 
 __all__ = [
+    "DatasetError",
     "DotsOptionsError",
     "InvalidRow",
     "InvalidRowsError",
     "RowRejected",
     "UnreadableRow",
+    "UnsafeBodyError",
     "not_a_mapping",
 ]

@@ -17,7 +17,7 @@ from airflow_provider_bulkdots.dots.numbers import to_number
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
 from airflow_provider_bulkdots.dots.packing import encode_label
 from airflow_provider_bulkdots.dots.report import Report
-from airflow_provider_bulkdots.dots.timestamps import TimestampNormaliser
+from airflow_provider_bulkdots.dots.timestamps import normaliser_for
 
 Batch = tuple[list[str], list[Piece]]
 
@@ -28,9 +28,8 @@ class LongReshaper:
     def __init__(self, options: ReshapeOptions, report: Report) -> None:
         self.options = options
         self.report = report
-        self._timestamp = TimestampNormaliser(
-            options.timestamp_column, options.timestamp_unit, options.tzinfo()
-        )
+        self._timestamp = normaliser_for(options)
+        self._text = options.text_conventions()
         self._labels: dict[object, str] = {}
         self._group_key: tuple[str, int] | None = None
         self._group: dict[str, object] = {}
@@ -109,10 +108,10 @@ class LongReshaper:
                 options.variable_column, variable, "a variable cannot be labelled 'timestamp'"
             )
         value = to_number(
-            _required(row, options.value_column), options.value_column, missing_allowed=False
+            _required(row, options.value_column), options.value_column, False, self._text
         )
         if options.context_columns:
-            context = context_from_row(row, options.context_columns)
+            context = context_from_row(row, options.context_columns, self._text.na_values)
             if context:
                 return device, timestamp, variable, {"value": value, "context": context}
         return device, timestamp, variable, value

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from airflow_provider_bulkdots.dots.errors import DotsOptionsError
+from airflow_provider_bulkdots.dots.text import DECIMALS, TextConventions
 
 Layout = Literal["wide", "long", "records"]
 OnInvalid = Literal["fail", "skip"]
@@ -29,7 +30,12 @@ class ReshapeOptions:
     ``device`` is a constant device label; ``device_column`` names the column that holds it.
     ``variables`` defaults to every column that is not the device, timestamp or a context
     column (wide layout). ``timestamp_unit`` applies to epoch numbers; naive datetimes and
-    ISO strings without an offset are read in ``timezone``.
+    ISO strings without an offset are read in ``timezone``; ``timestamp_format`` (strftime,
+    as pandas' ``format=``) reads timestamp text with that pattern instead.
+
+    Text cells follow pandas' ``read_csv``: ``na_values`` (added to pandas' default list
+    unless ``keep_default_na=False``) are missing readings, ``true_values``/``false_values``
+    (added to True/true/TRUE, False/false/FALSE) are 1/0, and ``decimal`` is the decimal mark.
     """
 
     layout: Layout = "wide"
@@ -45,8 +51,15 @@ class ReshapeOptions:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_label_length: int = DEFAULT_MAX_LABEL_LENGTH
     on_invalid: OnInvalid = "fail"
+    timestamp_format: str | None = None
+    na_values: Sequence[str] | None = None
+    keep_default_na: bool = True
+    true_values: Sequence[str] | None = None
+    false_values: Sequence[str] | None = None
+    decimal: str = "."
 
     def __post_init__(self) -> None:
+        self._check_text_options()
         if self.layout not in LAYOUTS:
             raise DotsOptionsError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.timestamp_unit not in TIMESTAMP_UNITS:
@@ -67,6 +80,38 @@ class ReshapeOptions:
                 raise DotsOptionsError("variables must not be empty when given")
         object.__setattr__(self, "context_columns", tuple(self.context_columns))
         self.tzinfo()  # fail early on an unknown zone
+
+    def _check_text_options(self) -> None:
+        if self.decimal not in DECIMALS:
+            raise DotsOptionsError(f"decimal must be one of {DECIMALS}, got {self.decimal!r}")
+        if self.timestamp_format is not None and (
+            not isinstance(self.timestamp_format, str) or "%" not in self.timestamp_format
+        ):
+            raise DotsOptionsError(
+                "timestamp_format must be a strftime pattern such as '%Y%m%d', "
+                f"got {self.timestamp_format!r}"
+            )
+        for name in ("na_values", "true_values", "false_values"):
+            given = getattr(self, name)
+            if given is None:
+                continue
+            values = (given,) if isinstance(given, str) else tuple(given)
+            if not all(isinstance(value, str) for value in values):
+                raise DotsOptionsError(f"{name} must be strings, got {given!r}")
+            object.__setattr__(self, name, values)
+        overlap = set(self.true_values or ()) & set(self.false_values or ())
+        if overlap:
+            raise DotsOptionsError(f"true_values and false_values share {sorted(overlap)}")
+
+    def text_conventions(self) -> TextConventions:
+        """How text cells are read (missing markers, booleans, decimal mark)."""
+        return TextConventions.build(
+            self.na_values,
+            self.keep_default_na,
+            self.true_values,
+            self.false_values,
+            self.decimal,
+        )
 
     def tzinfo(self) -> dt.tzinfo:
         """The zone for naive datetimes and offset-less ISO strings."""

@@ -11,7 +11,7 @@ from itertools import islice
 from typing import Any, Protocol
 
 from airflow_provider_bulkdots.dots.body import Body
-from airflow_provider_bulkdots.dots.encoding import Piece
+from airflow_provider_bulkdots.dots.encoding import Piece, check_body_payload
 from airflow_provider_bulkdots.dots.errors import InvalidRowsError
 from airflow_provider_bulkdots.dots.long import LongReshaper
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
@@ -108,6 +108,7 @@ def _counting(
 
 def _accounted(bodies: Iterable[Body], report: Report) -> Iterator[Body]:
     for body in bodies:
+        check_body_payload(body.payload, body.seq)
         report.bodies += 1
         report.bytes += body.size
         report.dots += body.dot_count

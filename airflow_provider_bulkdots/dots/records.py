@@ -7,6 +7,7 @@ record's), so a device's objects can be spread over bodies without changing any 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from airflow_provider_bulkdots.dots.context import check_context
@@ -17,7 +18,7 @@ from airflow_provider_bulkdots.dots.numbers import to_number
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
 from airflow_provider_bulkdots.dots.packing import encode_label
 from airflow_provider_bulkdots.dots.report import Report
-from airflow_provider_bulkdots.dots.timestamps import TimestampNormaliser
+from airflow_provider_bulkdots.dots.timestamps import normaliser_for
 
 Batch = tuple[list[str], list[Piece]]
 _DOT_KEYS = frozenset({"value", "timestamp", "context"})
@@ -29,7 +30,10 @@ class RecordsReshaper:
     def __init__(self, options: ReshapeOptions, report: Report) -> None:
         self.options = options
         self.report = report
-        self._timestamp = TimestampNormaliser("timestamp", "ms", options.tzinfo())
+        # the endpoint's own shape: epoch milliseconds, as the API reads them
+        records_options = replace(options, timestamp_unit="ms", timestamp_format=None)
+        self._timestamp = normaliser_for(records_options, "timestamp")
+        self._text = options.text_conventions()
 
     def encoded(self, batches: Iterator[tuple[int, list[Any]]]) -> Iterator[Batch]:
         """For each batch of records (with the number of its first record), the objects."""
@@ -92,12 +96,12 @@ class RecordsReshaper:
 
     def _dot(self, dot: Any, field: str) -> object:
         if not isinstance(dot, Mapping):
-            return to_number(dot, field, missing_allowed=False)
+            return to_number(dot, field, False, self._text)
         unknown = set(dot) - _DOT_KEYS
         if unknown:
             raise RowRejected(field, dot, f"unknown dot keys {sorted(unknown)}")
         checked: dict[str, object] = {
-            "value": to_number(_required(dot, "value"), f"{field}.value", missing_allowed=False)
+            "value": to_number(_required(dot, "value"), f"{field}.value", False, self._text)
         }
         if "timestamp" in dot:
             try:

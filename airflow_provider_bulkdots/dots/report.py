@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from airflow_provider_bulkdots.dots.errors import InvalidRow
 
@@ -23,9 +23,13 @@ class Report:
     bytes: int = 0
     rejected_sample: list[InvalidRow] = field(default_factory=list)
     on_rejected: Callable[[InvalidRow], None] | None = field(default=None, repr=False)
+    # the file line a row number starts on, when the rows come from a file
+    line_of: Callable[[int], int | None] | None = field(default=None, repr=False)
 
     def reject(self, row: InvalidRow) -> None:
         """Count a rejected row, keep it if among the first, and pass it on."""
+        if row.line is None and self.line_of is not None:
+            row = replace(row, line=self.line_of(row.row_number))
         self.rejected_rows += 1
         if len(self.rejected_sample) < SAMPLE_SIZE:
             self.rejected_sample.append(row)

@@ -7,6 +7,7 @@ the fast path refuses is redone row by row, which finds and names every invalid 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import repeat
 from operator import eq, itemgetter
@@ -27,7 +28,9 @@ from airflow_provider_bulkdots.dots.numbers import MISSING, to_number
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
 from airflow_provider_bulkdots.dots.packing import encode_label
 from airflow_provider_bulkdots.dots.report import Report
-from airflow_provider_bulkdots.dots.timestamps import TimestampNormaliser
+from airflow_provider_bulkdots.dots.text import DEFAULT_TEXT as DEFAULT_NUMBER_TEXT
+from airflow_provider_bulkdots.dots.text import TextConventions
+from airflow_provider_bulkdots.dots.timestamps import normaliser_for
 
 Batch = tuple[list[str], list[Piece]]
 _FLOAT_MAX = 1.7976931348623157e308
@@ -37,6 +40,10 @@ _Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 # Labels the fast path can count dots in by counting commas of the encoded object.
 _PLAIN_LABEL_FORBIDDEN = frozenset(',:"\\{}[]')
 _encode = msgspec.json.Encoder().encode
+# msgspec writes an integral float as "40.0"; the core writes the shortest number, "40"
+# (numbers.py). Plain labels hold no ",", "}" or ":", so these only ever match numbers.
+_NEGATIVE_ZERO = re.compile(rb":-0\.0(?=[,}])")
+_INTEGRAL_FLOAT = re.compile(rb"([0-9])\.0(?=[,}])")
 
 
 def _is_plain(label: str) -> bool:
@@ -49,9 +56,8 @@ class WideReshaper:
     def __init__(self, options: ReshapeOptions, report: Report) -> None:
         self.options = options
         self.report = report
-        self._timestamp = TimestampNormaliser(
-            options.timestamp_column, options.timestamp_unit, options.tzinfo()
-        )
+        self._timestamp = normaliser_for(options)
+        self._text = options.text_conventions()
         self._reserved = options.reserved_columns()
         self._variables: tuple[str, ...] | None = (
             tuple(options.variables) if options.variables is not None else None
@@ -140,12 +146,16 @@ class WideReshaper:
             device_value = _required(row, device_field)
         device = self.device_label(device_value, device_field)
         timestamp = self._timestamp(_required(row, options.timestamp_column))
-        context = context_from_row(row, options.context_columns) if options.context_columns else {}
+        context = (
+            context_from_row(row, options.context_columns, self._text.na_values)
+            if options.context_columns
+            else {}
+        )
         variables = self._row_variables(row)
         dots: dict[str, object] = {}
         missing = 0
         for variable in variables:
-            value = to_number(row.get(variable), variable, missing_allowed=True)
+            value = to_number(row.get(variable), variable, True, self._text)
             if value is MISSING:
                 missing += 1
                 continue
@@ -179,6 +189,27 @@ class WideReshaper:
             if variable == "timestamp":
                 raise RowRejected(variable, variable, "a variable cannot be labelled 'timestamp'")
             check_label(variable, variable, self.options.max_label_length)
+
+
+def _shortest_numbers(encoded: list[bytes]) -> list[bytes]:
+    """The value objects with integral floats written as ints, as the slow path writes them."""
+    joined = b"\n".join(encoded)  # encoded JSON holds no raw newline
+    if b".0" not in joined:
+        return encoded
+    joined = _INTEGRAL_FLOAT.sub(rb"\1", _NEGATIVE_ZERO.sub(b":0", joined))
+    return joined.split(b"\n")
+
+
+def _fast_path_reads_text_alike(text: TextConventions) -> bool:
+    """Whether msgspec's lax reading of numeric text agrees with these text conventions.
+
+    msgspec reads JSON-number text and "null" on its own; a decimal comma, or a missing,
+    true or false marker that looks like a number, must go through the slow path.
+    """
+    if text.decimal != ".":
+        return False
+    markers = text.na_values | text.true_values | text.false_values
+    return not any(DEFAULT_NUMBER_TEXT.number_text(marker.strip()) for marker in markers)
 
 
 def _required(row: Mapping[str, Any], column: str) -> Any:
@@ -215,6 +246,8 @@ class _FastPath:
     ) -> _FastPath | None:
         if options.context_columns or not all(_is_plain(v) for v in variables):
             return None
+        if not _fast_path_reads_text_alike(options.text_conventions()):
+            return None
         fields: list[tuple[str, Any, Any]] = [
             (f"v{index}", _Int64 | _FiniteFloat | None, None) for index in range(len(variables))
         ]
@@ -245,7 +278,7 @@ class _FastPath:
             return None
         for obj, timestamp in zip(objects, timestamps, strict=True):
             obj.ts = timestamp  # type: ignore[attr-defined]
-        encoded = list(map(_encode, objects))
+        encoded = _shortest_numbers(list(map(_encode, objects)))
         if encoded and max(map(len, encoded)) > self._max_piece:
             return None
         counts = [piece.count(b",") for piece in encoded]

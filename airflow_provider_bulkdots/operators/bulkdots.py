@@ -30,7 +30,7 @@ from airflow_provider_bulkdots.operators.incremental import (
 from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
 from airflow_provider_bulkdots.operators.resume import DEFAULT_RETENTION_DAYS, ledger_location
 from airflow_provider_bulkdots.operators.summary import task_summary
-from airflow_provider_bulkdots.sources import Dataset, open_dataset
+from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
 from airflow_provider_bulkdots.sources.datasets import ReadProgress
 from airflow_provider_bulkdots.sources.sql import SQL_ARGUMENTS
 
@@ -41,6 +41,30 @@ if TYPE_CHECKING:
 
 # Arguments kept as given: the connection and its settings this task overrides, the SQL source.
 _STORED_AS_GIVEN = ("bulkdots_conn_id", *OVERRIDE_KEYS, *SQL_ARGUMENTS, "incremental")
+
+
+# The keyword arguments that say how input is read and reshaped (README, "The operator" and
+# "How input is read"); resolved into ReshapeOptions and ReadOptions in one place each.
+READING_OPTIONS = (
+    "layout",
+    "device_column",
+    "device",
+    "timestamp_column",
+    "timestamp_unit",
+    "timezone",
+    "variables",
+    "variable_column",
+    "value_column",
+    "context_columns",
+    "file_format",
+    "timestamp_format",
+    "na_values",
+    "keep_default_na",
+    "true_values",
+    "false_values",
+    "decimal",
+    "delimiter",
+)
 
 
 class BulkDotsOperator(BaseOperator):
@@ -70,6 +94,12 @@ class BulkDotsOperator(BaseOperator):
         "context_columns",
         "rejected_path",
         "sql_parameters",
+        "timestamp_format",
+        "na_values",
+        "true_values",
+        "false_values",
+        "decimal",
+        "delimiter",
     )
     template_ext: Sequence[str] = (".sql",)
     # set in __init__ from _STORED_AS_GIVEN
@@ -87,6 +117,24 @@ class BulkDotsOperator(BaseOperator):
     sql_batch_rows: int
     incremental: bool
     template_fields_renderers: ClassVar[dict[str, str]] = {"data": "py"}
+    layout: str
+    device_column: str | None
+    device: str | None
+    timestamp_column: str
+    timestamp_unit: str
+    timezone: str
+    variables: Sequence[str] | None
+    variable_column: str
+    value_column: str
+    context_columns: Sequence[str]
+    file_format: str | None
+    timestamp_format: str | None
+    na_values: Sequence[str] | None
+    keep_default_na: bool
+    true_values: Sequence[str] | None
+    false_values: Sequence[str] | None
+    decimal: str
+    delimiter: str
     ui_color = "#d7ecfb"
 
     def __init__(
@@ -126,20 +174,19 @@ class BulkDotsOperator(BaseOperator):
         sql_batch_rows: int = 10_000,
         ubidots_asset: Any = None,
         incremental: bool = False,
+        timestamp_format: str | None = None,
+        na_values: Sequence[str] | None = None,
+        keep_default_na: bool = True,
+        true_values: Sequence[str] | None = None,
+        false_values: Sequence[str] | None = None,
+        decimal: str = ".",
+        delimiter: str = ",",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.data, self.layout = data, layout
-        self.device_column = device_column
-        self.device = device
-        self.timestamp_column = timestamp_column
-        self.timestamp_unit = timestamp_unit
-        self.timezone = timezone
-        self.variables = variables
-        self.variable_column = variable_column
-        self.value_column = value_column
-        self.context_columns = context_columns
-        self.file_format = file_format
+        for name in READING_OPTIONS:  # how input is read; resolved in reshape_options()
+            setattr(self, name, locals()[name])
+        self.data = data
         self.on_invalid = on_invalid
         self.rejected_path = rejected_path
         for name in _STORED_AS_GIVEN:
@@ -183,7 +230,17 @@ class BulkDotsOperator(BaseOperator):
             context_columns=tuple(self.context_columns or ()),
             max_body_bytes=max_body_bytes,
             on_invalid=self.on_invalid,  # type: ignore[arg-type]
+            timestamp_format=self.timestamp_format or None,
+            na_values=self.na_values,
+            keep_default_na=self.keep_default_na,
+            true_values=self.true_values,
+            false_values=self.false_values,
+            decimal=self.decimal,
         )
+
+    def read_options(self) -> ReadOptions:
+        """How files are read, from this operator's (rendered) arguments."""
+        return ReadOptions(file_format=self.file_format, delimiter=self.delimiter)
 
     def open_input(self, options: ReshapeOptions) -> Dataset:
         """``data`` as a dataset: a SQL query when ``sql_conn_id`` is set, else as given."""
@@ -191,7 +248,7 @@ class BulkDotsOperator(BaseOperator):
             from airflow_provider_bulkdots.sources.sql import open_sql
 
             return open_sql(self.data, self.sql_conn_id, self.sql_parameters, self.sql_batch_rows)
-        return open_dataset(self.data, self.file_format, options=options)
+        return open_dataset(self.data, options=options, reading=self.read_options())
 
     def watermarks(self, context: Context, options: ReshapeOptions) -> Watermarks | NoWatermarks:
         """With ``incremental``, the watermarks kept with the Ubidots asset."""
@@ -236,7 +293,7 @@ class BulkDotsOperator(BaseOperator):
         self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)
         ledger = self._ledger(context, dataset.fingerprint, options) if self.resume else None
         run = ExactlyOnceDelivery(hook.get_sender(), ledger, self._reconciler(hook), log=self.log)
-        report = Report()
+        report = Report(line_of=dataset.line_of)
         run.meter = ProgressMeter(hook.settings.rate_limit, interval=hook.progress_interval)
         try:
             with RejectedRowsWriter(self.rejected_path) as rejected_writer:

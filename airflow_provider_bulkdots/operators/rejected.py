@@ -1,10 +1,10 @@
 """What was refused, written as JSON Lines: one object per invalid row or refused dot.
 
 Every line has the same keys (:data:`REJECTED_FIELDS`, ``null`` where a key does not apply):
-``kind`` is ``"invalid_row"`` for a row the checks refused (with its ``row`` number,
-``field``, ``value`` and ``rule``) or ``"refused_by_api"`` for a dot the API refused with a
-400 (with its ``device``, ``variable``, ``timestamp``, ``value``, the API's words as ``rule``
-and ``detail``, and the ``body_id`` it travelled in).
+``kind`` is ``"invalid_row"`` for a row the checks refused (with its ``row`` number, for a
+file the ``line`` it starts on, ``field``, ``value`` and ``rule``) or ``"refused_by_api"``
+for a dot the API refused with a 400 (with its ``device``, ``variable``, ``timestamp``,
+``value``, the API's words as ``rule`` and ``detail``, and the ``body_id`` it travelled in).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from airflow_provider_bulkdots.dots import InvalidRow
 REJECTED_FIELDS: tuple[str, ...] = (
     "kind",
     "row",
+    "line",
     "field",
     "value",
     "rule",

@@ -1,23 +1,35 @@
 """Reads an upstream dataset as a stream of row mappings, with a fingerprint of its content.
 
-Accepted: a list (or tuple) of row mappings, a pandas DataFrame (extra ``pandas``), or a path
-or URI (``file://``, ``s3://``, ... through Airflow's ObjectStoragePath) to a CSV, JSON Lines
-or Parquet (extra ``parquet``) file. Files are read as a stream, never loaded whole.
+Accepted: a list (or tuple) of row mappings, a pandas DataFrame (extra ``pandas``), an Arrow
+table or stream or a Polars frame (``sources/arrow.py``), an Airflow Asset naming a file, or a
+path or URI (``file://``, ``s3://``, ... through Airflow's ObjectStoragePath) to a CSV, JSON Lines
+(or JSON array) or Parquet (extra ``parquet``) file, compressed or not. Files are read as a
+stream (a JSON array file excepted); a file's header or schema is checked when it is opened,
+so a file that cannot be read without guessing fails before anything is sent.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from airflow_provider_bulkdots.dots.errors import UnreadableRow
+from airflow_provider_bulkdots.dots.errors import DatasetError, UnreadableRow
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
+from airflow_provider_bulkdots.sources.csv_files import inspect_csv, read_csv
+from airflow_provider_bulkdots.sources.files import content_identity, split_suffixes
+from airflow_provider_bulkdots.sources.frames import (
+    frame_fingerprint,
+    frame_for_reading,
+    frame_rows,
+    parquet_columns,
+    read_parquet,
+)
+from airflow_provider_bulkdots.sources.json_files import read_json
+from airflow_provider_bulkdots.sources.lines import LineMap
 
 FORMATS = ("csv", "jsonl", "parquet")
 _SUFFIXES = {
@@ -28,11 +40,28 @@ _SUFFIXES = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-_CHUNK_ROWS = 8192
-
 
 UnreadableLine = UnreadableRow
-"""A line of a JSON Lines file that is not JSON; the core rejects it as an invalid row."""
+"""A line of a file that cannot be read as a row; the core rejects it as an invalid row."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How files are read: format (else from the suffix), CSV delimiter, compression
+    (``"infer"``: from the suffix, as pandas)."""
+
+    file_format: str | None = None
+    delimiter: str = ","
+    compression: str | None = "infer"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.delimiter, str) or len(self.delimiter) != 1:
+            raise DatasetError(f"delimiter must be one character, got {self.delimiter!r}")
+        if self.file_format is not None and self.file_format not in FORMATS:
+            raise DatasetError(
+                f"cannot tell the format from file_format={self.file_format!r}: "
+                f"give one of {FORMATS}"
+            )
 
 
 @dataclass
@@ -52,38 +81,71 @@ class ReadProgress:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A re-readable stream of rows, a fingerprint of what it holds, and how far it was read."""
+    """A re-readable stream of rows, a fingerprint of what it holds, how far it was read, and
+    for files the line each row starts on."""
 
     description: str
     fingerprint: str
     _open: Callable[[], Iterator[Any]]
     progress: ReadProgress = field(default_factory=ReadProgress)
+    lines: LineMap | None = field(default=None, compare=False)
 
     def rows(self) -> Iterator[Any]:
         """A fresh iterator over the rows, from the start."""
         return self._open()
 
+    def line_of(self, row: int) -> int | None:
+        """The file line row ``row`` starts on (None for in-memory data)."""
+        return self.lines.line_of(row) if self.lines is not None else None
+
+
+def used_columns(options: ReshapeOptions | None) -> tuple[str, ...] | None:
+    """The columns the reshape reads; None when every column may be (wide without
+    ``variables``, records, or no options). No other column is ever touched."""
+    if options is None or options.layout == "records":
+        return None
+    names: list[str] = []
+    if options.device is None and options.device_column:
+        names.append(options.device_column)
+    names.append(options.timestamp_column)
+    if options.layout == "long":
+        names += [options.variable_column, options.value_column]
+    elif options.variables is None:
+        return None
+    else:
+        names += list(options.variables)
+    names += list(options.context_columns)
+    return tuple(dict.fromkeys(names))
+
 
 def open_dataset(
-    data: Any, file_format: str | None = None, *, options: ReshapeOptions | None = None
+    data: Any,
+    file_format: str | None = None,
+    *,
+    options: ReshapeOptions | None = None,
+    reading: ReadOptions | None = None,
 ) -> Dataset:
-    """The dataset behind ``data``; raises TypeError or ValueError for what cannot be read.
+    """The dataset behind ``data``; raises TypeError, DatasetError (a ValueError) or
+    FileNotFoundError for what cannot be read.
 
-    ``options`` lets typed sources (Arrow, Polars) convert the columns the reshape reads.
-    An Airflow Asset is read as the file its URI names.
+    ``options`` lets the readers touch only the columns the reshape reads, and typed sources
+    (Arrow, Polars, DataFrames, Parquet) convert those a column at a time.
     """
     from airflow_provider_bulkdots.sources import arrow, assets
 
+    reading = reading or ReadOptions(file_format=file_format)
+    if options is not None and options.decimal == reading.delimiter:
+        raise DatasetError(f"decimal and delimiter are both {reading.delimiter!r}")
     if arrow.is_arrow_or_polars(data):
         return arrow.open_arrow(data, options)
     if assets.is_asset(data):
-        return _from_path(assets.asset_path(data), file_format, options)
+        return _from_path(assets.asset_path(data), reading, options)
     if isinstance(data, list | tuple):
-        return _from_rows(data)
+        return _from_rows(data, used_columns(options))
     if type(data).__name__ == "DataFrame" and hasattr(data, "itertuples"):
         return _from_dataframe(data, options)
     if isinstance(data, str) or hasattr(data, "open"):
-        return _from_path(data, file_format, options)
+        return _from_path(data, reading, options)
     raise TypeError(
         "data must be a list of row mappings, a pandas DataFrame, an Arrow table or stream, "
         "a Polars frame, or a path or URI to a CSV, JSON Lines or Parquet file; "
@@ -91,10 +153,13 @@ def open_dataset(
     )
 
 
-def _from_rows(rows: Sequence[Any]) -> Dataset:
+def _from_rows(rows: Sequence[Any], columns: Sequence[str] | None = None) -> Dataset:
+    """Rows as they are; the fingerprint covers only the used columns when they are known."""
     digest = hashlib.sha256()
     encoder = msgspec.json.Encoder()
     for row in rows:
+        if columns is not None and isinstance(row, Mapping):
+            row = {column: row.get(column) for column in columns}
         try:
             digest.update(encoder.encode(row))
         except (TypeError, ValueError):
@@ -106,112 +171,53 @@ def _from_rows(rows: Sequence[Any]) -> Dataset:
 
 
 def _from_dataframe(frame: Any, options: ReshapeOptions | None) -> Dataset:
-    import pandas as pd
-
-    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
-    digest = hashlib.sha256(hashed.tobytes())
-    digest.update(repr(list(frame.columns)).encode())
+    timestamp_column = options.timestamp_column if options is not None else "timestamp"
+    used = frame_for_reading(frame, used_columns(options), timestamp_column)
 
     def rows() -> Iterator[dict[str, Any]]:
         from airflow_provider_bulkdots.sources.arrow import dataframe_rows
 
-        through_arrow = dataframe_rows(frame, options) if options is not None else None
+        through_arrow = dataframe_rows(used, options) if options is not None else None
         if through_arrow is not None:  # columns converted as wholes (sources/arrow.py)
-            yield from through_arrow
-            return
-        for start in range(0, len(frame), _CHUNK_ROWS):
-            yield from frame.iloc[start : start + _CHUNK_ROWS].to_dict("records")
+            return through_arrow
+        return frame_rows(used)
 
     progress = ReadProgress(total=len(frame))
-    return Dataset(f"DataFrame of {len(frame)} rows", digest.hexdigest(), rows, progress)
+    return Dataset(f"DataFrame of {len(frame)} rows", frame_fingerprint(used), rows, progress)
 
 
-def _from_path(data: Any, file_format: str | None, options: ReshapeOptions | None) -> Dataset:
+def _from_path(data: Any, reading: ReadOptions, options: ReshapeOptions | None) -> Dataset:
     from airflow_provider_bulkdots.compat import ObjectStoragePath
 
     path = data if isinstance(data, ObjectStoragePath) else ObjectStoragePath(str(data))
-    kind = file_format or _SUFFIXES.get(path.suffix.lower())
+    suffix, compression = split_suffixes(path.name, reading.compression)
+    kind = reading.file_format or _SUFFIXES.get(suffix)
     if kind not in FORMATS:
-        raise ValueError(f"cannot tell the format of {path}: give file_format as one of {FORMATS}")
+        raise DatasetError(
+            f"cannot tell the format of {path}: give file_format as one of {FORMATS}"
+        )
     try:
-        info = path.stat()
+        identity = content_identity(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"dataset {path} does not exist") from None
-    identity = {
-        "path": str(path),
-        "size": _stat_field(info, "st_size", "size"),
-        "version": _stat_field(info, "st_mtime", "ETag", "etag", "mtime", "LastModified"),
-    }
+    identity["format"] = kind
     fingerprint = hashlib.sha256(msgspec.json.encode(identity, order="sorted")).hexdigest()
-    readers: dict[str, Callable[[Any, ReadProgress], Iterator[Any]]] = {
-        "csv": _read_csv,
-        "jsonl": _read_jsonl,
-        "parquet": lambda path, progress: _read_parquet(path, progress, options),
-    }
-    reader = readers[kind]
-    progress = ReadProgress()
-    return Dataset(f"{kind} file {path}", fingerprint, lambda: reader(path, progress), progress)
-
-
-def _stat_field(info: Any, *names: str) -> Any:
-    for name in names:
-        value = info.get(name) if isinstance(info, Mapping) else getattr(info, name, None)
-        if value is not None:
-            return str(value)
-    return None
-
-
-def _track_bytes(raw: Any, size: Any, progress: ReadProgress) -> None:
-    """Progress in bytes of the file: its size, and the reader's position in it."""
-    if size is None or not hasattr(raw, "tell"):
-        return
-    total = int(size)
-
-    def position() -> int:
-        return total if getattr(raw, "closed", False) else int(raw.tell())
-
-    progress.unit, progress.total, progress.position = "bytes", total, position
-
-
-def _read_csv(path: Any, progress: ReadProgress) -> Iterator[dict[str, str]]:
-    with path.open("rb") as raw:
-        _track_bytes(raw, _stat_field(path.stat(), "st_size", "size"), progress)
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-        yield from csv.DictReader(text)
-
-
-def _read_jsonl(path: Any, progress: ReadProgress) -> Iterator[Any]:
-    decode = msgspec.json.Decoder().decode
-    with path.open("rb") as raw:
-        _track_bytes(raw, _stat_field(path.stat(), "st_size", "size"), progress)
-        for line in raw:
-            stripped = line.strip()
-            if not stripped:
-                continue
-            try:
-                yield decode(stripped)
-            except msgspec.DecodeError as error:
-                yield UnreadableLine(str(error), stripped[:200].decode("utf-8", "replace"))
-
-
-def _read_parquet(
-    path: Any, progress: ReadProgress, options: ReshapeOptions | None
-) -> Iterator[dict[str, Any]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as error:  # pragma: no cover - depends on the installed extras
-        raise ImportError(
-            "reading Parquet needs the 'parquet' extra: "
-            "pip install 'airflow-provider-bulkdots[parquet]'"
-        ) from error
-    with path.open("rb") as raw:
-        progress.total = pq.ParquetFile(raw).metadata.num_rows  # the footer only
-    if options is not None:  # columns converted as wholes (sources/arrow.py)
-        from airflow_provider_bulkdots.sources.arrow import parquet_rows
-
-        with path.open("rb") as raw:
-            yield from parquet_rows(raw, None, options)
-        return
-    with path.open("rb") as raw:
-        for batch in pq.ParquetFile(raw).iter_batches(batch_size=_CHUNK_ROWS):
-            yield from batch.to_pylist()
+    description = f"{kind} file {path}"
+    columns = used_columns(options)
+    if kind == "parquet":
+        if compression is not None:
+            raise DatasetError(f"{path}: Parquet compresses inside the file; remove the suffix")
+        to_read = parquet_columns(path, columns)
+        return Dataset(description, fingerprint, lambda: read_parquet(path, to_read, options))
+    lines = LineMap()
+    if kind == "jsonl":
+        return Dataset(
+            description, fingerprint, lambda: read_json(path, compression, lines), lines=lines
+        )
+    layout = inspect_csv(path, compression, reading.delimiter, columns)
+    return Dataset(
+        description,
+        fingerprint,
+        lambda: read_csv(path, compression, reading.delimiter, layout, lines),
+        lines=lines,
+    )

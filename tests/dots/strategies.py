@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - numpy comes with the pandas extra
 UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 MAX_MS = 4_000_000_000_000  # year 2096
+MIN_MS = 31_536_000_000  # 1971-01-01: epoch numbers before it are refused as implausible
 
 VALID_DEVICES = ("dev-1", "dev_2", "aa:bb:cc:dd:ee:ff", "d", "Sensor.7", "ünï-cødé")
 BAD_DEVICES = ("", "has space", "tab\there", "x" * 101, "new\nline")
@@ -65,7 +66,8 @@ if np is not None:
     _ok_numbers += [
         finite_floats.map(lambda x: Cell(np.float64(x), "ok", x)),
         st.floats(width=32, allow_nan=False, allow_infinity=False).map(
-            lambda x: Cell(np.float32(x), "ok", float(np.float32(x)))
+            # the shortest decimal that reads back as the float32: 21.3, not 21.299999237...
+            lambda x: Cell(np.float32(x), "ok", float(str(np.float32(x))))
         ),
         st.integers(-(2**62), 2**62).map(lambda n: Cell(np.int64(n), "ok", n)),
         st.integers(0, 2**31).map(lambda n: Cell(np.uint32(n), "ok", n)),
@@ -73,7 +75,9 @@ if np is not None:
     ]
 ok_number = st.one_of(*_ok_numbers)
 
-_missing_raw: list[Any] = [None, "", "   ", math.nan, Decimal("NaN"), "nan"]
+# pandas' default na_values, a sample
+_missing_raw: list[Any] = [None, "", "   ", math.nan, Decimal("NaN"), "nan", "NA", "null"]
+_missing_raw += ["N/A", "#N/A", "<NA>", "NULL", "None", "-nan", "n/a"]
 if np is not None:
     _missing_raw += [np.float64("nan"), np.float32("nan")]
 missing_reading = st.sampled_from(_missing_raw).map(lambda raw: Cell(raw, "missing"))
@@ -82,8 +86,8 @@ _always_bad: list[Any] = [
     "abc",
     "1,5",
     "12 kg",
-    "null",
-    "true",
+    "yes",
+    "1_000",
     math.inf,
     -math.inf,
     "inf",
@@ -135,7 +139,7 @@ def _forms_of(ms: int) -> list[Cell]:
 
 @st.composite
 def ok_timestamp(draw: st.DrawFn) -> Cell:
-    ms = draw(st.one_of(st.integers(0, 3), st.integers(0, MAX_MS)))
+    ms = draw(st.one_of(st.integers(MIN_MS, MIN_MS + 3), st.integers(MIN_MS, MAX_MS)))
     return draw(st.sampled_from(_forms_of(ms)))
 
 
@@ -152,11 +156,12 @@ _bad_timestamps: list[Any] = [
     True,
     False,
     [1],
-    dt.date(2024, 1, 1),
+    5,  # an epoch number before 1971: another unit, or a compact date
+    "19580329",
 ]
 bad_timestamp = st.sampled_from(_bad_timestamps).map(lambda raw: Cell(raw, "bad"))
 any_timestamp = st.one_of(ok_timestamp(), ok_timestamp(), ok_timestamp(), bad_timestamp)
-ok_timestamp_values = st.one_of(st.integers(0, 3), st.integers(0, MAX_MS))
+ok_timestamp_values = st.one_of(st.integers(MIN_MS, MIN_MS + 3), st.integers(MIN_MS, MAX_MS))
 
 # ----------------------------------------------------------------------------------- labels
 

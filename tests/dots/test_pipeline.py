@@ -81,7 +81,7 @@ def mixed_wide_input(n_rows: int, seed: int) -> tuple[list[dict[str, Any]], Expe
             cells["humidity"], meaning["humidity"] = None, None
         bad_field = None
         if number in (BATCH + BATCH // 2, BATCH + BATCH // 2 + 1):
-            cells["temperature"], bad_field = "n/a", "temperature"
+            cells["temperature"], bad_field = "ERR", "temperature"
         elif number == 3 * BATCH + 7:
             cells["humidity"], bad_field = math.inf, "humidity"
         elif number == 3 * BATCH + 8:
@@ -334,11 +334,12 @@ def test_bodies_are_filled_to_the_limit_by_splitting_value_objects() -> None:
 
 def test_first_value_object_inherits_the_record_timestamp() -> None:
     rows = [
-        {"device": "d", "timestamp": 1000, "a": 1},
-        {"device": "d", "timestamp": 2000, "a": 2},
+        {"device": "d", "timestamp": 1_704_067_201_000, "a": 1},
+        {"device": "d", "timestamp": 1_704_067_202_000, "a": 2},
     ]
     [body] = build_bodies(rows, ReshapeOptions())
     assert body.payload == (
-        b'[{"device":"d","timestamp":1000,"values":[{"a":1},{"a":2,"timestamp":2000}]}]'
+        b'[{"device":"d","timestamp":1704067201000,"values":[{"a":1},'
+        b'{"a":2,"timestamp":1704067202000}]}]'
     )
     assert body.body_id.startswith("000000-")

@@ -252,7 +252,7 @@ def value_objects(
 ) -> tuple[Any, list[Dot], set[str]]:
     prefix = f"values[{index}]"
     if draw(st.integers(0, 15)) == 0:
-        broken = draw(st.sampled_from([{}, [1, 2], "text", {"timestamp": 5}]))
+        broken = draw(st.sampled_from([{}, [1, 2], "text", {"timestamp": 1_704_067_200_000}]))
         return broken, [], {prefix}
     value_object: dict[str, Any] = {}
     bad: set[str] = set()

@@ -33,7 +33,7 @@ def rows(count: int, bad_at: int | None = None) -> list[dict[str, Any]]:
         for index in range(count)
     ]
     if bad_at is not None:
-        made[bad_at]["power"] = "n/a"
+        made[bad_at]["power"] = "ERR"
     return made
 
 
@@ -66,7 +66,7 @@ def test_invalid_rows_raise_before_a_single_body_is_returned() -> None:
     assert len(handed_out) > 5  # built and spooled, but never returned to the caller
     assert caught.value.total == 1
     (row,) = caught.value.rows
-    assert (row.row_number, row.field, row.value) == (500, "power", "n/a")
+    assert (row.row_number, row.field, row.value) == (500, "power", "ERR")
     assert "1 invalid row(s); nothing was sent" in str(caught.value)
 
 

@@ -153,8 +153,8 @@ def test_on_invalid_fail_sends_nothing_and_names_each_row(
     assert xcoms(run)[("send", -1, "summary")]["bodies_sent"] == 0
     log = capfd.readouterr().out
     assert "InvalidRowsError: 2 invalid row(s); nothing was sent" in log
-    assert "row 3, field 'temperature', value 'warm': must be a number" in log
-    assert "row 41, field 'timestamp', value 'yesterday': must be a datetime" in log
+    assert "row 3 (line 4), field 'temperature', value 'warm': must be a number" in log
+    assert "row 41 (line 42), field 'timestamp', value 'yesterday': must be a datetime" in log
     lines = [json.loads(line) for line in rejected.read_text().splitlines()]
     assert [(line["row"], line["field"]) for line in lines] == [
         (3, "temperature"),
@@ -193,8 +193,14 @@ def test_on_invalid_skip_stores_every_valid_row_and_lists_the_others(
         {key: value for key, value in line.items() if value is not None and key != "rule"}
         for line in lines
     ] == [
-        {"kind": "invalid_row", "row": 3, "field": "temperature", "value": "'warm'"},
-        {"kind": "invalid_row", "row": 41, "field": "timestamp", "value": "'yesterday'"},
+        {"kind": "invalid_row", "row": 3, "line": 4, "field": "temperature", "value": "'warm'"},
+        {
+            "kind": "invalid_row",
+            "row": 41,
+            "line": 42,
+            "field": "timestamp",
+            "value": "'yesterday'",
+        },
     ]
     assert lines[0]["rule"].startswith("must be a number")
     assert lines[1]["rule"].startswith("must be a datetime")

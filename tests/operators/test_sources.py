@@ -172,7 +172,7 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
         open_dataset(str(missing))
 
 
-def test_a_file_fingerprint_changes_when_the_file_does(tmp_path: Path) -> None:
+def test_a_file_fingerprint_is_its_content_not_its_path_or_mtime(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "rows.csv", ROWS)
     before = open_dataset(str(path)).fingerprint
 
@@ -188,7 +188,11 @@ def test_a_file_fingerprint_changes_when_the_file_does(tmp_path: Path) -> None:
     write_csv(path, ROWS + ROWS[:1])
     assert open_dataset(str(path)).fingerprint not in (before, after)
     copy = write_csv(tmp_path / "copy.csv", ROWS)
-    assert open_dataset(str(copy)).fingerprint != before  # another file
+    assert open_dataset(str(copy)).fingerprint == before  # the same bytes elsewhere
+    write_csv(path, ROWS)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+    assert open_dataset(str(path)).fingerprint == before  # rewritten, same bytes, new mtime
 
 
 def test_an_unreadable_jsonl_line_is_rejected_with_the_parsers_reason(tmp_path: Path) -> None:
