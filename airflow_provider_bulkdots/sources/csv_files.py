@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_bulkdots.dots.errors import DatasetError, UnreadableRow
-from airflow_provider_bulkdots.sources.files import DECOMPRESSION_ERRORS, open_bytes
+from airflow_provider_bulkdots.sources.files import DECOMPRESSION_ERRORS, OnOpen, open_bytes
 from airflow_provider_bulkdots.sources.lines import LineMap
 
 _OTHER_DELIMITERS = (";", "\t", "|", ",")
@@ -96,13 +96,18 @@ def _filled_blank_column(
 
 
 def read_csv(
-    path: Any, compression: str | None, delimiter: str, layout: CsvLayout, lines: LineMap
+    path: Any,
+    compression: str | None,
+    delimiter: str,
+    layout: CsvLayout,
+    lines: LineMap,
+    on_open: OnOpen | None = None,
 ) -> Iterator[Any]:
     """Rows as mappings of the kept columns; a row of the wrong width as an UnreadableRow."""
     lines.reset()
     width = len(layout.header)
     names = [(index, layout.header[index]) for index in layout.keep]
-    for row, (start, record) in enumerate(_records(path, compression, delimiter), start=1):
+    for row, (start, record) in enumerate(_records(path, compression, delimiter, on_open), start=1):
         lines.mark(row, start)
         if isinstance(record, UnreadableRow):
             yield record
@@ -114,10 +119,10 @@ def read_csv(
 
 
 def _records(
-    path: Any, compression: str | None, delimiter: str
+    path: Any, compression: str | None, delimiter: str, on_open: OnOpen | None = None
 ) -> Iterator[tuple[int, list[str] | UnreadableRow]]:
     """Each non-blank record after the header with the line it starts on."""
-    with open_bytes(path, compression) as raw:
+    with open_bytes(path, compression, on_open) as raw:
         reader = csv.reader(_text(raw), delimiter=delimiter)
         next(reader, None)
         while True:

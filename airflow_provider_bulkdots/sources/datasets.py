@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
@@ -26,6 +26,7 @@ from airflow_provider_bulkdots.sources.frames import (
     frame_for_reading,
     frame_rows,
     parquet_columns,
+    parquet_row_count,
     read_parquet,
 )
 from airflow_provider_bulkdots.sources.json_files import read_json
@@ -208,16 +209,48 @@ def _from_path(data: Any, reading: ReadOptions, options: ReshapeOptions | None) 
         if compression is not None:
             raise DatasetError(f"{path}: Parquet compresses inside the file; remove the suffix")
         to_read = parquet_columns(path, columns)
-        return Dataset(description, fingerprint, lambda: read_parquet(path, to_read, options))
+        progress = ReadProgress(total=parquet_row_count(path))
+        return Dataset(
+            description, fingerprint, lambda: read_parquet(path, to_read, options), progress
+        )
     lines = LineMap()
+    progress = ReadProgress(unit="bytes", total=_int_or_none(identity.get("size")))
+
+    def track(raw: IO[bytes]) -> None:
+        _track_position(raw, progress)
+
     if kind == "jsonl":
         return Dataset(
-            description, fingerprint, lambda: read_json(path, compression, lines), lines=lines
+            description,
+            fingerprint,
+            lambda: read_json(path, compression, lines, track),
+            progress,
+            lines=lines,
         )
     layout = inspect_csv(path, compression, reading.delimiter, columns)
     return Dataset(
         description,
         fingerprint,
-        lambda: read_csv(path, compression, reading.delimiter, layout, lines),
+        lambda: read_csv(path, compression, reading.delimiter, layout, lines, track),
+        progress,
         lines=lines,
     )
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def _track_position(raw: IO[bytes], progress: ReadProgress) -> None:
+    """Progress in bytes of the stored file: the reader's position in it."""
+    if progress.total is None or not hasattr(raw, "tell"):
+        return
+    total = progress.total
+
+    def position() -> int:
+        return total if getattr(raw, "closed", False) else int(raw.tell())
+
+    progress.position = position

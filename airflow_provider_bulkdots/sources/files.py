@@ -7,7 +7,7 @@ import gzip
 import hashlib
 import lzma
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any, cast
 
@@ -39,10 +39,18 @@ def split_suffixes(name: str, compression: str | None) -> tuple[str, str | None]
     return (lowered[dot:] if dot > lowered.rfind("/") else ""), chosen
 
 
+OnOpen = Callable[[IO[bytes]], None]
+"""Called with the file as stored (before decompression), e.g. to follow the read position."""
+
+
 @contextmanager
-def open_bytes(path: Any, compression: str | None) -> Iterator[IO[bytes]]:
+def open_bytes(
+    path: Any, compression: str | None, on_open: OnOpen | None = None
+) -> Iterator[IO[bytes]]:
     """The file's bytes, decompressed."""
     with path.open("rb") as raw:
+        if on_open is not None:
+            on_open(raw)
         if compression is None:
             yield raw
         elif compression == "gzip":

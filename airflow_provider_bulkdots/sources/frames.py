@@ -84,6 +84,12 @@ def parquet_columns(path: Any, columns: Sequence[str] | None) -> list[str] | Non
     return list(columns) if columns is not None else None
 
 
+def parquet_row_count(path: Any) -> int:
+    """The rows a Parquet file holds, from its footer alone."""
+    with path.open("rb") as raw:
+        return int(_parquet().ParquetFile(raw).metadata.num_rows)
+
+
 def read_parquet(
     path: Any, columns: list[str] | None, options: ReshapeOptions | None = None
 ) -> Iterator[dict[str, Any]]:

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from airflow_provider_bulkdots.dots.errors import DatasetError, UnreadableRow
-from airflow_provider_bulkdots.sources.files import DECOMPRESSION_ERRORS, open_bytes
+from airflow_provider_bulkdots.sources.files import DECOMPRESSION_ERRORS, OnOpen, open_bytes
 from airflow_provider_bulkdots.sources.lines import LineMap
 
 _decode = msgspec.json.Decoder().decode
@@ -33,10 +33,12 @@ def _decode_line(text: bytes) -> Any:
             raise error from None
 
 
-def read_json(path: Any, compression: str | None, lines: LineMap) -> Iterator[Any]:
+def read_json(
+    path: Any, compression: str | None, lines: LineMap, on_open: OnOpen | None = None
+) -> Iterator[Any]:
     """Rows of a JSON Lines file (or of a JSON array file), each line numbered."""
     lines.reset()
-    with open_bytes(path, compression) as raw:
+    with open_bytes(path, compression, on_open) as raw:
         try:
             first = _read(raw)
         except DatasetError as error:
