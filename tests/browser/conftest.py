@@ -34,9 +34,14 @@ CHROMIUM_ARGS = [
 START_TIMEOUT = 180.0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium per test module.
+
+    Playwright's sync API keeps an asyncio loop running in the main thread while it is open:
+    a session-wide instance made every later ``asyncio.run()`` fail (``dag.test()`` runs a
+    deferred task's trigger that way), so it is closed with each browser module.
+    """
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM}: scripts/ci_services installs it (apt-get)")
     from playwright.sync_api import sync_playwright
