@@ -14,9 +14,13 @@ state is kept in memory, for one process.
 
 Machines do not see each other's file, so each one adapts its *share* of the rate (additive
 increase, multiplicative decrease): a 429 holds every task of the machine for the
-``Retry-After`` and multiplies the share by ``decrease`` (once per burst of 429s); every quiet
-second then adds ``increase`` back, up to the whole rate. Several machines on one token thus
-converge on shares that add up to about the limit, without a storm.
+``Retry-After`` and multiplies the share by ``decrease`` (once per burst of 429s) when it
+comes within ``contention_window`` seconds of the previous burst: another machine is drawing
+on the token. A lone 429 after a quiet spell is taken for timing jitter (a request that
+reached the API late and crowded one of its windows) and costs only ``jitter_decrease``. Every
+quiet second then adds ``increase`` back, up to the whole rate. Several machines on one token
+thus converge on shares that add up to about the limit, without a storm, and one machine alone
+does not lose half its rate for a minute over one late packet.
 """
 
 from __future__ import annotations
@@ -71,15 +75,31 @@ class WaitTooLong(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Adaptation:
-    """How a machine's share moves: ``decrease`` per burst of 429s, ``increase`` per second."""
+    """How a machine's share moves: ``increase`` per quiet second; per burst of 429s,
+    ``decrease`` when the burst follows another within ``contention_window`` seconds (the
+    token is contended), else ``jitter_decrease`` (a lone 429: timing, not contention)."""
 
     increase: float = 0.01
     decrease: float = 0.5
     min_share: float = 0.05
+    jitter_decrease: float = 0.9
+    contention_window: float = 30.0
 
     def __post_init__(self) -> None:
-        if not (self.increase >= 0 and 0 < self.decrease <= 1 and 0 < self.min_share <= 1):
+        valid = (
+            self.increase >= 0
+            and 0 < self.decrease <= 1
+            and 0 < self.jitter_decrease <= 1
+            and 0 < self.min_share <= 1
+            and self.contention_window >= 0
+        )
+        if not valid:
             raise ValueError(f"invalid adaptation {self}")
+
+    def factor(self, now: float, last_burst: float) -> float:
+        """The multiplicative decrease of a burst of 429s starting at ``now``."""
+        contended = last_burst > 0 and now - last_burst <= self.contention_window
+        return self.decrease if contended else self.jitter_decrease
 
 
 @dataclass(slots=True)
@@ -91,6 +111,7 @@ class PaceState:
     share: float = 1.0
     grown_at: float = 0.0
     calm_until: float = 0.0
+    last_burst: float = 0.0
     turns: int = 0
     throttled: int = 0
 
@@ -125,6 +146,8 @@ class PaceState:
             self.grown_at = now
         if self.calm_until > now + STALE_AFTER_SECONDS:
             self.calm_until = now
+        if self.last_burst > now:
+            self.last_burst = 0.0
 
 
 def interval(rate: float, share: float, headroom: float) -> float:
@@ -179,15 +202,18 @@ def note_throttled(
     headroom: float,
     adaptation: Adaptation,
 ) -> None:
-    """Hold every turn for ``retry_after``; shrink the share once per burst of 429s."""
+    """Hold every turn for ``retry_after``; shrink the share once per burst of 429s (by half
+    when the token is contended, a little after a lone 429)."""
     state.repair(now)
     state.throttled += 1
     state.next_turn = max(state.next_turn, now + retry_after)
     state.next_slot = max(state.next_slot, now + retry_after)
     if now >= state.calm_until:
         grow_share(state, now, adaptation)
-        state.share = max(adaptation.min_share, state.share * adaptation.decrease)
+        factor = adaptation.factor(now, state.last_burst)
+        state.share = max(adaptation.min_share, state.share * factor)
         state.calm_until = now + retry_after + interval(rate, state.share, headroom)
+        state.last_burst = now
 
 
 class _MemoryState:

@@ -67,25 +67,39 @@ def test_no_rate_means_no_wait_and_no_state(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_429_holds_every_turn_and_halves_the_share_once_per_burst() -> None:
+def test_a_429_holds_every_turn_and_shrinks_the_share_once_per_burst() -> None:
     clock = FakeClock()
     pacer = TokenPacer(10, clock=clock, headroom=0, adaptation=Adaptation(increase=0.1))
     turns_at(pacer, clock, 1)
     for _ in range(3):  # three requests in flight are refused together
         pacer.throttled(2.0)
     state = pacer.state()
-    assert state.share == pytest.approx(0.5)
+    assert state.share == pytest.approx(0.9)  # a lone burst: timing, not contention
     assert state.throttled == 3
     assert pacer.try_turn() == pytest.approx(2.0)
     (first,) = turns_at(pacer, clock, 1)
     assert first == pytest.approx(1002.0)
     (second,) = turns_at(pacer, clock, 1)
-    assert second - first == pytest.approx(1 / 5)  # half the rate
+    assert second - first == pytest.approx(1 / 9)
+
+
+def test_a_burst_soon_after_another_halves_the_share() -> None:
+    clock = FakeClock()
+    adaptation = Adaptation(increase=0, contention_window=30)
+    pacer = TokenPacer(10, clock=clock, headroom=0, adaptation=adaptation)
+    pacer.throttled(1.0)
+    clock.now += 20  # within the window: another machine draws on the token
+    pacer.throttled(1.0)
+    assert pacer.state().share == pytest.approx(0.9 * 0.5)
+    clock.now += 31  # a quiet spell, then a lone 429 again
+    pacer.throttled(1.0)
+    assert pacer.state().share == pytest.approx(0.9 * 0.5 * 0.9)
 
 
 def test_the_share_grows_back_additively_after_the_hold() -> None:
     clock = FakeClock()
-    pacer = TokenPacer(10, clock=clock, headroom=0, adaptation=Adaptation(increase=0.1))
+    adaptation = Adaptation(increase=0.1, jitter_decrease=0.5)
+    pacer = TokenPacer(10, clock=clock, headroom=0, adaptation=adaptation)
     pacer.throttled(1.0)
     assert pacer.state().share == pytest.approx(0.5)
     clock.now += 1.0 + 0.2 + 3.0  # the hold, one interval of calm, then 3 quiet seconds
