@@ -71,6 +71,8 @@ class ExactlyOnceDelivery:
         #: Writes the progress lines; bodies an earlier try settled count as done already.
         self.meter: ProgressMeter | None = None
         self._task_ids: dict[int, list[str]] = {}
+        #: Bodies of this try named in an intent that no request may have stored yet.
+        self._unposted: set[str] = set()
         self._state = LedgerState()
         if reconciler is not None:
             reconciler.on_settled = self._settled
@@ -103,14 +105,27 @@ class ExactlyOnceDelivery:
             error.summary = self.summary
             raise
         finally:
+            self._withdraw_unposted()
             self._finish()
         if self.ledger is not None:
             self.ledger.complete()
         return self.summary
 
+    def _withdraw_unposted(self) -> None:
+        """Withdraw the intents of bodies no request carried (the try stopped before them),
+        so that the next try sends them without reading the API back first."""
+        if self.ledger is not None and self._unposted:
+            try:
+                self.ledger.withdraw(sorted(self._unposted))
+            except Exception as error:  # they are read back on resume: safe, only slower
+                self.log.warning("Could not withdraw %d intents: %s", len(self._unposted), error)
+        self._unposted.clear()
+
     def _deliver(self, bodies: Iterable[Body]) -> None:
         try:
-            part = self.sender.deliver(bodies, self._on_result, self._on_ack, self.meter)
+            part = self.sender.deliver(
+                bodies, self._on_result, self._on_ack, self.meter, self._on_unsettled
+            )
         except (BulkDotsError, WaitTooLong) as error:
             if isinstance(error.summary, DeliverySummary):
                 _merge(self.summary, error.summary)
@@ -166,11 +181,13 @@ class ExactlyOnceDelivery:
             return
         if self.ledger is not None:
             self.ledger.intend(body.body_id for body in batch)
+            self._unposted.update(body.body_id for body in batch)
         yield from batch
 
     # -- what came back -----------------------------------------------------------------
 
     def _on_result(self, body: Body, result: SendResult) -> None:
+        self._unposted.discard(body.body_id)
         resend = resend_base(body.body_id) != body.body_id
         if result.outcome == "sent":
             if resend and self.reconciler is not None:
@@ -179,6 +196,10 @@ class ExactlyOnceDelivery:
                 self._settled(body, list(result.task_ids))
         elif result.outcome == "unknown" and self.reconciler is not None:
             self.reconciler.add(body, task_ids=result.task_ids)
+
+    def _on_unsettled(self, body: Body, result: SendResult) -> None:
+        if result.may_be_stored:
+            self._unposted.discard(body.body_id)
 
     def _on_ack(self, body_id: str, part: str, task_id: str) -> None:
         if self.ledger is not None:

@@ -18,7 +18,11 @@ Layout in a :class:`KeyValueStore` (string values, JSON): ``<prefix>`` holds the
 ``{"version", "fingerprint", "acks", "intents", "complete"}``; ``<prefix>/a/<n>`` up to
 ``CHUNK_ENTRIES`` acknowledgements ``[body_id, part, [task_id, ...]]`` (part ``"*"`` settles
 the body, ``"0"``, ``"01"``... name a split half by its path of halves, ``"r<n>"`` a resend);
-``<prefix>/i/<n>`` up to ``CHUNK_ENTRIES`` body ids with an intent. Pure: no Airflow.
+``<prefix>/i/<n>`` up to ``CHUNK_ENTRIES`` body ids with an intent, in order, and
+``["-", body_id]`` where a try stopped (a long wait deferred to the triggerer, an error)
+before any request could store part of an intended body (none carried it, or the API refused
+each with 401, 403 or 429): the intent is withdrawn, so the next try sends that body without
+reading the API back first. Pure: no Airflow.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 #: Airflow's task state store accepts without a warning.
 CHUNK_ENTRIES = 256
 SETTLED = "*"
+WITHDRAWN = "-"
 VERSION = 2
 
 
@@ -132,7 +137,8 @@ class DeliveryLedger:
         )
         self._header_written = (len(self._acks.chunks), len(self._intents.chunks), self._complete)
         for chunk in self._intents.chunks:
-            state.intents.update(str(body_id) for body_id in chunk)
+            for entry in chunk:
+                _apply_intent(state, entry)
         for chunk in self._acks.chunks:
             for entry in chunk:
                 _apply_ack(state, entry)
@@ -163,6 +169,13 @@ class DeliveryLedger:
             for body_id in body_ids:
                 self._intents.append(body_id)
             self._complete = False
+        self.flush()
+
+    def withdraw(self, body_ids: Iterable[str]) -> None:
+        """Record that no request carried these intended bodies; returns once stored."""
+        with self._lock:
+            for body_id in body_ids:
+                self._intents.append([WITHDRAWN, body_id])
         self.flush()
 
     def acknowledge(self, body_id: str, part: str, task_ids: list[str]) -> None:
@@ -240,6 +253,14 @@ class DeliveryLedger:
             self._writer.join()
             self._writer = None
         self.flush()
+
+
+def _apply_intent(state: LedgerState, entry: object) -> None:
+    """An intent adds its body; a withdrawal, written after it, takes the body back out."""
+    if isinstance(entry, list) and len(entry) == 2 and entry[0] == WITHDRAWN:
+        state.intents.discard(str(entry[1]))
+    else:
+        state.intents.add(str(entry))
 
 
 def _apply_ack(state: LedgerState, entry: object) -> None:

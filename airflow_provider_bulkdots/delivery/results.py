@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 from airflow_provider_bulkdots.exceptions import BulkDotsError
 
+#: Replies with which the API refuses a request before storing anything of it.
+REFUSED_UNSTORED = ("401", "403", "429")
+
 BodyOutcome = Literal["sent", "unknown", "failed", "stopped"]
 
 
@@ -62,6 +65,14 @@ class SendResult:
     def acknowledged(self) -> bool:
         """The API acknowledged every dot it did not reject."""
         return self.outcome == "sent"
+
+    @property
+    def may_be_stored(self) -> bool:
+        """Whether any request of the body may have stored some of its dots: it was
+        acknowledged in part, or a request got another reply than a refusal made before
+        storing anything (401, 403, 429), or none."""
+        refused = sum(self.statuses[status] for status in REFUSED_UNSTORED)
+        return bool(self.task_ids) or self.requests > refused
 
 
 @dataclass(slots=True)

@@ -273,13 +273,16 @@ class Sender:
         on_result: OnResult | None = None,
         on_ack: OnAck | None = None,
         meter: ProgressMeter | None = None,
+        on_unsettled: OnResult | None = None,
     ) -> DeliverySummary:
         """Send every body; report each settled result as it completes; return the counts.
 
         ``on_result`` sees bodies that were acknowledged (``outcome == "sent"``, possibly with
-        rejected dots) or whose reply was lost and not resent (``"unknown"``). The first error
-        that is not retried (or retries exhausted) stops the delivery: bodies in flight finish
-        and are reported, the rest are not sent, and the error is raised with ``summary`` set.
+        rejected dots) or whose reply was lost and not resent (``"unknown"``);
+        ``on_unsettled`` those an error or a stop left unsettled (``"failed"``, ``"stopped"``;
+        see ``SendResult.may_be_stored``). The first error that is not retried (or retries
+        exhausted) stops the delivery: bodies in flight finish and are reported, the rest are
+        not sent, and the error is raised with ``summary`` set.
         ``meter`` writes the progress lines (by default one that knows no total).
         """
         self._stop.clear()
@@ -293,6 +296,8 @@ class Sender:
         def on_done(body: Body, result: SendResult) -> None:
             summary.add(result)
             meter.add(result)
+            if result.outcome in ("failed", "stopped") and on_unsettled is not None:
+                on_unsettled(body, result)
             if result.error is not None:
                 raise result.error
             if result.outcome in ("sent", "unknown") and on_result is not None:

@@ -14,7 +14,7 @@ from airflow_provider_bulkdots.delivery.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceDelivery
 from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
 from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
-from airflow_provider_bulkdots.delivery.pacing import TokenPacer
+from airflow_provider_bulkdots.delivery.pacing import TokenPacer, WaitTooLong
 from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.reconcile import Reconciler, half_at, payload_without
 from airflow_provider_bulkdots.delivery.sender import Sender
@@ -162,13 +162,14 @@ def test_a_2xx_without_task_id_is_an_error_and_the_retry_reads_it_back(
     assert "without a task_id" in str(error)
     if kind == "html_200":
         assert "text/html" in str(error) and "<!doctype html>" in str(error)
-    # The retry of the task: the first body has an intent and no acknowledgement; so may the
-    # bodies intended with it but stopped before their request (intents run ahead).
+    # The retry of the task: the first body has an intent and no acknowledgement, so it is
+    # read back (the API stored it); the bodies intended with it but stopped before their
+    # request had their intents withdrawn, so they are sent without reading back.
     retry = run(emu, sent, store, delay=0)
     assert_each_dot_once(emu, sent)
     counts = retry.delivery.counts
-    assert counts.reconciled_bodies + counts.resumed_bodies == 3
-    assert counts.resent_dots == (counts.reconciled_bodies - 1) * sent[0].dot_count
+    assert (counts.reconciled_bodies, counts.resent_dots) == (1, 0)
+    assert counts.resumed_bodies + retry.delivery.summary.requests == 2
 
 
 def test_a_crash_after_a_request_before_its_ledger_entry_resends_nothing(emu: Emulator) -> None:
@@ -301,3 +302,22 @@ def test_intents_are_stored_sixteen_bodies_to_a_write(emu: Emulator) -> None:
     assert len(intent_writes) == 3  # 48 bodies, one write per 16, before their requests
     state = DeliveryLedger(store, "ledger", "fp").load()
     assert state.complete and len(state.settled) == 48
+
+
+def test_a_try_deferred_by_a_long_wait_withdraws_its_unsent_intents(emu: Emulator) -> None:
+    sent = bodies(20)
+    store = MemoryStore()
+    first = Parts(emu, store, delay=0, max_in_flight=1)
+    first.sender.defer_over = 60
+    emu.set_faults(Faults(burst_429=1, burst_retry_after=120))  # the first POST: wait 2 min
+    with pytest.raises(WaitTooLong):
+        first.delivery.run(iter(sent))
+    state = DeliveryLedger(store, "ledger", "fp").load()
+    assert state.intents == set() and not state.settled  # 16 intended, none could be stored
+
+    retry = run(emu, sent, store, delay=0)
+
+    assert_each_dot_once(emu, sent)
+    counts = retry.delivery.counts
+    assert (counts.read_requests, counts.reconciled_bodies) == (0, 0)  # nothing read back
+    assert retry.delivery.summary.requests == 20

@@ -40,6 +40,21 @@ def test_a_first_try_finds_nothing(store: MemoryStore) -> None:
     assert store.sets == 0
 
 
+def test_a_withdrawn_intent_counts_until_the_body_is_intended_again(store: MemoryStore) -> None:
+    first = DeliveryLedger(store, PREFIX, "fp")
+    first.load()
+    first.intend(["000000-a", "000001-b", "000002-c"])
+    first.withdraw(["000001-b", "000002-c"])  # the try stopped before their requests
+    assert DeliveryLedger(store, PREFIX, "fp").load().intents == {"000000-a"}
+
+    second = DeliveryLedger(store, PREFIX, "fp")
+    second.load()
+    second.intend(["000001-b"])  # a later try names it again, then dies
+    state = DeliveryLedger(store, PREFIX, "fp").load()
+    assert state.intents == {"000000-a", "000001-b"}
+    assert state.is_unknown("000001-b") and not state.is_unknown("000002-c")
+
+
 def test_an_intent_is_stored_before_intend_returns(store: MemoryStore) -> None:
     ledger = DeliveryLedger(store, PREFIX, "fp")
     ledger.load()

@@ -48,6 +48,9 @@ def test_a_long_retry_after_defers_and_the_task_resumes_from_its_ledger(
     assert log.count("The wait is over: resuming the delivery from the ledger.") == 1
     assert stored(conn) == expected_dots(rows)  # every dot once
     assert conn.stats()["requests"]["429"] == 1
+    # The bodies intended before the wait were never stored (429 only): their intents were
+    # withdrawn, so the resumed execution sent them without reading the API back.
+    assert xcoms(run)[("send", -1, "summary")]["read_requests"] == 0
 
 
 def test_waits_under_the_threshold_are_spent_in_place(
