@@ -2,12 +2,10 @@
 
 Run with catchup over the sample files shipped in ``data/`` (2024-01-01 to 2024-01-05).
 The file of each interval is chosen by templating ``data`` with ``ds_nodash``; invalid rows
-are skipped and written to ``rejected_dir`` as JSON Lines. The task runs in the
-``bulkdots_api`` pool, which caps how many days are sent at once; the days sending at once
-share the token's rate through its pace on the machine (see "One token, many tasks" in the
-README), so ``rate_limit`` stays the token's. Create the pool first (the task waits for it)::
-
-    airflow pools set bulkdots_api 3 "Ubidots loads: 3 at a time"
+are skipped and written to ``rejected_dir`` as JSON Lines. Up to 3 days send at once
+(``max_active_runs=3``): they share the token's rate through its pace on the machine (see
+"One token, many tasks" in the README), so ``rate_limit`` stays the token's and no pool is
+needed.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ with DAG(
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     end_date=pendulum.datetime(2024, 1, 5, tz="UTC"),
     catchup=True,
-    max_active_runs=1,
+    max_active_runs=3,
     params={"data_dir": str(DATA_DIR), "rejected_dir": "/tmp/bulkdots-rejected"},
     tags=["bulkdots", "example"],
 ) as dag:
@@ -41,5 +39,4 @@ with DAG(
         rejected_path="{{ params.rejected_dir }}/{{ dag.dag_id }}/{{ ds_nodash }}.jsonl",
         retries=3,
         retry_delay=pendulum.duration(seconds=30),
-        pool="bulkdots_api",
     )

@@ -1,11 +1,8 @@
 """Fan-out with dynamic task mapping: one mapped BulkDotsOperator per file.
 
-Each mapped instance keeps its own resume state. They run in the ``bulkdots_api`` pool, whose
-slots cap how many instances send at once; those share the token's rate through its pace on
-the machine (``rate_limit`` is what the token allows, not a share of it). Create the pool
-first (the tasks wait for it otherwise)::
-
-    airflow pools set bulkdots_api 3 "Ubidots loads: 3 at a time"
+Each mapped instance keeps its own resume state. At most 3 instances send at once
+(``max_active_tis_per_dag=3``); they share the token's rate through its pace on the machine
+(``rate_limit`` is what the token allows, not a share of it), so no pool is needed.
 """
 
 from __future__ import annotations
@@ -38,7 +35,7 @@ def bulkdots_fan_out() -> None:
         device_column="logger",
         timestamp_column="time",
         on_invalid="skip",
-        pool="bulkdots_api",
+        max_active_tis_per_dag=3,
     ).expand(data=list_files("{{ params.data_dir }}"))
 
 
