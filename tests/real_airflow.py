@@ -29,14 +29,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tests.processes import free_port, signal_group
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RealAirflow:
@@ -130,23 +125,18 @@ class RealAirflow:
     def stop(self) -> None:
         """Stop every service with its whole process group (TERM, then KILL)."""
         for process in self._processes.values():
-            self._signal_group(process, signal.SIGTERM)
+            signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + 30
         for process in self._processes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            self._signal_group(process, signal.SIGKILL)
+            signal_group(process, signal.SIGKILL)
             process.wait()
         self._processes.clear()
 
     def cleanup(self) -> None:
         """Remove the temporary home."""
         shutil.rmtree(self.home, ignore_errors=True)
-
-    @staticmethod
-    def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
 
     def _api_answers(self) -> bool:
         self.check_alive()

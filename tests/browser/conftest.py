@@ -10,7 +10,6 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.processes import free_port, stop_group
 
 CHROMIUM = os.environ.get("BULKDOTS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -70,12 +71,6 @@ def screenshot_dir(tmp_path: Path) -> Path:
     return target
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class ApiServer:
     url: str
@@ -121,20 +116,6 @@ def _die_with_pytest() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server and every worker it started (its own process group)."""
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[ApiServer]:
     """`airflow api-server` with SQLite, the simple auth manager (everyone admin) and the Test
@@ -160,5 +141,5 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterat
             raise RuntimeError(f"api-server did not start:\n{server.log()}")
         yield server
     finally:
-        _stop(process)
+        stop_group(process)
         shutil.rmtree(home / "logs", ignore_errors=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import uuid
 from collections import Counter
@@ -28,12 +27,7 @@ from airflow_provider_bulkdots.exceptions import (
 )
 from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 from tests.hooks.conftest import TOKEN, make_bodies, make_body, no_sleep, set_connection
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.processes import free_port
 
 
 def _assert_stored_once(emu: Emulator, expected_dots: int) -> None:
@@ -135,7 +129,7 @@ def test_test_connection_wrong_token(emu: Emulator, monkeypatch: pytest.MonkeyPa
 
 
 def test_test_connection_unreachable(monkeypatch: pytest.MonkeyPatch) -> None:
-    set_connection(monkeypatch, f"http://127.0.0.1:{_free_port()}", timeout=2)
+    set_connection(monkeypatch, f"http://127.0.0.1:{free_port()}", timeout=2)
     ok, message = BulkDotsHook().test_connection()
     assert not ok
     assert message.startswith("Cannot reach http://127.0.0.1:")
@@ -296,7 +290,7 @@ def test_retries_exhausted_by_total_time(conn: Emulator) -> None:
 
 
 def test_connection_refused_is_retried_then_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    set_connection(monkeypatch, f"http://127.0.0.1:{_free_port()}", rate_limit=0, max_retries=2)
+    set_connection(monkeypatch, f"http://127.0.0.1:{free_port()}", rate_limit=0, max_retries=2)
     with pytest.raises(BulkDotsDeliveryError, match="cannot connect") as caught:
         BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0)])
     assert caught.value.summary is not None
@@ -488,7 +482,7 @@ def test_token_never_shown(
 def test_token_in_query_kept_out_of_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     set_connection(
         monkeypatch,
-        f"http://127.0.0.1:{_free_port()}",
+        f"http://127.0.0.1:{free_port()}",
         rate_limit=0,
         max_retries=0,
         auth_in_query=True,

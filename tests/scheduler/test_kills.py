@@ -14,8 +14,6 @@ import csv
 import json
 import os
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_bulkdots.emulator import Emulator, start_emulator
+from tests.processes import free_port, stop_group
 from tests.scheduler.kill_dags import POINTS
 
 HERE = Path(__file__).resolve().parent
@@ -37,12 +36,6 @@ ROWS = 2400  # per input: 3 loggers x 800 instants x 3 variables = 7,200 dots (a
 RUN_DEADLINE = 420.0
 
 pytestmark = pytest.mark.timeout(900)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_input(path: Path, point: str) -> None:
@@ -105,20 +98,6 @@ def wait_for_api(port: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError(f"the API server did not start (exit code {process.poll()})")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a component and everything it started (its process group)."""
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @pytest.fixture(scope="module")
 def airflow(
     tmp_path_factory: pytest.TempPathFactory,
@@ -153,7 +132,7 @@ def airflow(
             yield home, emu, env
         finally:
             for process in processes:
-                stop(process)
+                stop_group(process)
 
 
 def finished_run(home: Path, dag_id: str, after_try: int = 0) -> tuple[str, int]:
