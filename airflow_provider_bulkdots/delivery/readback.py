@@ -155,8 +155,7 @@ class SeriesReader:
             )
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.policy.max_retries + 1)
-            | tenacity.stop_before_delay(self.policy.max_retry_seconds),
+            stop=self.policy.stop(),
             wait=wait,
             retry=tenacity.retry_if_exception_type(_Again),
             sleep=self._sleep,

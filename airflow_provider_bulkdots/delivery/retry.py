@@ -71,6 +71,13 @@ class RetryPolicy:
             return max(floor, jittered)
         return jittered
 
+    def stop(self) -> tenacity.stop.stop_base:
+        """tenacity's stop condition of these bounds: ``max_retries`` retries, or a wait that
+        would end past ``max_retry_seconds`` since the first attempt (writes and reads alike)."""
+        return tenacity.stop_after_attempt(self.max_retries + 1) | tenacity.stop_before_delay(
+            self.max_retry_seconds
+        )
+
     def retries(self, outcome: Outcome) -> bool:
         """Whether an outcome is sent again: nothing stored, or stored maybe and allowed."""
         if isinstance(outcome, ReplyLost):  # never after a 2xx status line: settled by reading
@@ -110,8 +117,7 @@ def send_until_settled(
         return policy.outcome_wait(state.attempt_number, _result(state), rng)
 
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.max_retries + 1)
-        | tenacity.stop_before_delay(policy.max_retry_seconds),
+        stop=policy.stop(),
         wait=wait,
         retry=tenacity.retry_if_result(policy.retries),
         sleep=sleep,
