@@ -41,6 +41,7 @@ class AcknowledgingHook:
         on_result: Any = None,
         on_ack: Any = None,
         meter: Any = None,
+        on_unsettled: Any = None,
     ) -> DeliverySummary:
         summary = DeliverySummary()
         for body in bodies:
