@@ -11,6 +11,7 @@ as they come. Pure of Airflow: the store behind the ledger is the caller's.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -71,8 +72,10 @@ class ExactlyOnceDelivery:
         #: Writes the progress lines; bodies an earlier try settled count as done already.
         self.meter: ProgressMeter | None = None
         self._task_ids: dict[int, list[str]] = {}
-        #: Bodies of this try named in an intent that no request may have stored yet.
+        #: Bodies of this try named in an intent that no request may have stored: none left
+        #: for them yet (marked from the sending threads), or the API refused each one.
         self._unposted: set[str] = set()
+        self._unposted_lock = threading.Lock()
         self._state = LedgerState()
         if reconciler is not None:
             reconciler.on_settled = self._settled
@@ -112,19 +115,29 @@ class ExactlyOnceDelivery:
         return self.summary
 
     def _withdraw_unposted(self) -> None:
-        """Withdraw the intents of bodies no request carried (the try stopped before them),
-        so that the next try sends them without reading the API back first."""
-        if self.ledger is not None and self._unposted:
+        """Withdraw the intents of bodies no request may have stored (the try stopped before
+        them), so that the next try sends them without reading the API back first.
+
+        Runs once the sending threads are done: a body whose request was leaving when the
+        task was stopped is marked already, and stays unknown.
+        """
+        with self._unposted_lock:
+            unposted, self._unposted = sorted(self._unposted), set()
+        if self.ledger is not None and unposted:
             try:
-                self.ledger.withdraw(sorted(self._unposted))
+                self.ledger.withdraw(unposted)
             except Exception as error:  # they are read back on resume: safe, only slower
-                self.log.warning("Could not withdraw %d intents: %s", len(self._unposted), error)
-        self._unposted.clear()
+                self.log.warning("Could not withdraw %d intents: %s", len(unposted), error)
 
     def _deliver(self, bodies: Iterable[Body]) -> None:
         try:
             part = self.sender.deliver(
-                bodies, self._on_result, self._on_ack, self.meter, self._on_unsettled
+                bodies,
+                self._on_result,
+                self._on_ack,
+                self.meter,
+                on_unsettled=self._on_unsettled,
+                on_request=self._on_request,
             )
         except (BulkDotsError, WaitTooLong) as error:
             if isinstance(error.summary, DeliverySummary):
@@ -181,13 +194,13 @@ class ExactlyOnceDelivery:
             return
         if self.ledger is not None:
             self.ledger.intend(body.body_id for body in batch)
-            self._unposted.update(body.body_id for body in batch)
+            with self._unposted_lock:
+                self._unposted.update(body.body_id for body in batch)
         yield from batch
 
     # -- what came back -----------------------------------------------------------------
 
     def _on_result(self, body: Body, result: SendResult) -> None:
-        self._unposted.discard(body.body_id)
         resend = resend_base(body.body_id) != body.body_id
         if result.outcome == "sent":
             if resend and self.reconciler is not None:
@@ -197,9 +210,15 @@ class ExactlyOnceDelivery:
         elif result.outcome == "unknown" and self.reconciler is not None:
             self.reconciler.add(body, task_ids=result.task_ids)
 
+    def _on_request(self, body_id: str) -> None:
+        with self._unposted_lock:
+            self._unposted.discard(body_id)
+
     def _on_unsettled(self, body: Body, result: SendResult) -> None:
-        if result.may_be_stored:
-            self._unposted.discard(body.body_id)
+        fresh = resend_base(body.body_id) == body.body_id  # not a reconciliation resend
+        if fresh and not result.may_be_stored:
+            with self._unposted_lock:  # every request of it was refused before storing
+                self._unposted.add(body.body_id)
 
     def _on_ack(self, body_id: str, part: str, task_id: str) -> None:
         if self.ledger is not None:

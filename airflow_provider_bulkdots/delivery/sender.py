@@ -105,6 +105,7 @@ class Sender:
         self._stop = threading.Event()
         self._warned_413 = False
         self._on_ack: OnAck | None = None
+        self._on_request: Callable[[str], None] | None = None
 
     # -- one payload: paced attempts within the retry policy ----------------------------
 
@@ -127,6 +128,8 @@ class Sender:
         if self._stop.is_set():
             raise _Stopped
         self.limiter.wait_turn(self._wait, self._defer_over(result))
+        if self._on_request is not None:
+            self._on_request(result.body_id)  # before the request can leave
         result.requests += 1
         try:
             outcome = post_once(
@@ -273,20 +276,24 @@ class Sender:
         on_result: OnResult | None = None,
         on_ack: OnAck | None = None,
         meter: ProgressMeter | None = None,
+        *,
         on_unsettled: OnResult | None = None,
+        on_request: Callable[[str], None] | None = None,
     ) -> DeliverySummary:
         """Send every body; report each settled result as it completes; return the counts.
 
         ``on_result`` sees bodies that were acknowledged (``outcome == "sent"``, possibly with
         rejected dots) or whose reply was lost and not resent (``"unknown"``);
         ``on_unsettled`` those an error or a stop left unsettled (``"failed"``, ``"stopped"``;
-        see ``SendResult.may_be_stored``). The first error that is not retried (or retries
+        see ``SendResult.may_be_stored``). ``on_request(body_id)`` runs in the sending thread
+        just before each request of a body leaves. The first error that is not retried (or retries
         exhausted) stops the delivery: bodies in flight finish and are reported, the rest are
         not sent, and the error is raised with ``summary`` set.
         ``meter`` writes the progress lines (by default one that knows no total).
         """
         self._stop.clear()
         self._on_ack = on_ack
+        self._on_request = on_request
         self._long_wait = None
         summary = DeliverySummary()
         started = time.monotonic()

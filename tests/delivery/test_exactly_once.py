@@ -15,6 +15,7 @@ from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceDelivery
 from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
 from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
 from airflow_provider_bulkdots.delivery.pacing import TokenPacer, WaitTooLong
+from airflow_provider_bulkdots.delivery.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.reconcile import Reconciler, half_at, payload_without
 from airflow_provider_bulkdots.delivery.sender import Sender
@@ -321,3 +322,36 @@ def test_a_try_deferred_by_a_long_wait_withdraws_its_unsent_intents(emu: Emulato
     counts = retry.delivery.counts
     assert (counts.read_requests, counts.reconciled_bodies) == (0, 0)  # nothing read back
     assert retry.delivery.summary.requests == 20
+
+
+class Terminated(BaseException):
+    """What a task stopped from outside (SIGTERM, a timeout) raises in its main thread."""
+
+
+class TerminatingMeter(ProgressMeter):
+    """Raises :class:`Terminated` the first time the sending loop ticks."""
+
+    def due(self) -> bool:
+        raise Terminated
+
+
+def test_requests_in_flight_when_the_task_is_stopped_stay_unknown(emu: Emulator) -> None:
+    sent = bodies(8)
+    store = MemoryStore()
+    first = Parts(emu, store, delay=0, max_in_flight=2)
+    first.sender.progress_interval = 0.05  # the loop ticks while both requests are in flight
+    first.delivery.meter = TerminatingMeter(limit=0)
+    emu.set_faults(Faults(latency_s=0.5))
+    with pytest.raises(Terminated):
+        first.delivery.run(iter(sent))
+    emu.set_faults(Faults())
+    reached_the_api = emu.stats()["dots"] // sent[0].dot_count
+    assert 0 < reached_the_api <= 2
+
+    retry = run(emu, sent, store, delay=0)
+
+    # What may have left was read back, never resent blind; the rest went out once.
+    assert_each_dot_once(emu, sent)
+    counts = retry.delivery.counts
+    assert (counts.reconciled_bodies, counts.resent_dots) == (reached_the_api, 0)
+    assert retry.delivery.summary.requests == 8 - reached_the_api

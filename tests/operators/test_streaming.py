@@ -41,7 +41,7 @@ class AcknowledgingHook:
         on_result: Any = None,
         on_ack: Any = None,
         meter: Any = None,
-        on_unsettled: Any = None,
+        **callbacks: Any,
     ) -> DeliverySummary:
         summary = DeliverySummary()
         for body in bodies:
