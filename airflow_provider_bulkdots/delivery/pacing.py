@@ -16,8 +16,9 @@ Machines do not see each other's file, so each one adapts its *share* of the rat
 increase, multiplicative decrease): a 429 holds every task of the machine for the
 ``Retry-After`` and multiplies the share by ``decrease`` (once per burst of 429s) when it
 comes within ``contention_window`` seconds of the previous burst: another machine is drawing
-on the token. A lone 429 after a quiet spell is taken for timing jitter (a request that
-reached the API late and crowded one of its windows) and costs only ``jitter_decrease``. Every
+on the token. A lone 429 after a quiet spell, while the machine paces at nearly the whole rate,
+is taken for timing jitter (a request that reached the API late and crowded one of its
+windows) and costs only ``jitter_decrease``. Every
 quiet second then adds ``increase`` back, up to the whole rate. Several machines on one token
 thus converge on shares that add up to about the limit, without a storm, and one machine alone
 does not lose half its rate for a minute over one late packet.
@@ -84,6 +85,8 @@ class Adaptation:
     min_share: float = 0.05
     jitter_decrease: float = 0.9
     contention_window: float = 30.0
+    #: A 429 can be this machine's own timing jitter only while it paces near the whole rate.
+    jitter_share: float = 0.95
 
     def __post_init__(self) -> None:
         valid = (
@@ -96,10 +99,14 @@ class Adaptation:
         if not valid:
             raise ValueError(f"invalid adaptation {self}")
 
-    def factor(self, now: float, last_burst: float) -> float:
-        """The multiplicative decrease of a burst of 429s starting at ``now``."""
-        contended = last_burst > 0 and now - last_burst <= self.contention_window
-        return self.decrease if contended else self.jitter_decrease
+    def factor(self, now: float, last_burst: float, share: float) -> float:
+        """The multiplicative decrease of a burst of 429s starting at ``now``: ``decrease``
+        when the token is contended (another burst not long ago, or a 429 while this machine
+        was pacing well under the rate, which its own jitter cannot explain)."""
+        recent = last_burst > 0 and now - last_burst <= self.contention_window
+        if recent or share < self.jitter_share:
+            return self.decrease
+        return self.jitter_decrease
 
 
 @dataclass(slots=True)
@@ -210,7 +217,7 @@ def note_throttled(
     state.next_slot = max(state.next_slot, now + retry_after)
     if now >= state.calm_until:
         grow_share(state, now, adaptation)
-        factor = adaptation.factor(now, state.last_burst)
+        factor = adaptation.factor(now, state.last_burst, state.share)
         state.share = max(adaptation.min_share, state.share * factor)
         state.calm_until = now + retry_after + interval(rate, state.share, headroom)
         state.last_burst = now

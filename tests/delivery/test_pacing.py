@@ -91,9 +91,21 @@ def test_a_burst_soon_after_another_halves_the_share() -> None:
     clock.now += 20  # within the window: another machine draws on the token
     pacer.throttled(1.0)
     assert pacer.state().share == pytest.approx(0.9 * 0.5)
-    clock.now += 31  # a quiet spell, then a lone 429 again
+    clock.now += 31  # a quiet spell, then a 429 while pacing at under half the rate:
+    pacer.throttled(1.0)  # not this machine's jitter, so the token is contended
+    assert pacer.state().share == pytest.approx(0.9 * 0.5 * 0.5)
+
+
+def test_a_lone_429_near_the_whole_rate_costs_a_tenth_of_the_share() -> None:
+    clock = FakeClock()
+    pacer = TokenPacer(10, clock=clock, headroom=0, adaptation=Adaptation(increase=0.01))
     pacer.throttled(1.0)
-    assert pacer.state().share == pytest.approx(0.9 * 0.5 * 0.9)
+    assert pacer.state().share == pytest.approx(0.9)
+    clock.now += 40  # 39 quiet seconds after the hold give the share back
+    pacer.try_turn()
+    assert pacer.state().share == 1.0
+    pacer.throttled(1.0)  # lone again: jitter, not contention
+    assert pacer.state().share == pytest.approx(0.9)
 
 
 def test_the_share_grows_back_additively_after_the_hold() -> None:
