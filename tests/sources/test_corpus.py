@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from airflow_provider_bulkdots.dots import Report, ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.dots.errors import DatasetError, InvalidRowsError
 from airflow_provider_bulkdots.sources import ReadOptions, open_dataset
-from tests.conftest import EMULATOR_TOKEN
 from tests.sources import exports
+from tests.sources.emulated import post_bodies, stored_dots
 from tests.sources.exports import JAN1, MIN, Case
 
 pytest.importorskip("pandas")
@@ -31,20 +30,8 @@ def store(emu: Any, data: Any, options: dict[str, Any], reading: dict[str, Any])
     opts = ReshapeOptions(**options)
     dataset = open_dataset(data, options=opts, reading=ReadOptions(**reading))
     report = Report(line_of=dataset.line_of)
-    bodies = list(build_bodies(dataset.rows(), opts, report))
-    for body in bodies:
-        reply = requests.post(
-            emu.bulk_url,
-            data=body.payload,
-            headers={"X-Auth-Token": EMULATOR_TOKEN, "Content-Type": "application/json"},
-            timeout=10,
-        )
-        assert reply.status_code == 200, reply.text
+    post_bodies(emu, list(build_bodies(dataset.rows(), opts, report)))
     return report
-
-
-def stored_dots(emu: Any) -> list[tuple[str, str, int, float]]:
-    return sorted((d["device"], d["variable"], d["timestamp"], d["value"]) for d in emu.dots())
 
 
 @pytest.mark.parametrize("case", exports.CASES, ids=lambda case: case.name)

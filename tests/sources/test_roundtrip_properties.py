@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_bulkdots.dots import InvalidRowsError, ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.sources import open_dataset
-from tests.conftest import EMULATOR_TOKEN
+from tests.sources.emulated import post_bodies, stored_dots
 
 np = pytest.importorskip("numpy")
 pd = pytest.importorskip("pandas")
@@ -98,18 +97,7 @@ def expected_dots(frame: Any) -> list[tuple[str, str, int, float]]:
 
 def send(emulator: Any, data: Any) -> None:
     dataset = open_dataset(data, options=ReshapeOptions())
-    for body in list(build_bodies(dataset.rows(), ReshapeOptions())):
-        reply = requests.post(
-            emulator.bulk_url,
-            data=body.payload,
-            headers={"X-Auth-Token": EMULATOR_TOKEN, "Content-Type": "application/json"},
-            timeout=10,
-        )
-        assert reply.status_code == 200, reply.text
-
-
-def stored(emulator: Any) -> list[tuple[str, str, int, float]]:
-    return sorted((d["device"], d["variable"], d["timestamp"], d["value"]) for d in emulator.dots())
+    post_bodies(emulator, list(build_bodies(dataset.rows(), ReshapeOptions())))
 
 
 def as_written(frame: Any, form: str, directory: Path) -> Any:
@@ -137,4 +125,4 @@ def test_any_frame_is_stored_exactly_or_refused(
         assert bulkdots_emulator.dots() == []
         return
     send(bulkdots_emulator, data)
-    assert stored(bulkdots_emulator) == expected_dots(frame)
+    assert stored_dots(bulkdots_emulator) == expected_dots(frame)
