@@ -11,6 +11,8 @@ Airflow providers (``airflow.providers...``) are packages of their own, not part
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow import __version__ as AIRFLOW_VERSION
 from airflow.sdk import Asset, BaseHook, BaseOperator, Context, ObjectStoragePath, Variable
 from airflow.sdk.exceptions import AirflowFailException
@@ -26,6 +28,17 @@ AIRFLOW_V_3_3_PLUS = _minor(AIRFLOW_VERSION) >= (3, 3)
 """Airflow 3.3 brings ``context["task_state_store"]`` and ``asset_state_store`` (always true
 in the supported range; kept for the fallback paths and their tests)."""
 
+
+def cli_command_types() -> tuple[Any, Any, Any]:
+    """``ActionCommand``, ``GroupCommand`` and ``Arg`` of the ``airflow`` command line.
+
+    Imported on call: only ``airflow`` itself asks for the provider's commands.
+    """
+    from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand
+
+    return ActionCommand, GroupCommand, Arg
+
+
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_3_PLUS",
@@ -36,5 +49,6 @@ __all__ = [
     "Context",
     "ObjectStoragePath",
     "Variable",
+    "cli_command_types",
     "mask_secret",
 ]

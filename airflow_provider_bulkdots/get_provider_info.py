@@ -52,6 +52,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_bulkdots.operators.bulkdots"],
             }
         ],
+        "cli": ["airflow_provider_bulkdots.cli.get_cli_commands"],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_bulkdots.hooks.bulkdots.BulkDotsHook",

@@ -3,11 +3,11 @@
 Layers, bottom first (a module may import its own layer and the ones below, never above):
 
     0  airflow_provider_bulkdots (the root __init__), exceptions.py, dots/   pure, no Airflow
-    1  delivery/                                                              pure, no Airflow
+    1  delivery/, planning/                                                   pure, no Airflow
     2  sources/, compat.py (every Airflow import of the provider, see tests/test_compat.py)
     3  hooks/, get_provider_info.py
     4  triggers/
-    5  operators/
+    5  operators/, cli.py, __main__.py
     6  emulator/  (a stand-in of the API; nothing of the provider imports it)
 
 Every import counts, also those inside functions and under ``TYPE_CHECKING``: a lazy import
@@ -36,12 +36,15 @@ LAYERS: dict[str, int] = {
     "exceptions": 0,
     "dots": 0,
     "delivery": 1,
+    "planning": 1,
     "sources": 2,
     "hooks": 3,
     "get_provider_info": 3,
     "compat": 2,
     "triggers": 4,
     "operators": 5,
+    "cli": 5,
+    "__main__": 5,
     "emulator": 6,
 }
 #: Layers that must not import Airflow at all (the pure core and the delivery layer).

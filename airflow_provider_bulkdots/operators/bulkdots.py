@@ -77,6 +77,8 @@ class BulkDotsOperator(BaseOperator):
     variable), ``"long"`` (a row per dot) or ``"records"`` (the endpoint's own shape).
     ``on_invalid="fail"`` sends nothing when any row is invalid; ``"skip"`` sends the valid
     rows and reports the others (to ``rejected_path`` as JSON Lines, when given).
+    ``dry_run=True`` sends nothing: it pushes the plan (counts, time at the token's rate,
+    when ``shared_by`` tasks share it) under the XCom key ``plan``.
 
     Returns the task_ids in send order; pushes the counts under the XCom key ``summary``.
     A retried try does not resend the bodies an earlier try had acknowledged.
@@ -181,14 +183,14 @@ class BulkDotsOperator(BaseOperator):
         false_values: Sequence[str] | None = None,
         decimal: str = ".",
         delimiter: str = ",",
+        dry_run: bool = False,
+        shared_by: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         for name in READING_OPTIONS:  # how input is read; resolved in reshape_options()
             setattr(self, name, locals()[name])
-        self.data = data
-        self.on_invalid = on_invalid
-        self.rejected_path = rejected_path
+        self.data, self.on_invalid, self.rejected_path = data, on_invalid, rejected_path
         for name in _STORED_AS_GIVEN:
             setattr(self, name, locals()[name])
         self.ubidots_asset = attach_assets(self, data, ubidots_asset, incremental)
@@ -196,6 +198,7 @@ class BulkDotsOperator(BaseOperator):
         self.resume, self.reconcile, self.skip_existing = resume, reconcile, skip_existing
         self.reconcile_delay, self.reconcile_timeout = reconcile_delay, reconcile_timeout
         self.ledger_retention_days = ledger_retention_days
+        self.plan_only, self.shared_by = dry_run, shared_by  # dry_run() is BaseOperator's
 
     # -- building blocks, overridable in tests ---------------------------------------------
 
@@ -285,6 +288,10 @@ class BulkDotsOperator(BaseOperator):
         self.defer(trigger=DateTimeTrigger(moment=moment), method_name="resume_after_wait")
 
     def execute(self, context: Context) -> list[str]:
+        if self.plan_only:
+            from airflow_provider_bulkdots.operators.planned import plan_only
+
+            return plan_only(self, context)
         started = time.monotonic()
         hook = self.make_hook()
         options = self.reshape_options(hook.settings.max_body_bytes)

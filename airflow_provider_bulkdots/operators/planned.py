@@ -1,0 +1,55 @@
+"""``dry_run=True``: the operator's plan, read and reshaped as a real run, with no request.
+
+The connection is looked up (its host, rate and body limit shape the plan) but nothing goes
+to the API, not even the token check: a dry run may run where the API is not reachable.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_bulkdots.dots import InvalidRowsError, Report
+from airflow_provider_bulkdots.planning import Plan, make_plan
+
+if TYPE_CHECKING:
+    from airflow_provider_bulkdots.compat import Context
+    from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
+
+
+def plan_only(operator: BulkDotsOperator, context: Context) -> list[str]:
+    """Build the plan, log it, push it to the XCom key ``plan``; fail as the run would.
+
+    Returns no task_id: nothing was sent.
+    """
+    hook = operator.make_hook()
+    settings = hook.settings
+    options = operator.reshape_options(settings.max_body_bytes)
+    dataset = operator.watermarks(context, options).wrap(operator.open_input(options))
+    report = Report(line_of=dataset.line_of)
+    operator.log.info(
+        "Dry run: planning %s for %s (nothing is sent)", dataset.description, settings.base_url
+    )
+    plan = make_plan(
+        dataset.rows(),
+        options,
+        rate_limit=settings.rate_limit,
+        shared_by=operator.shared_by,
+        report=report,
+    )
+    pushed = plan_for_xcom(plan, operator)
+    for line in plan.describe():
+        operator.log.info("Plan: %s", line)
+    context["ti"].xcom_push(key="plan", value=pushed)
+    if plan.would_fail:
+        raise InvalidRowsError(report.rejected_sample, report.rejected_rows)
+    return []
+
+
+def plan_for_xcom(plan: Plan, operator: BulkDotsOperator) -> dict[str, Any]:
+    """The plan's dict, with what it cannot know without reading the API said."""
+    pushed = plan.as_dict()
+    if operator.skip_existing:
+        pushed["note"] = (
+            "skip_existing reads the API before sending: the run sends at most these dots"
+        )
+    return pushed
