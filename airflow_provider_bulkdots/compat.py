@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow import __version__ as AIRFLOW_VERSION
 from airflow.sdk import Asset, BaseHook, BaseOperator, Context, ObjectStoragePath, Variable
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 
 
@@ -43,6 +43,7 @@ __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowFailException",
+    "AirflowSkipException",
     "Asset",
     "BaseHook",
     "BaseOperator",

@@ -14,10 +14,12 @@
      │    ├── PaymentRequiredError    402: the account is out of balance
      │    ├── NotFoundError           404: wrong host or endpoint
      │    ├── DeviceLockedError       423: a device is disabled
+     │    ├── QuotaExceededError      420: the plan's API limit is used up; never retried in place
      │    ├── ValidationError         400: the body was refused
      │    └── NotAcknowledgedError    a 2xx without a task_id: not an acknowledgement
      └── BulkDotsDeliveryError       retries exhausted (429, 5xx, network) or outcome unknown
-          └── RejectedDotsError      every body was sent, but the API refused some dots
+          ├── RejectedDotsError      every body was sent, but the API refused some dots
+          └── DevicesDisabledError   every other device was served; these answered 423
 
 None of them ever holds the token: messages are built from the API's reply, which does not
 echo it, and from the network error with the token removed.
@@ -166,6 +168,39 @@ class DeviceLockedError(BulkDotsApiError):
     """423: a device of the body is disabled."""
 
 
+class QuotaExceededError(BulkDotsApiError):
+    """420: the plan's API limit is used up ("You have exceeded your API limits").
+
+    Not a per-second window like a 429: the request is never sent again in place. With
+    deferral on, the task waits for ``retry_after`` (the API's ``Retry-After``) in the
+    triggerer; otherwise it fails with this error.
+    """
+
+    retry_after: float | None
+
+    def __init__(
+        self,
+        status: int,
+        code: int | None = None,
+        message: str = "",
+        detail: Any = None,
+        *,
+        body_id: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(status, code, message, detail, body_id=body_id)
+
+    def _describe(self) -> str:
+        wait = self.retry_after
+        after = "no Retry-After" if wait is None else f"Retry-After {wait:g} s"
+        return (
+            f"the plan's API limit is exhausted ({super()._describe()}; {after}): a quota of the "
+            "Ubidots plan, not the per-second rate, so the request is not sent again in place; "
+            "raise the plan's limit or run the task again once the quota renews"
+        )
+
+
 class ValidationError(BulkDotsApiError):
     """400: the API refused a body (bad JSON or a value it does not accept)."""
 
@@ -238,6 +273,26 @@ class RejectedDotsError(BulkDotsDeliveryError):
         if first is not None:
             reason += f"; first: {first.describe()}"
         super().__init__(reason, status=400, summary=summary)
+
+
+class DevicesDisabledError(BulkDotsDeliveryError):
+    """The API answered 423 (device disabled) for some devices; every other one was served.
+
+    ``devices`` maps each disabled device to the dots of it that were not sent; a retry sends
+    only those (once the device is enabled again).
+    """
+
+    devices: dict[str, int]
+
+    def __init__(self, devices: Mapping[str, int], summary: Any = None) -> None:
+        self.devices = dict(sorted(devices.items()))
+        listed = ", ".join(f"{device} ({dots} dots)" for device, dots in self.devices.items())
+        super().__init__(
+            f"the API answered 423 (device disabled) for {len(self.devices)} device(s), whose "
+            f"dots were not sent: {listed}; every other device was delivered",
+            status=423,
+            summary=summary,
+        )
 
 
 def api_error(

@@ -4,14 +4,21 @@ This is the seam between the wire and everything above it. :func:`post_once` mak
 one HTTP call and returns one of four outcomes; nothing here waits, retries or counts:
 
 - :class:`Acknowledged`: the API took the payload (it answered with a task_id);
-- :class:`Refused`: 400 or 413, the payload itself was refused (the sender splits it);
-- :class:`Retryable`: nothing was stored (429/420, a 5xx other than 501, no connection);
+- :class:`Refused`: 400, 413, 204 or 423, the payload itself was refused and nothing of it
+  stored (the sender splits it);
+- :class:`Retryable`: nothing was stored (429, a 5xx other than 501, no connection);
 - :class:`ReplyLost`: the request may have reached the API but no reply came back, so
   resending it may store its dots twice (the *unknown outcome*).
 
 Every other reply raises the typed :class:`~airflow_provider_bulkdots.exceptions.BulkDotsApiError`
 (redirects included: they are never followed, since they would carry the token elsewhere).
 What counts as an acknowledgement is decided in one place, :func:`settle`.
+
+The statuses read as Ubidots' response-codes page defines them: **204** "one of the fields is
+incorrect and the request is not saved" (refused, like a 400); **420** "you have exceeded your
+API limits" (the plan's quota: :class:`~airflow_provider_bulkdots.exceptions.QuotaExceededError`,
+never retried in place); **423** a device of the payload is disabled (refused: the sender splits
+it until the disabled device is alone).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from airflow_provider_bulkdots.delivery.transport import request_deadline
 from airflow_provider_bulkdots.exceptions import (
     BulkDotsDeliveryError,
     NotAcknowledgedError,
+    QuotaExceededError,
     api_error,
 )
 
@@ -45,11 +53,18 @@ QUOTED_REPLY_CHARS = 500
 QUOTED_BYTES = 200
 
 
-LIMIT_STATUSES = frozenset({420, 429})
+LIMIT_STATUSES = frozenset({429})
+#: Replies refusing the payload as it is, storing nothing of it: the sender splits it.
+REFUSED_STATUSES = frozenset({204, 400, 413, 423})
+#: The 204's meaning on Ubidots' response-codes page (a 204 has no body to quote).
+NOT_SAVED_204 = "One of the fields is incorrect and the request is not saved (204)"
 
 
 def is_retryable_status(status: int) -> bool:
-    """A limit reply, or a server error other than 501 Not Implemented."""
+    """A per-second rate reply (429), or a server error other than 501 Not Implemented.
+
+    420 is not retryable: it is the plan's quota, not a window that passes in seconds.
+    """
     return status in LIMIT_STATUSES or (500 <= status <= 599 and status != 501)
 
 
@@ -81,7 +96,8 @@ class Acknowledged:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """400 or 413: this payload was refused as it is; smaller parts of it may pass."""
+    """400, 413, 204 or 423: this payload was refused as it is, nothing of it stored;
+    smaller parts of it may pass."""
 
     status: int
     data: Mapping[str, Any] = field(default_factory=dict)
@@ -93,7 +109,7 @@ class Retryable:
     """Nothing was stored; the same payload may be sent again.
 
     ``status`` is ``None`` when no connection was made. ``retry_after`` is the wait the API
-    asked for (``Retry-After``), ``limited`` marks a rate-limit reply (429, 420).
+    asked for (``Retry-After``), ``limited`` marks a rate-limit reply (429).
     """
 
     status: int | None
@@ -148,11 +164,15 @@ def acknowledgement(response: requests.Response, auth: TokenAuth, body_id: str =
 def settle(response: requests.Response, auth: TokenAuth, body_id: str = "") -> Outcome:
     """What one HTTP reply means for its payload; raises for replies not worth retrying."""
     status = response.status_code
+    if status == 204:
+        return Refused(204, {"message": NOT_SAVED_204})
     if 200 <= status < 300:
         return acknowledgement(response, auth, body_id)
     data = reply_json(response)
-    if status in (400, 413):
+    if status in REFUSED_STATUSES:
         return Refused(status, data, auth.redact(response.text[:QUOTED_REPLY_CHARS]))
+    if status == 420:
+        raise quota_error(response, data, auth, body_id)
     if is_retryable_status(status):
         message = data.get("message") or data.get("detail") or response.reason
         return Retryable(
@@ -168,6 +188,21 @@ def settle(response: requests.Response, auth: TokenAuth, body_id: str = "") -> O
         auth.redact(response.text[:QUOTED_REPLY_CHARS]),
         body_id,
         location=auth.redact(location) if location else None,
+    )
+
+
+def quota_error(
+    response: requests.Response, data: Mapping[str, Any], auth: TokenAuth, body_id: str
+) -> QuotaExceededError:
+    """The error of a 420 reply, with the wait it asked for."""
+    code = data.get("code")
+    message = data.get("message") or data.get("detail") or response.text[:QUOTED_REPLY_CHARS]
+    return QuotaExceededError(
+        420,
+        code if isinstance(code, int) else None,
+        auth.redact(str(message)),
+        body_id=body_id,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
     )
 
 
@@ -246,6 +281,8 @@ def post_once(
 __all__ = [
     "HEADERS",
     "LIMIT_STATUSES",
+    "NOT_SAVED_204",
+    "REFUSED_STATUSES",
     "Acknowledged",
     "Outcome",
     "Refused",
@@ -256,6 +293,7 @@ __all__ = [
     "network_outcome",
     "parse_retry_after",
     "post_once",
+    "quota_error",
     "reply_json",
     "settle",
 ]

@@ -9,14 +9,14 @@ from typing import Any, Literal
 from airflow_provider_bulkdots.exceptions import BulkDotsError
 
 #: Replies with which the API refuses a request before storing anything of it.
-REFUSED_UNSTORED = ("401", "403", "429")
+REFUSED_UNSTORED = ("401", "403", "420", "423", "429")
 
-BodyOutcome = Literal["sent", "unknown", "failed", "stopped"]
+BodyOutcome = Literal["sent", "unknown", "failed", "stopped", "quarantined"]
 
 
 @dataclass(frozen=True, slots=True)
 class RejectedDot:
-    """One dot the API refused with a 400, isolated by splitting its body."""
+    """One dot the API refused (400, or 204 "not saved"), isolated by splitting its body."""
 
     body_id: str
     device: str
@@ -44,6 +44,9 @@ class SendResult:
     reply was lost and ``retry_unknown_outcome`` is off: the API may or may not have the dots.
     ``"failed"`` means an error stopped it (``error`` says which), ``"stopped"`` that the
     delivery was stopping before it was settled; either way some halves may be stored.
+    ``"quarantined"``: every dot was acknowledged or refused except those of the devices in
+    ``quarantined`` (device: dots), which the API answered 423 (device disabled) and which
+    were not stored; the body is not settled, so a later try sends those dots.
     """
 
     seq: int
@@ -59,6 +62,7 @@ class SendResult:
     unknown_outcomes: int = 0
     possible_duplicate_dots: int = 0
     rejected: list[RejectedDot] = field(default_factory=list)
+    quarantined: Counter[str] = field(default_factory=Counter)
     error: BulkDotsError | None = None
 
     @property
@@ -70,7 +74,7 @@ class SendResult:
     def may_be_stored(self) -> bool:
         """Whether any request of the body may have stored some of its dots: it was
         acknowledged in part, or a request got another reply than a refusal made before
-        storing anything (401, 403, 429), or none."""
+        storing anything (401, 403, 420, 423, 429), or none."""
         refused = sum(self.statuses[status] for status in REFUSED_UNSTORED)
         return bool(self.task_ids) or self.requests > refused
 
@@ -92,6 +96,8 @@ class DeliverySummary:
     unacknowledged_bodies: int = 0
     unacknowledged_dots: int = 0
     rejected: list[RejectedDot] = field(default_factory=list)
+    #: Dots not sent per device the API answered 423 (device disabled) for.
+    quarantined: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     @property
@@ -114,6 +120,8 @@ class DeliverySummary:
         elif result.outcome == "unknown":
             self.unacknowledged_bodies += 1
             self.unacknowledged_dots += result.dots
+        elif result.outcome == "quarantined":  # the rest of it is stored
+            self.dots += result.dots - len(result.rejected) - result.quarantined.total()
 
     def _add_requests(self, result: SendResult) -> None:
         """Count what a body cost, whatever its outcome."""
@@ -126,12 +134,14 @@ class DeliverySummary:
             self.possible_duplicate_bodies += 1
             self.possible_duplicate_dots += result.possible_duplicate_dots
         self.rejected.extend(result.rejected)
+        self.quarantined.update(result.quarantined)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types only."""
         data = asdict(self)
         data["statuses"] = dict(sorted(self.statuses.items()))
         data["rejected"] = [asdict(dot) for dot in self.rejected]
+        data["quarantined"] = dict(sorted(self.quarantined.items()))
         data["throttled"] = self.throttled
         data["rate"] = round(self.rate, 3)
         data["seconds"] = round(self.seconds, 3)

@@ -10,9 +10,13 @@ One :class:`Sender` per delivery target. It composes the parts, each in its own 
   hand the wait to the triggerer;
 - :mod:`.window` keeps at most ``max_in_flight`` bodies in flight, pulled lazily.
 
-This module keeps what is about *bodies*: a 413 splits the body and sends its halves; a 400
-splits it until the refused dots are alone, sends the rest and reports those dots. Each body's
-:class:`SendResult` goes to a callback in completion order, in the caller's thread.
+This module keeps what is about *bodies*: a 413 splits the body and sends its halves; a 400 or
+a 204 ("not saved") splits it until the refused dots are alone, sends the rest and reports
+those dots; a 423 (device disabled) splits it until the disabled device is alone, sends every
+other device and keeps that device's dots back (``quarantined``; later bodies holding a device
+known disabled are split before any request). A 420 (the plan's quota) is never sent again in
+place: with ``defer_over`` it stops the delivery for the ``Retry-After``, else it fails it.
+Each body's :class:`SendResult` goes to a callback in completion order, in the caller's thread.
 Pure of Airflow: the Hook builds the session and hands over its logger.
 """
 
@@ -44,6 +48,7 @@ from airflow_provider_bulkdots.delivery.settings import DeliverySettings
 from airflow_provider_bulkdots.delivery.split import (
     CannotSplitError,
     count_dots,
+    devices_of,
     iter_dots,
     split_payload,
 )
@@ -54,9 +59,15 @@ from airflow_provider_bulkdots.exceptions import (
     BulkDotsApiError,
     BulkDotsDeliveryError,
     BulkDotsError,
+    DevicesDisabledError,
+    QuotaExceededError,
     RejectedDotsError,
     api_error,
 )
+
+#: Replies that isolate the refused dots by splitting; each dot alone is reported.
+_REJECTING = frozenset({204, 400})
+_DISABLED = 423
 
 OnResult = Callable[[Body, SendResult], None]
 #: ``on_ack(body_id, part, task_id)``: a split half of a body was acknowledged (``part`` is its
@@ -106,6 +117,9 @@ class Sender:
         self._warned_413 = False
         self._on_ack: OnAck | None = None
         self._on_request: Callable[[str], None] | None = None
+        #: Devices the API answered 423 for in this delivery.
+        self._disabled: set[str] = set()
+        self._disabled_lock = threading.Lock()
 
     # -- one payload: paced attempts within the retry policy ----------------------------
 
@@ -140,6 +154,12 @@ class Sender:
                 self.settings.timeout,
                 result.body_id,
             )
+        except QuotaExceededError as error:
+            result.statuses[str(error.status)] += 1
+            self._stop.set()  # the quota holds for every request: start no other one
+            if self.defer_over is not None and error.retry_after is not None:
+                raise WaitTooLong(error.retry_after) from None  # the plan renews: wait there
+            raise
         except BulkDotsApiError as error:
             result.statuses[str(error.status)] += 1
             raise
@@ -199,11 +219,15 @@ class Sender:
             result.outcome = "stopped"
             self._long_wait = self._long_wait or wait
             self._stop.set()
+        if result.outcome == "sent" and result.quarantined:
+            result.outcome = "quarantined"
         return result
 
     def _send_payload(self, payload: bytes, dots: int, result: SendResult, part: str = "") -> None:
         if len(payload) > self.settings.max_body_bytes:
             self._split(payload, dots, result, None, part)
+            return
+        if self._disabled and self._keep_from_disabled(payload, dots, result, part):
             return
         outcome = self._post(payload, dots, result)
         if isinstance(outcome, ReplyLost):
@@ -215,7 +239,39 @@ class Sender:
         elif isinstance(outcome, Refused):
             if outcome.status == 413:
                 self._warn_413(len(payload))
+            if outcome.status == _DISABLED and self._quarantine(payload, dots, result):
+                return
             self._split(payload, dots, result, outcome, part)
+
+    def _quarantine(self, payload: bytes, dots: int, result: SendResult) -> bool:
+        """Keep back a payload of one disabled device (True); False if it holds several."""
+        devices = devices_of(payload)
+        if len(devices) != 1:
+            return False
+        (device,) = devices
+        with self._disabled_lock:
+            known = device in self._disabled
+            self._disabled.add(device)
+        if not known:
+            self.log.warning(
+                "The API answered 423 for device %r (disabled): its dots are kept back, every "
+                "other device is delivered.",
+                device,
+            )
+        result.quarantined[device] += dots
+        return True
+
+    def _keep_from_disabled(self, payload: bytes, dots: int, result: SendResult, part: str) -> bool:
+        """Split or keep back, without a request, a payload holding a device known disabled."""
+        devices = devices_of(payload)
+        with self._disabled_lock:
+            disabled = devices & self._disabled
+        if not disabled:
+            return False
+        if len(devices) == 1:
+            return self._quarantine(payload, dots, result)
+        self._split(payload, dots, result, None, part)
+        return True
 
     def _warn_413(self, size: int) -> None:
         if not self._warned_413:
@@ -242,7 +298,7 @@ class Sender:
                 raise BodyTooLargeError(
                     len(payload), self.settings.max_body_bytes, result.body_id
                 ) from None
-            if refused.status == 400 and dots == 1:
+            if refused.status in _REJECTING and dots == 1:
                 self._reject(payload, refused, result)
                 return
             raise api_error(refused.status, refused.data, refused.text, result.body_id) from None
@@ -284,17 +340,15 @@ class Sender:
 
         ``on_result`` sees bodies that were acknowledged (``outcome == "sent"``, possibly with
         rejected dots) or whose reply was lost and not resent (``"unknown"``);
-        ``on_unsettled`` those an error or a stop left unsettled (``"failed"``, ``"stopped"``;
-        see ``SendResult.may_be_stored``). ``on_request(body_id)`` runs in the sending thread
-        just before each request of a body leaves. The first error that is not retried (or retries
+        ``on_unsettled`` those an error, a stop or a disabled device left unsettled
+        (``"failed"``, ``"stopped"``, ``"quarantined"``; see ``SendResult.may_be_stored``).
+        ``on_request(body_id)`` runs in the sending thread just before each request of a body
+        leaves. The first error that is not retried (or retries
         exhausted) stops the delivery: bodies in flight finish and are reported, the rest are
         not sent, and the error is raised with ``summary`` set.
         ``meter`` writes the progress lines (by default one that knows no total).
         """
-        self._stop.clear()
-        self._on_ack = on_ack
-        self._on_request = on_request
-        self._long_wait = None
+        self._begin(on_ack, on_request)
         summary = DeliverySummary()
         started = time.monotonic()
         meter = meter or ProgressMeter(self.settings.rate_limit, interval=self.progress_interval)
@@ -303,7 +357,7 @@ class Sender:
         def on_done(body: Body, result: SendResult) -> None:
             summary.add(result)
             meter.add(result)
-            if result.outcome in ("failed", "stopped") and on_unsettled is not None:
+            if result.outcome in ("failed", "stopped", "quarantined") and on_unsettled is not None:
                 on_unsettled(body, result)
             if result.error is not None:
                 raise result.error
@@ -330,6 +384,15 @@ class Sender:
             self.log.info("%s", meter.final_line())
         return summary
 
+    def _begin(self, on_ack: OnAck | None, on_request: Callable[[str], None] | None) -> None:
+        """A delivery starts: no stop, no long wait, no device known disabled."""
+        self._stop.clear()
+        self._on_ack = on_ack
+        self._on_request = on_request
+        self._long_wait = None
+        with self._disabled_lock:
+            self._disabled.clear()
+
     def _log_rejected(self, rejected: list[RejectedDot]) -> None:
         """Each dot the API refused, once per delivery."""
         for dot in rejected:
@@ -338,8 +401,9 @@ class Sender:
     def send_bodies(self, bodies: Iterable[Body]) -> list[str]:
         """Send every body; return the task_ids in body order.
 
-        Raises :class:`RejectedDotsError` after sending everything if the API refused dots,
-        and :class:`BulkDotsDeliveryError` if some replies were lost and not resent.
+        Raises :class:`DevicesDisabledError` after sending everything if the API answered 423
+        for some devices, :class:`RejectedDotsError` if it refused dots, and
+        :class:`BulkDotsDeliveryError` if some replies were lost and not resent.
         """
         task_ids: dict[int, list[str]] = {}
 
@@ -348,6 +412,8 @@ class Sender:
 
         summary = self.deliver(bodies, keep)
         ordered = [task_id for seq in sorted(task_ids) for task_id in task_ids[seq]]
+        if summary.quarantined:
+            raise DevicesDisabledError(summary.quarantined, summary)
         if summary.rejected:
             raise RejectedDotsError(summary.rejected, ordered, summary)
         if summary.unacknowledged_bodies:

@@ -66,6 +66,11 @@ def iter_dots(payload: bytes) -> Iterator[DotRef]:
                 yield DotRef(r, v, str(record.get("device", "")), variable, timestamp, dot)
 
 
+def devices_of(payload: bytes) -> set[str]:
+    """The device labels a payload holds dots of."""
+    return {str(record.get("device", "")) for record in _decode(payload)}
+
+
 def count_dots(payload: bytes) -> int:
     """How many dots a payload holds."""
     return sum(

@@ -1,8 +1,9 @@
 """``POST /api/v1.6/devices/_/bulk/values``: the checks in the endpoint's order, then faults.
 
-Order: the server is down (closed unanswered) or an injected 5xx, then auth (401), a 429
-burst, the rate limit (429), content type (415), framing (411/400), size (413, by
-Content-Length), JSON (400), schema (400001). An accepted body is stored and answered in
+Order: the server is down (closed unanswered) or an injected 5xx, then auth (401), the plan's
+quota (420, ``quota_after``), a 429 burst, the rate limit (429), content type (415), framing
+(411/400), size (413, by Content-Length), JSON (400), schema (400001), a disabled device (423)
+and a dot "not saved" (204, no body). An accepted body is stored and answered in
 one step, as its reply fault says (see :class:`~.faults.ReplyFault`). Every bulk request is
 counted in the store by its outcome.
 """
@@ -54,6 +55,15 @@ def _refusal(api: EmulatorAPI, request: Request, plan: FaultPlan) -> Response | 
     refused = api.authenticate(request)
     if refused:
         return refused
+    if plan.over_quota:
+        seconds = plan.faults.quota_retry_after
+        headers = {"Retry-After": str(seconds)} if seconds else {}
+        return detail(
+            420,
+            "You have exceeded your API limits -- To upgrade your API limit, contact the "
+            "Ubidots team",
+            **headers,
+        )
     if plan.throttled():
         seconds = plan.faults.burst_retry_after
         unit = "second" if seconds == 1 else "seconds"
@@ -96,11 +106,18 @@ def _framing_refusal(api: EmulatorAPI, request: Request) -> Response | None:
 def _dots(api: EmulatorAPI, request: Request) -> list[Dot] | Response:
     """The body's dots, or the 400 refusing it."""
     try:
-        return validate(parse_body(request.body))
+        dots = validate(parse_body(request.body))
     except JSONParseError as exc:
         return detail(400, exc.detail)
     except SchemaError as exc:
         return Response(400, {"code": 400001, "message": "Validation Error.", "detail": exc.detail})
+    refused = api.faults.faults.refusal_of([(dot.device, dot.variable) for dot in dots])
+    if refused is None:
+        return dots
+    status, device = refused
+    if status == 423:
+        return detail(423, f"The device {device} is disabled.")
+    return Response(204, no_body=True)
 
 
 def _accept(api: EmulatorAPI, dots: list[Dot], length: int, plan: FaultPlan) -> Response:

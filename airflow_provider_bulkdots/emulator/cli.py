@@ -72,6 +72,16 @@ def _add_fault_flags(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     serve.add_argument("--down-after", type=int, default=None, help="refuse after N POSTs")
+    serve.add_argument("--quota-after", type=int, default=None, help="420 after N POSTs")
+    serve.add_argument(
+        "--quota-retry-after", type=int, default=3600, help="Retry-After of a 420 (0: none)"
+    )
+    serve.add_argument(
+        "--disabled-devices", default="", help="comma-separated devices answered 423"
+    )
+    serve.add_argument(
+        "--not-saved", default="", help="comma-separated device[/variable] answered 204"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,8 +154,16 @@ def _faults(args: argparse.Namespace) -> Faults:
         stall_s=args.stall_seconds,
         latency_s=args.latency,
         down_after=args.down_after,
+        quota_after=args.quota_after,
+        quota_retry_after=args.quota_retry_after,
+        disabled_devices=_labels(args.disabled_devices),
+        not_saved=_labels(args.not_saved),
         seed=args.seed,
     )
+
+
+def _labels(text: str) -> tuple[str, ...]:
+    return tuple(label.strip() for label in text.split(",") if label.strip())
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -8,6 +8,10 @@ Two families act on a bulk POST:
   chosen per request: from the queue filled by ``inject_next`` (FIFO, so the next N accepted
   bodies get exactly the faults asked for), else drawn from the ``*_rate`` fields with the
   seeded generator (one draw per accepted body).
+
+Three more act as Ubidots' response-codes page documents, on chosen devices or after a count:
+``not_saved`` (204 "one of the fields is incorrect and the request is not saved"),
+``disabled_devices`` (423, device disabled) and ``quota_after`` (420, the plan's API limit).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ class ReplyFault(enum.Enum):
     DROP_BEFORE_STORE = "lost_before_store"  # closed without a reply, nothing stored
     HTML_200 = "html_200"  # a 200 text/html page, no task_id
     EMPTY_JSON_200 = "empty_json_200"  # a 200 application/json {}
-    NO_CONTENT_204 = "no_content_204"  # a 204 without a body
+    NO_CONTENT_204 = "no_content_204"  # a 204 without a body: "not saved" (Ubidots' docs)
     STALL_BODY = "stall_body"  # stored; 200 status line and half the body, then silence
     RESET_BODY = "reset_body"  # stored; 200 status line and half the body, then a TCP reset
 
@@ -45,8 +49,9 @@ class ReplyFault(enum.Enum):
 
     @property
     def stores(self) -> bool:
-        """Whether the body's dots are stored (the wrong 2xx replies: see ``wrong_2xx_stores``)."""
-        return self is not ReplyFault.DROP_BEFORE_STORE
+        """Whether the body's dots are stored (the wrong 2xx replies: see ``wrong_2xx_stores``;
+        a 204 never stores: Ubidots documents it as "the request is not saved")."""
+        return self not in (ReplyFault.DROP_BEFORE_STORE, ReplyFault.NO_CONTENT_204)
 
 
 WRONG_2XX = (ReplyFault.HTML_200, ReplyFault.EMPTY_JSON_200, ReplyFault.NO_CONTENT_204)
@@ -81,6 +86,12 @@ class Faults:
     - ``latency_s``: added before every API request is handled.
     - ``down_after``: after N bulk POSTs, every API request has its connection closed
       without a reply, until the faults are changed or reset.
+    - ``not_saved``: labels ``"device"`` or ``"device/variable"``; a valid body holding a dot
+      they match is answered 204 without a body and nothing of it is stored.
+    - ``disabled_devices``: device labels; a valid body holding a dot of one is answered 423
+      and nothing of it is stored.
+    - ``quota_after``: after N bulk POSTs, every authenticated bulk POST is answered 420 ("You
+      have exceeded your API limits") with ``Retry-After: quota_retry_after`` (0: no header).
     - ``seed``: seed of the random draws, for repeatable runs.
 
     The five reply-fault rates are exclusive outcomes of one draw: their sum is at most 1.
@@ -100,11 +111,24 @@ class Faults:
     stall_s: float = 30.0
     latency_s: float = 0.0
     down_after: int | None = None
+    not_saved: tuple[str, ...] = ()
+    disabled_devices: tuple[str, ...] = ()
+    quota_after: int | None = None
+    quota_retry_after: int = 3600
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "error_statuses", tuple(self.error_statuses))
-        object.__setattr__(self, "wrong_2xx_kinds", tuple(self.wrong_2xx_kinds))
+        for name in ("error_statuses", "wrong_2xx_kinds", "not_saved", "disabled_devices"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        for name in ("not_saved", "disabled_devices"):
+            if not all(isinstance(label, str) and label for label in getattr(self, name)):
+                raise ValueError(f"{name} must be labels, got {getattr(self, name)!r}")
+        if self.quota_after is not None and (not _is_int(self.quota_after) or self.quota_after < 0):
+            raise ValueError(f"quota_after must be an integer >= 0, got {self.quota_after!r}")
+        if not _is_int(self.quota_retry_after) or not 0 <= self.quota_retry_after <= 86_400:
+            raise ValueError(
+                f"quota_retry_after must be whole seconds, 0 to 86400: {self.quota_retry_after!r}"
+            )
         for name in ("error_rate", *_RATE_FIELDS):
             _check_range(name, getattr(self, name), 0.0, 1.0)
         if sum(getattr(self, name) for name in _RATE_FIELDS) > 1.0 + 1e-9:
@@ -147,7 +171,21 @@ class Faults:
         data = dataclasses.asdict(self)
         data["error_statuses"] = list(self.error_statuses)
         data["wrong_2xx_kinds"] = list(self.wrong_2xx_kinds)
+        data["not_saved"] = list(self.not_saved)
+        data["disabled_devices"] = list(self.disabled_devices)
         return data
+
+    def refusal_of(self, dots: list[tuple[str, str]]) -> tuple[int, str] | None:
+        """The 423 or 204 a valid body of ``(device, variable)`` dots gets, with the label."""
+        disabled = set(self.disabled_devices)
+        not_saved = set(self.not_saved)
+        for device, _variable in dots:
+            if device in disabled:
+                return 423, device
+        for device, variable in dots:
+            if device in not_saved or f"{device}/{variable}" in not_saved:
+                return 204, device
+        return None
 
     def draw_reply_fault(self, rng: random.Random) -> ReplyFault:
         """One seeded draw among the reply faults, by their rates."""
@@ -199,6 +237,7 @@ class FaultPlan:
     error_status: int | None = None
     drawn_reply: ReplyFault = ReplyFault.NONE
     injector: FaultInjector | None = None
+    over_quota: bool = False
 
     @property
     def latency_s(self) -> float:
@@ -284,7 +323,8 @@ class FaultInjector:
             if faults.error_rate and self._rng.random() < faults.error_rate:
                 return FaultPlan(faults, error_status=self._rng.choice(faults.error_statuses))
             drawn = faults.draw_reply_fault(self._rng)
-            return FaultPlan(faults, drawn_reply=drawn, injector=self)
+            over = faults.quota_after is not None and self._posts > faults.quota_after
+            return FaultPlan(faults, drawn_reply=drawn, injector=self, over_quota=over)
 
     def _down_locked(self) -> bool:
         down_after = self._faults.down_after

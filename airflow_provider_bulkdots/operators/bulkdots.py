@@ -381,8 +381,14 @@ class BulkDotsOperator(BaseOperator):
 
         The ledger is kept: clearing the task later resends only what was not acknowledged.
         """
-        from airflow_provider_bulkdots.compat import AirflowFailException
+        from airflow_provider_bulkdots.compat import AirflowFailException, AirflowSkipException
+        from airflow_provider_bulkdots.exceptions import DevicesDisabledError
 
+        if delivery.quarantined:  # retryable: a retry sends only those devices' dots
+            error = DevicesDisabledError(delivery.quarantined, delivery)
+            if self.on_invalid == "skip":
+                raise AirflowSkipException(str(error))
+            raise error
         if delivery.unacknowledged_bodies:
             raise AirflowFailException(
                 f"{delivery.unacknowledged_bodies} body(ies) with "

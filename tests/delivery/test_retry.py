@@ -20,12 +20,12 @@ from airflow_provider_bulkdots.delivery.retry import RetryPolicy, send_until_set
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 
 
-@pytest.mark.parametrize("status", [420, 429, 500, 502, 503, 504, 599])
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, 599])
 def test_retryable(status: int) -> None:
     assert is_retryable_status(status)
 
 
-@pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 405, 413, 415, 423, 501])
+@pytest.mark.parametrize("status", [400, 401, 402, 403, 404, 405, 413, 415, 420, 423, 501])
 def test_not_retryable(status: int) -> None:
     assert not is_retryable_status(status)
 
