@@ -72,6 +72,10 @@ def _add_fault_flags(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
     serve.add_argument("--down-after", type=int, default=None, help="refuse after N POSTs")
+
+
+def _add_status_flags(serve: argparse.ArgumentParser) -> None:
+    """The replies Ubidots documents for a quota (420), a disabled device (423), "not saved"."""
     serve.add_argument("--quota-after", type=int, default=None, help="420 after N POSTs")
     serve.add_argument(
         "--quota-retry-after", type=int, default=3600, help="Retry-After of a 420 (0: none)"
@@ -105,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rate-limit", type=float, default=4.0, help="requests/s, 0 for none")
     serve.add_argument("--max-body-bytes", type=int, default=10_000, help="body limit (413)")
     _add_fault_flags(serve)
+    _add_status_flags(serve)
     serve.add_argument("--seed", type=int, default=None, help="seed for the random faults")
     stats = commands.add_parser(
         "stats", help="print counts", formatter_class=argparse.ArgumentDefaultsHelpFormatter
