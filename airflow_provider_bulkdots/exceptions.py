@@ -17,9 +17,10 @@
      │    ├── QuotaExceededError      420: the plan's API limit is used up; never retried in place
      │    ├── ValidationError         400: the body was refused
      │    └── NotAcknowledgedError    a 2xx without a task_id: not an acknowledgement
-     └── BulkDotsDeliveryError       retries exhausted (429, 5xx, network) or outcome unknown
-          ├── RejectedDotsError      every body was sent, but the API refused some dots
-          └── DevicesDisabledError   every other device was served; these answered 423
+     ├── BulkDotsDeliveryError       retries exhausted (429, 5xx, network) or outcome unknown
+     │    ├── RejectedDotsError      every body was sent, but the API refused some dots
+     │    └── DevicesDisabledError   every other device was served; these answered 423
+     └── CheckFailedError            a check found more differences than its tolerance
 
 None of them ever holds the token: messages are built from the API's reply, which does not
 echo it, and from the network error with the token removed.
@@ -292,6 +293,34 @@ class DevicesDisabledError(BulkDotsDeliveryError):
             f"dots were not sent: {listed}; every other device was delivered",
             status=423,
             summary=summary,
+        )
+
+
+class CheckFailedError(BulkDotsError):
+    """A check read the API back and found more differences than its ``tolerance``.
+
+    ``counts`` is the check's JSON-ready counts (``missing_dots``, ``unexpected_dots``,
+    ``duplicate_timestamps``, ``value_mismatches``, ``differences``, the read cost).
+    """
+
+    counts: dict[str, Any]
+    tolerance: int
+
+    def __init__(self, counts: Mapping[str, Any], tolerance: int) -> None:
+        self.counts = dict(counts)
+        self.tolerance = tolerance
+        kinds = ", ".join(
+            f"{counts[key]} {key}"
+            for key in (
+                "missing_dots",
+                "unexpected_dots",
+                "duplicate_timestamps",
+                "value_mismatches",
+            )
+        )
+        super().__init__(
+            f"the API differs from the source in {counts['differences']} place(s) "
+            f"(tolerance {tolerance}): {kinds}"
         )
 
 

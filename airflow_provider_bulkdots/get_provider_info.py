@@ -49,7 +49,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Ubidots bulk dots",
-                "python-modules": ["airflow_provider_bulkdots.operators.bulkdots"],
+                "python-modules": [
+                    "airflow_provider_bulkdots.operators.bulkdots",
+                    "airflow_provider_bulkdots.operators.check",
+                ],
             }
         ],
         "cli": ["airflow_provider_bulkdots.cli.get_cli_commands"],

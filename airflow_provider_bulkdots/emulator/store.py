@@ -187,6 +187,49 @@ class Store:
             self._db.execute("DELETE FROM counters")
             self._db.execute("COMMIT")
 
+    # -- changes on purpose: what a store that lost, doubled or altered dots holds -------
+
+    def _change(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run one statement per row in one transaction; the rows it changed."""
+        changed = 0
+        with self._lock:
+            self._generation += 1
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    changed += self._db.execute(sql, row).rowcount
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return changed
+
+    def drop_dots(self, keys: Sequence[tuple[str, str, int]]) -> int:
+        """Delete every dot at each (device, variable, timestamp); how many were deleted."""
+        return self._change(
+            "DELETE FROM dots WHERE device = ? AND variable = ? AND timestamp = ?", keys
+        )
+
+    def duplicate_dots(self, keys: Sequence[tuple[str, str, int]]) -> int:
+        """Store one more copy of the first dot at each (device, variable, timestamp)."""
+        return self._change(
+            "INSERT INTO dots (device, variable, timestamp, value, context, task_id, created_at, "
+            "visible_at) SELECT device, variable, timestamp, value, context, task_id, "
+            "created_at, visible_at FROM dots WHERE device = ? AND variable = ? AND "
+            "timestamp = ? ORDER BY id LIMIT 1",
+            keys,
+        )
+
+    def alter_dots(self, changes: Sequence[tuple[str, str, int, float]]) -> int:
+        """Set the value of the dots at each (device, variable, timestamp, new value)."""
+        return self._change(
+            "UPDATE dots SET value = ? WHERE device = ? AND variable = ? AND timestamp = ?",
+            [
+                (value, device, variable, timestamp)
+                for device, variable, timestamp, value in changes
+            ],
+        )
+
     # -- reads -------------------------------------------------------------------------
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

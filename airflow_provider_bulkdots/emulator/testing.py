@@ -55,6 +55,18 @@ class Emulator:
         """Every stored dot in insertion order, with the task_id of its request."""
         return self._api.store.dots()
 
+    def drop_dots(self, keys: list[tuple[str, str, int]]) -> int:
+        """Lose the stored dots at each (device, variable, timestamp), as a faulty API would."""
+        return self._api.store.drop_dots(keys)
+
+    def duplicate_dots(self, keys: list[tuple[str, str, int]]) -> int:
+        """Store a second copy of the dot at each (device, variable, timestamp)."""
+        return self._api.store.duplicate_dots(keys)
+
+    def alter_dots(self, changes: list[tuple[str, str, int, float]]) -> int:
+        """Change the stored value at each (device, variable, timestamp) to the one given."""
+        return self._api.store.alter_dots(changes)
+
     def set_faults(self, faults: Faults) -> None:
         """Replace the configured faults (restarts bursts and the down_after count)."""
         self._api.faults.set(faults)
