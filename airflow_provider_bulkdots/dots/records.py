@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-from airflow_provider_bulkdots.dots.context import check_context
+from airflow_provider_bulkdots.dots.context import check_context, context_numbers
 from airflow_provider_bulkdots.dots.encoding import Piece, encode_value_object
 from airflow_provider_bulkdots.dots.errors import InvalidRow, RowRejected, not_a_mapping
 from airflow_provider_bulkdots.dots.labels import check_label
@@ -109,8 +109,9 @@ class RecordsReshaper:
             except RowRejected as error:  # name the dot's timestamp, not the value object's
                 raise RowRejected(f"{field}.timestamp", error.value, error.rule) from None
         if "context" in dot:
-            check_context(dot["context"], f"{field}.context")
-            checked["context"] = dot["context"]
+            context = context_numbers(dot["context"], f"{field}.context")
+            check_context(context, f"{field}.context")
+            checked["context"] = context
         return checked
 
 

@@ -20,6 +20,8 @@ Name = tuple[str, str]
 
 _PLACEHOLDER = re.compile(r"%\(\w+\)s|%s|(?<![:\w]):\w+|\?")
 _SCHEMES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite"}
+# The schema an unqualified table is found in (the server's default search path).
+_DEFAULT_SCHEMAS = {"postgres": "public"}
 
 
 def lineage_names(operator: Any) -> tuple[list[Name], list[Name]]:
@@ -63,9 +65,18 @@ def _sql_inputs(conn_id: str, query: str) -> list[Name]:
     else:
         namespace = f"{scheme}://{connection.host}:{connection.port}"
         database = connection.schema or ""
-    parsed = parse([_PLACEHOLDER.sub("NULL", query)], dialect=scheme)
-    tables = [table.qualified_name for table in parsed.in_tables] if parsed else []
-    return [(namespace, f"{database}.{table}" if database else table) for table in tables]
+    default_schema = _DEFAULT_SCHEMAS.get(scheme)
+    parsed = parse([_PLACEHOLDER.sub("NULL", query)], dialect=scheme, default_schema=default_schema)
+    names = [_table_name(table, database) for table in parsed.in_tables] if parsed else []
+    return [(namespace, name) for name in names]
+
+
+def _table_name(table: Any, database: str) -> str:
+    """``<database>.<schema>.<table>``: the query's own database when it names one, else the
+    connection's; the schema as the query names it, else the server's default."""
+    if table.database:
+        return str(table.qualified_name)
+    return f"{database}.{table.qualified_name}" if database else str(table.qualified_name)
 
 
 def openlineage_facets(operator: Any) -> Any:

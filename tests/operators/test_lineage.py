@@ -67,3 +67,18 @@ def test_an_incremental_load_needs_a_ubidots_asset() -> None:
         BulkDotsOperator(task_id="t", data="/x.csv", incremental=True)
     with pytest.raises(ValueError, match="ubidots://"):
         BulkDotsOperator(task_id="t", data="/x.csv", ubidots_asset="https://elsewhere/x")
+
+
+def test_an_unqualified_postgres_table_is_named_in_its_default_schema() -> None:
+    """OpenLineage's Postgres naming is <database>.<schema>.<table>; a query that names only
+    the table reads it from ``public`` (the default search path), so the name says so."""
+    operator = BulkDotsOperator(
+        task_id="t",
+        sql_conn_id="warehouse",
+        data="SELECT device, ts, v FROM readings JOIN other.sites s ON true",
+    )
+
+    assert sorted(lineage_names(operator)[0]) == [
+        ("postgres://db.example:5432", "plant.other.sites"),
+        ("postgres://db.example:5432", "plant.public.readings"),
+    ]
