@@ -21,6 +21,7 @@ from airflow_provider_bulkdots.delivery.reconcile import Reconciler
 from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
 from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, checked_bodies
 from airflow_provider_bulkdots.dots.spool import spool_bodies
+from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.operators.assets import attach_assets, note_delivery
 from airflow_provider_bulkdots.operators.incremental import (
     NoWatermarks,
@@ -30,6 +31,7 @@ from airflow_provider_bulkdots.operators.incremental import (
 from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
 from airflow_provider_bulkdots.operators.resume import DEFAULT_RETENTION_DAYS, ledger_location
 from airflow_provider_bulkdots.operators.summary import task_summary
+from airflow_provider_bulkdots.planning.late import lag_ms
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
 from airflow_provider_bulkdots.sources.datasets import ReadProgress
 from airflow_provider_bulkdots.sources.sql import SQL_ARGUMENTS
@@ -40,7 +42,14 @@ if TYPE_CHECKING:
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
 # Arguments kept as given: the connection and its settings this task overrides, the SQL source.
-_STORED_AS_GIVEN = ("bulkdots_conn_id", *OVERRIDE_KEYS, *SQL_ARGUMENTS, "incremental")
+_STORED_AS_GIVEN = (
+    "bulkdots_conn_id",
+    *OVERRIDE_KEYS,
+    *SQL_ARGUMENTS,
+    "incremental",
+    "lag",
+    "ledger_retention_days",
+)
 
 
 # The keyword arguments that say how input is read and reshaped (README, "The operator" and
@@ -118,6 +127,8 @@ class BulkDotsOperator(BaseOperator):
     sql_parameters: Mapping[str, Any] | Sequence[Any] | None
     sql_batch_rows: int
     incremental: bool
+    lag: Any
+    ledger_retention_days: float
     template_fields_renderers: ClassVar[dict[str, str]] = {"data": "py"}
     layout: str
     device_column: str | None
@@ -176,6 +187,7 @@ class BulkDotsOperator(BaseOperator):
         sql_batch_rows: int = 10_000,
         ubidots_asset: Any = None,
         incremental: bool = False,
+        lag: Any = None,
         timestamp_format: str | None = None,
         na_values: Sequence[str] | None = None,
         keep_default_na: bool = True,
@@ -197,7 +209,6 @@ class BulkDotsOperator(BaseOperator):
         # Exactly once: the ledger, reading back, skipping what the API already holds.
         self.resume, self.reconcile, self.skip_existing = resume, reconcile, skip_existing
         self.reconcile_delay, self.reconcile_timeout = reconcile_delay, reconcile_timeout
-        self.ledger_retention_days = ledger_retention_days
         self.plan_only, self.shared_by = dry_run, shared_by  # dry_run() is BaseOperator's
 
     # -- building blocks, overridable in tests ---------------------------------------------
@@ -254,10 +265,13 @@ class BulkDotsOperator(BaseOperator):
         return open_dataset(self.data, options=options, reading=self.read_options())
 
     def watermarks(self, context: Context, options: ReshapeOptions) -> Watermarks | NoWatermarks:
-        """With ``incremental``, the watermarks kept with the Ubidots asset."""
+        """With ``incremental``, the watermarks kept with the Ubidots asset (and ``lag``)."""
         if not self.incremental:
+            if self.lag:
+                raise ConfigurationError("lag needs incremental=True", setting="lag")
             return NoWatermarks()
-        return Watermarks(watermark_store(context, self.ubidots_asset), options)
+        store = watermark_store(context, self.ubidots_asset)
+        return Watermarks(store, options, lag_ms(self.lag))
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The input dataset and the Ubidots output, for the OpenLineage provider."""
@@ -306,7 +320,8 @@ class BulkDotsOperator(BaseOperator):
             with RejectedRowsWriter(self.rejected_path) as rejected_writer:
                 report.on_rejected = rejected_writer.write
                 tap = measuring(dataset.progress, report, run.meter)
-                bodies = watermarks.track(checked_bodies(dataset.rows(), options, report, tap))
+                bodies = checked_bodies(dataset.rows(), options, report, tap)
+                bodies = watermarks.track(watermarks.unheld(bodies, hook.get_reader, run.counts))
                 try:
                     run.run(self._without_existing(bodies, hook, run.counts))
                 except WaitTooLong as wait:

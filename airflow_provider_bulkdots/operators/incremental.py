@@ -2,7 +2,9 @@
 acknowledged.
 
 With ``incremental=True`` a run reads the watermarks of its Ubidots asset, leaves out every
-reading at or before its device's and variable's watermark, and sends the rest. When the run
+reading at or before its device's and variable's watermark, and sends the rest. With a
+``lag``, readings up to ``lag`` behind the watermark pass too, and are sent only when the API
+does not hold them (:mod:`..planning.late`). When the run
 has sent everything and every body was acknowledged, each watermark moves to the newest
 timestamp sent. When it stops early (a delivery error, a lost reply), a watermark moves only up
 to the newest reading of its series below the oldest one in a body not acknowledged, and only
@@ -20,15 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 import msgspec
 
+from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.dots import Body, ReshapeOptions
 from airflow_provider_bulkdots.dots.errors import RowRejected
 from airflow_provider_bulkdots.dots.timestamps import TimestampNormaliser
 from airflow_provider_bulkdots.exceptions import ConfigurationError
+from airflow_provider_bulkdots.planning.late import LateCounts, without_held_late
 
 log = logging.getLogger(__name__)
 STATE_KEY = "bulkdots_watermarks"
@@ -91,11 +95,12 @@ class Watermarks:
     readings of a device between two bodies is tracked exactly.
     """
 
-    def __init__(self, store: WatermarkStore, options: ReshapeOptions) -> None:
+    def __init__(self, store: WatermarkStore, options: ReshapeOptions, lag_ms: int = 0) -> None:
         if options.layout == "records":
             raise ConfigurationError("incremental=True needs the wide or long layout")
         self.store = store
         self.options = options
+        self.lag_ms = lag_ms  # readings this far behind a watermark are looked at again
         self.stored = _flatten(store.load() or {})
         self._by_device: dict[str, dict[str, int]] = {}
         for (device, variable), millis in self.stored.items():
@@ -122,7 +127,8 @@ class Watermarks:
 
     def digest(self) -> str:
         """A hash of the watermarks this run filters by."""
-        return hashlib.sha256(json.dumps(_nest(self.stored), sort_keys=True).encode()).hexdigest()
+        marks = {**_nest(self.stored), "lag_ms": self.lag_ms}
+        return hashlib.sha256(json.dumps(marks, sort_keys=True).encode()).hexdigest()
 
     # -- rows ------------------------------------------------------------------------------
 
@@ -140,7 +146,7 @@ class Watermarks:
             else:
                 self._newest_read[device] = millis
             marks = self._by_device.get(device)
-            if not marks or millis > max(marks.values()):
+            if not marks or millis > max(marks.values()) - self.lag_ms:
                 yield row
                 continue
             kept = self._newer_readings(row, marks, millis)
@@ -166,9 +172,9 @@ class Watermarks:
         options = self.options
         if options.layout == "long":
             variable = row.get(options.variable_column)
-            return row if millis > marks.get(str(variable), -1) else None
+            return row if millis > marks.get(str(variable), -1) - self.lag_ms else None
         variables = options.variables or [key for key in row if key not in self._reserved]
-        sent = {name for name in variables if millis <= marks.get(name, -1)}
+        sent = {name for name in variables if millis <= marks.get(name, -1) - self.lag_ms}
         if not sent:
             return row
         if all(name in sent or _is_empty(row.get(name)) for name in variables):
@@ -176,6 +182,14 @@ class Watermarks:
         return {key: value for key, value in row.items() if key not in sent}
 
     # -- bodies ----------------------------------------------------------------------------
+
+    def unheld(
+        self, bodies: Iterator[Body], reader_of: Callable[[], SeriesReader], counts: LateCounts
+    ) -> Iterator[Body]:
+        """With a lag, the bodies without the late readings the API already holds."""
+        if not self.lag_ms:
+            return bodies
+        return without_held_late(bodies, self.stored, reader_of, counts)
 
     def track(self, bodies: Iterator[Body]) -> Iterator[Body]:
         """Pass the bodies on, noting the instants each holds."""
@@ -279,6 +293,9 @@ def _nest(flat: Mapping[Series, int]) -> dict[str, Any]:
 
 class NoWatermarks:
     """Stands in for Watermarks when the load is not incremental: changes nothing."""
+
+    def unheld(self, bodies: Iterator[Body], reader_of: Any, counts: Any) -> Iterator[Body]:
+        return bodies
 
     def wrap(self, dataset: Any) -> Any:
         return dataset

@@ -48,8 +48,8 @@ def plan_only(operator: BulkDotsOperator, context: Context) -> list[str]:
 def plan_for_xcom(plan: Plan, operator: BulkDotsOperator) -> dict[str, Any]:
     """The plan's dict, with what it cannot know without reading the API said."""
     pushed = plan.as_dict()
-    if operator.skip_existing:
+    if operator.skip_existing or (operator.incremental and operator.lag):
         pushed["note"] = (
-            "skip_existing reads the API before sending: the run sends at most these dots"
+            "skip_existing or lag read the API before sending: the run sends at most these dots"
         )
     return pushed
