@@ -43,6 +43,8 @@ class ExactlyOnceCounts:
     resent_dots: int = 0
     skipped_existing_dots: int = 0
     read_requests: int = 0
+    #: Dots the API refused in bodies an earlier try settled (skipped by this one).
+    earlier_refused_dots: int = 0
 
 
 class ExactlyOnceDelivery:
@@ -174,6 +176,7 @@ class ExactlyOnceDelivery:
         settled = state.settled.get(body.body_id)
         if settled is not None:
             self._task_ids[body.seq] = list(settled)
+            self.counts.earlier_refused_dots += state.refused.get(body.body_id, 0)
             if self.meter is not None:
                 self.meter.start_at(self.meter.marks.pop(body.seq, 0))
             if state.complete:
@@ -206,7 +209,7 @@ class ExactlyOnceDelivery:
             if resend and self.reconciler is not None:
                 self.reconciler.resend_done(body, list(result.task_ids))
             elif not resend:
-                self._settled(body, list(result.task_ids))
+                self._settled(body, list(result.task_ids), len(result.rejected))
         elif result.outcome == "unknown" and self.reconciler is not None:
             self.reconciler.add(body, task_ids=result.task_ids)
 
@@ -224,12 +227,12 @@ class ExactlyOnceDelivery:
         if self.ledger is not None:
             self.ledger.acknowledge(body_id, part, [task_id])
 
-    def _settled(self, body: Body, task_ids: list[str]) -> None:
+    def _settled(self, body: Body, task_ids: list[str], refused: int = 0) -> None:
         self._task_ids.setdefault(body.seq, []).extend(
             task_id for task_id in task_ids if task_id not in self._task_ids.get(body.seq, [])
         )
         if self.ledger is not None:
-            self.ledger.settle(body.body_id, self._task_ids[body.seq])
+            self.ledger.settle(body.body_id, self._task_ids[body.seq], refused)
 
 
 def _merge(total: DeliverySummary, part: DeliverySummary) -> None:

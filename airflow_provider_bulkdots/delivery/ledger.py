@@ -17,7 +17,8 @@ marks it complete, and the store's retention removes it.
 Layout in a :class:`KeyValueStore` (string values, JSON): ``<prefix>`` holds the header
 ``{"version", "fingerprint", "acks", "intents", "complete"}``; ``<prefix>/a/<n>`` up to
 ``CHUNK_ENTRIES`` acknowledgements ``[body_id, part, [task_id, ...]]`` (part ``"*"`` settles
-the body, ``"0"``, ``"01"``... name a split half by its path of halves, ``"r<n>"`` a resend);
+the body, with a fourth item counting the dots the API refused in it when there are any;
+``"0"``, ``"01"``... name a split half by its path of halves, ``"r<n>"`` a resend);
 ``<prefix>/i/<n>`` up to ``CHUNK_ENTRIES`` body ids with an intent, in order, and
 ``["-", body_id]`` where a try stopped (a long wait deferred to the triggerer, an error)
 before any request could store part of an intended body (none carried it, or the API refused
@@ -60,6 +61,8 @@ class LedgerState:
     settled: dict[str, list[str]] = field(default_factory=dict)
     parts: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     intents: set[str] = field(default_factory=set)
+    #: Dots the API refused (400, 204) in settled bodies, per body that had any.
+    refused: dict[str, int] = field(default_factory=dict)
 
     def is_unknown(self, body_id: str) -> bool:
         """Whether a body may have been sent without being settled."""
@@ -182,9 +185,11 @@ class DeliveryLedger:
         """Record an acknowledged part of a body (stored by the background writer)."""
         self._append_ack([body_id, part, list(task_ids)])
 
-    def settle(self, body_id: str, task_ids: list[str]) -> None:
-        """Record that every dot of a body is acknowledged or refused, with its task_ids."""
-        self._append_ack([body_id, SETTLED, list(task_ids)])
+    def settle(self, body_id: str, task_ids: list[str], refused: int = 0) -> None:
+        """Record that every dot of a body is acknowledged or refused (``refused`` of them),
+        with its task_ids."""
+        entry: list[object] = [body_id, SETTLED, list(task_ids)]
+        self._append_ack([*entry, refused] if refused else entry)
 
     def _append_ack(self, entry: list[object]) -> None:
         with self._lock:
@@ -264,11 +269,13 @@ def _apply_intent(state: LedgerState, entry: object) -> None:
 
 
 def _apply_ack(state: LedgerState, entry: object) -> None:
-    if not isinstance(entry, list) or len(entry) != 3:
+    if not isinstance(entry, list) or len(entry) not in (3, 4):
         return
     body_id, part, task_ids = str(entry[0]), str(entry[1]), [str(t) for t in entry[2]]
     if part == SETTLED:
         earlier = state.parts.pop(body_id, {})
         state.settled[body_id] = task_ids or [t for p in sorted(earlier) for t in earlier[p]]
+        if len(entry) == 4 and isinstance(entry[3], int) and entry[3] > 0:
+            state.refused[body_id] = entry[3]
     elif body_id not in state.settled:
         state.parts.setdefault(body_id, {})[part] = task_ids

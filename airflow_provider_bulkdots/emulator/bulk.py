@@ -111,7 +111,7 @@ def _dots(api: EmulatorAPI, request: Request) -> list[Dot] | Response:
         return detail(400, exc.detail)
     except SchemaError as exc:
         return Response(400, {"code": 400001, "message": "Validation Error.", "detail": exc.detail})
-    refused = api.faults.faults.refusal_of([(dot.device, dot.variable) for dot in dots])
+    refused = api.faults.faults.refusal_of([(d.device, d.variable, d.timestamp) for d in dots])
     if refused is None:
         return dots
     status, device = refused

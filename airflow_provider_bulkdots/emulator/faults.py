@@ -86,8 +86,9 @@ class Faults:
     - ``latency_s``: added before every API request is handled.
     - ``down_after``: after N bulk POSTs, every API request has its connection closed
       without a reply, until the faults are changed or reset.
-    - ``not_saved``: labels ``"device"`` or ``"device/variable"``; a valid body holding a dot
-      they match is answered 204 without a body and nothing of it is stored.
+    - ``not_saved``: ``"device"``, ``"device/variable"`` or ``"device/variable@timestamp"``
+      (ms); a valid body holding a dot they match is answered 204 without a body and nothing
+      of it is stored.
     - ``disabled_devices``: device labels; a valid body holding a dot of one is answered 423
       and nothing of it is stored.
     - ``quota_after``: after N bulk POSTs, every authenticated bulk POST is answered 420 ("You
@@ -175,15 +176,17 @@ class Faults:
         data["disabled_devices"] = list(self.disabled_devices)
         return data
 
-    def refusal_of(self, dots: list[tuple[str, str]]) -> tuple[int, str] | None:
-        """The 423 or 204 a valid body of ``(device, variable)`` dots gets, with the label."""
+    def refusal_of(self, dots: list[tuple[str, str, int]]) -> tuple[int, str] | None:
+        """The 423 or 204 a valid body of ``(device, variable, timestamp)`` dots gets, with
+        the device."""
         disabled = set(self.disabled_devices)
         not_saved = set(self.not_saved)
-        for device, _variable in dots:
+        for device, _variable, _timestamp in dots:
             if device in disabled:
                 return 423, device
-        for device, variable in dots:
-            if device in not_saved or f"{device}/{variable}" in not_saved:
+        for device, variable, timestamp in dots:
+            labels = (device, f"{device}/{variable}", f"{device}/{variable}@{timestamp}")
+            if not not_saved.isdisjoint(labels):
                 return 204, device
         return None
 

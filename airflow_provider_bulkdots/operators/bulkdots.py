@@ -317,7 +317,8 @@ class BulkDotsOperator(BaseOperator):
         report = Report(line_of=dataset.line_of)
         run.meter = ProgressMeter(hook.settings.rate_limit, interval=hook.progress_interval)
         try:
-            with RejectedRowsWriter(self.rejected_path) as rejected_writer:
+            try_number = context["ti"].try_number
+            with RejectedRowsWriter(self.rejected_path, try_number) as rejected_writer:
                 report.on_rejected = rejected_writer.write
                 tap = measuring(dataset.progress, report, run.meter)
                 bodies = checked_bodies(dataset.rows(), options, report, tap)
@@ -338,7 +339,7 @@ class BulkDotsOperator(BaseOperator):
             context["ti"].xcom_push(key="summary", value=summary)
         note_delivery(context, self.ubidots_asset, summary)
         self._log_spared(run.counts)
-        self._fail_on_unsettled(run.summary)
+        self._fail_on_unsettled(run.summary, run.counts.earlier_refused_dots)
         return run.task_ids
 
     def _reconciler(self, hook: BulkDotsHook) -> Reconciler | None:
@@ -391,7 +392,7 @@ class BulkDotsOperator(BaseOperator):
                 counts.resumed_dots,
             )
 
-    def _fail_on_unsettled(self, delivery: DeliverySummary) -> None:
+    def _fail_on_unsettled(self, delivery: DeliverySummary, earlier_refused: int = 0) -> None:
         """Fail, without retrying, when a retry could not put things right by itself.
 
         The ledger is kept: clearing the task later resends only what was not acknowledged.
@@ -416,6 +417,11 @@ class BulkDotsOperator(BaseOperator):
             raise AirflowFailException(
                 f"the API refused {len(delivery.rejected)} dot(s); every other dot was stored:"
                 f"\n{listed}"
+            )
+        if earlier_refused and self.on_invalid == "fail":
+            raise AirflowFailException(
+                f"the API refused {earlier_refused} dot(s) in an earlier try of this task (see "
+                "that try's log, and its lines in rejected_path); every other dot was stored"
             )
 
     def _ledger(

@@ -193,13 +193,21 @@ def test_on_invalid_skip_stores_every_valid_row_and_lists_the_others(
         {key: value for key, value in line.items() if value is not None and key != "rule"}
         for line in lines
     ] == [
-        {"kind": "invalid_row", "row": 3, "line": 4, "field": "temperature", "value": "'warm'"},
+        {
+            "kind": "invalid_row",
+            "row": 3,
+            "line": 4,
+            "field": "temperature",
+            "value": "'warm'",
+            "try_number": 1,
+        },
         {
             "kind": "invalid_row",
             "row": 41,
             "line": 42,
             "field": "timestamp",
             "value": "'yesterday'",
+            "try_number": 1,
         },
     ]
     assert lines[0]["rule"].startswith("must be a number")
