@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "https://industrial.api.ubidots.com"
 DEFAULT_ENDPOINT = "/api/v1.6/devices/_/bulk/values"
 CHECK_PATH = "/api/v2.0/devices/"
+#: Assumed (see the README): the documented v2.0 device-wide delete with a variable in place of
+#: its ``_``; ``{device}`` and ``{variable}`` are filled with the quoted labels.
+DEFAULT_DELETE_PATH = "/api/v2.0/devices/~{device}/~{variable}/values/delete/"
 
 _LEGACY_PREFIX = "extra__bulkdots__"
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
@@ -97,6 +100,8 @@ class Setting:
     def _to_path(self, value: Any) -> str:
         if not isinstance(value, str) or not value.startswith("/") or "?" in value:
             raise self._refuse(value, "must be a path starting with '/'")
+        if self.name == "delete_path" and not _names_one_series(value):
+            raise self._refuse(value, "must hold {device} and {variable} (one series at a time)")
         return value
 
     def _to_number(self, value: Any) -> int | float:
@@ -121,6 +126,14 @@ class Setting:
         if self.maximum is not None:
             schema["maximum"] = self.maximum
         return {"label": self.label, "description": self.help, "schema": schema}
+
+
+def _names_one_series(template: str) -> bool:
+    try:
+        filled = template.format(device="\0d", variable="\0v")
+    except (KeyError, IndexError, ValueError):
+        return False
+    return "\0d" in filled and "\0v" in filled
 
 
 def _number_text(number: float | None) -> str:
@@ -186,6 +199,12 @@ SETTINGS: tuple[Setting, ...] = (
         task_override=False,
     ),
     Setting(
+        "delete_path", str, DEFAULT_DELETE_PATH, "Delete path (replace=True)",
+        "Path that deletes one variable's values in a span (POST, ?startDate=&endDate= in ms); "
+        "{device} and {variable} are filled with the labels. Assumed, see the README.",
+        task_override=False,
+    ),
+    Setting(
         "auth_in_query", bool, False, "Token in the query string",
         "Send the token as ?token= instead of the X-Auth-Token header (discouraged: the URL "
         "then holds it). Replaces the extra 'token_in_query', still read but deprecated.",
@@ -224,12 +243,20 @@ class DeliverySettings:
     max_retry_seconds: float = DEFAULTS["max_retry_seconds"]
     defer_threshold: float = DEFAULTS["defer_threshold"]
     auth_in_query: bool = DEFAULTS["auth_in_query"]
+    delete_path: str = DEFAULTS["delete_path"]
     retry_unknown_outcome: bool = DEFAULTS["retry_unknown_outcome"]
 
     @property
     def bulk_url(self) -> str:
         """The full URL of the bulk endpoint."""
         return self.base_url + self.endpoint
+
+    def delete_url(self, device: str, variable: str) -> str:
+        """The URL that deletes one series' values in a span (``replace=True``)."""
+        path = self.delete_path.format(
+            device=quote(device, safe=""), variable=quote(variable, safe="")
+        )
+        return self.base_url + path
 
     @property
     def check_url(self) -> str:

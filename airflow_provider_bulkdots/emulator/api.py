@@ -7,7 +7,8 @@ The state is the store, the rate limiter, the faults and the visibility delay.
 Routes: ``GET /`` (the dashboard) and ``GET /dashboard/revision`` (what it polls),
 ``POST /api/v1.6/devices/_/bulk/values`` (:mod:`.bulk`),
 ``GET /api/v2.0/devices/`` and ``GET /api/v1.6/devices/<device>/<variable>/values/``
-(:mod:`.reads`), and the admin calls ``GET /_emulator/stats``, ``POST /_emulator/faults``,
+(:mod:`.reads`), ``POST /api/v2.0/devices/<device>/<variable>/values/delete/``
+(:mod:`.deletes`), and the admin calls ``GET /_emulator/stats``, ``POST /_emulator/faults``,
 ``POST /_emulator/reset`` (:mod:`.admin`), all but the dashboard behind the token.
 """
 
@@ -18,7 +19,7 @@ import logging
 import re
 from collections.abc import Callable
 
-from airflow_provider_bulkdots.emulator import admin, bulk, dashboard, reads
+from airflow_provider_bulkdots.emulator import admin, bulk, dashboard, deletes, reads
 from airflow_provider_bulkdots.emulator.faults import FaultInjector
 from airflow_provider_bulkdots.emulator.messages import NOT_FOUND, Request, Response, detail
 from airflow_provider_bulkdots.emulator.ratelimit import EmulatorRateLimiter, retry_after_header
@@ -51,6 +52,7 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
     (re.compile(re.escape(BULK_PATH) + "/?"), {"POST": bulk.post_bulk}),
     (re.compile(r"/api/v2\.0/devices/?"), {"GET": reads.get_devices}),
     (re.compile(r"/api/v1\.6/devices/([^/]+)/([^/]+)/values/?"), {"GET": reads.get_values}),
+    (re.compile(deletes.DELETE_PATTERN), {"POST": deletes.post_delete}),
 )
 
 
@@ -77,10 +79,12 @@ class EmulatorAPI:
         self.visibility_delay_s = check_visibility_delay(visibility_delay_s)
         self._initial_rate = rate_limiter.rate
         self._initial_visibility_delay_s = self.visibility_delay_s
+        self.deletions = deletes.PendingDeletions()
 
     def handle(self, request: Request) -> Response:
         """The reply to one request; an unexpected error is a 500, never an escape."""
         method = "GET" if request.method == "HEAD" else request.method
+        self.deletions.apply_due(self.store)  # asynchronous deletes take effect once due
         for pattern, methods in ROUTES:
             match = pattern.fullmatch(request.path)
             if match is None:
@@ -126,6 +130,7 @@ class EmulatorAPI:
         """Clear dots, counters, faults and rate-limit history; restore the starting rate
         limit and visibility delay."""
         self.store.reset()
+        self.deletions.clear()
         self.faults.clear()
         self.rate_limiter.reset()
         self.rate_limiter.set_rate(self._initial_rate)

@@ -220,6 +220,18 @@ class Store:
             keys,
         )
 
+    def delete_span(self, device: str, variable: str | None, start_ms: int, end_ms: int) -> int:
+        """Delete a device's dots (one variable's, when given) with timestamps in the span."""
+        if variable is None:
+            return self._change(
+                "DELETE FROM dots WHERE device = ? AND timestamp BETWEEN ? AND ?",
+                [(device, start_ms, end_ms)],
+            )
+        return self._change(
+            "DELETE FROM dots WHERE device = ? AND variable = ? AND timestamp BETWEEN ? AND ?",
+            [(device, variable, start_ms, end_ms)],
+        )
+
     def alter_dots(self, changes: Sequence[tuple[str, str, int, float]]) -> int:
         """Set the value of the dots at each (device, variable, timestamp, new value)."""
         return self._change(

@@ -67,6 +67,10 @@ class Emulator:
         """Change the stored value at each (device, variable, timestamp) to the one given."""
         return self._api.store.alter_dots(changes)
 
+    def set_delete_delay(self, seconds: float) -> None:
+        """Deletions accepted from now on take effect this many seconds later."""
+        self._api.deletions.delay_s = seconds
+
     def set_faults(self, faults: Faults) -> None:
         """Replace the configured faults (restarts bursts and the down_after count)."""
         self._api.faults.set(faults)

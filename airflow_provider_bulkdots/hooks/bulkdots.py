@@ -21,6 +21,7 @@ from airflow_provider_bulkdots.delivery.transport import make_session, request_d
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.dots.options import OnInvalid
 from airflow_provider_bulkdots.exceptions import BulkDotsError, api_error
+from airflow_provider_bulkdots.planning.replace import SpanDeleter
 
 
 def _mask_secret(secret: str) -> None:
@@ -159,6 +160,11 @@ class BulkDotsHook(BaseHook):
         """Reads series back through the read endpoint, at the same pace as the writes."""
         settings, auth = self._load()
         return SeriesReader(self.get_conn(), auth, settings, self.limiter, sleep=self._sleep)
+
+    def get_deleter(self) -> SpanDeleter:
+        """Deletes a series' values in a span (``replace=True``), at the same pace."""
+        settings, auth = self._load()
+        return SpanDeleter(self.get_conn(), auth, settings, self.limiter, sleep=self._sleep)
 
     def _defer_over(self, settings: DeliverySettings) -> float | None:
         """The wait from which a delivery stops for the operator to defer (if it can)."""

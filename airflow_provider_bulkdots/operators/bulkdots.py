@@ -29,6 +29,7 @@ from airflow_provider_bulkdots.operators.incremental import (
     watermark_store,
 )
 from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
+from airflow_provider_bulkdots.operators.replacing import replaced
 from airflow_provider_bulkdots.operators.resume import DEFAULT_RETENTION_DAYS, ledger_location
 from airflow_provider_bulkdots.operators.summary import task_summary
 from airflow_provider_bulkdots.planning.late import lag_ms
@@ -49,6 +50,9 @@ _STORED_AS_GIVEN = (
     "incremental",
     "lag",
     "ledger_retention_days",
+    "reconcile_delay",
+    "reconcile_timeout",
+    "replace",
 )
 
 
@@ -86,8 +90,10 @@ class BulkDotsOperator(BaseOperator):
     variable), ``"long"`` (a row per dot) or ``"records"`` (the endpoint's own shape).
     ``on_invalid="fail"`` sends nothing when any row is invalid; ``"skip"`` sends the valid
     rows and reports the others (to ``rejected_path`` as JSON Lines, when given).
-    ``dry_run=True`` sends nothing: it pushes the plan (counts, time at the token's rate,
-    when ``shared_by`` tasks share it) under the XCom key ``plan``.
+    ``replace=True`` first deletes what each series holds in the input's span (confirmed by
+    reading back), then writes the input. ``dry_run=True`` sends nothing: it pushes the plan
+    (counts, time at the token's rate, when ``shared_by`` tasks share it) under the XCom key
+    ``plan``.
 
     Returns the task_ids in send order; pushes the counts under the XCom key ``summary``.
     A retried try does not resend the bodies an earlier try had acknowledged.
@@ -129,6 +135,9 @@ class BulkDotsOperator(BaseOperator):
     incremental: bool
     lag: Any
     ledger_retention_days: float
+    reconcile_delay: float
+    reconcile_timeout: float
+    replace: bool
     template_fields_renderers: ClassVar[dict[str, str]] = {"data": "py"}
     layout: str
     device_column: str | None
@@ -188,6 +197,7 @@ class BulkDotsOperator(BaseOperator):
         ubidots_asset: Any = None,
         incremental: bool = False,
         lag: Any = None,
+        replace: bool = False,
         timestamp_format: str | None = None,
         na_values: Sequence[str] | None = None,
         keep_default_na: bool = True,
@@ -208,7 +218,6 @@ class BulkDotsOperator(BaseOperator):
         self.ubidots_asset = attach_assets(self, data, ubidots_asset, incremental)
         # Exactly once: the ledger, reading back, skipping what the API already holds.
         self.resume, self.reconcile, self.skip_existing = resume, reconcile, skip_existing
-        self.reconcile_delay, self.reconcile_timeout = reconcile_delay, reconcile_timeout
         self.plan_only, self.shared_by = dry_run, shared_by  # dry_run() is BaseOperator's
 
     # -- building blocks, overridable in tests ---------------------------------------------
@@ -323,6 +332,7 @@ class BulkDotsOperator(BaseOperator):
                 tap = measuring(dataset.progress, report, run.meter)
                 bodies = checked_bodies(dataset.rows(), options, report, tap)
                 bodies = watermarks.track(watermarks.unheld(bodies, hook.get_reader, run.counts))
+                bodies = replaced(self, bodies, hook, report, ledger)
                 try:
                     run.run(self._without_existing(bodies, hook, run.counts))
                 except WaitTooLong as wait:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bulkdots.dots import InvalidRowsError, Report
+from airflow_provider_bulkdots.operators.replacing import check_replace
 from airflow_provider_bulkdots.planning import Plan, make_plan
 
 if TYPE_CHECKING:
@@ -21,6 +22,8 @@ def plan_only(operator: BulkDotsOperator, context: Context) -> list[str]:
 
     Returns no task_id: nothing was sent.
     """
+    if operator.replace:
+        check_replace(operator)
     hook = operator.make_hook()
     settings = hook.settings
     options = operator.reshape_options(settings.max_body_bytes)
@@ -39,6 +42,8 @@ def plan_only(operator: BulkDotsOperator, context: Context) -> list[str]:
     pushed = plan_for_xcom(plan, operator)
     for line in plan.describe():
         operator.log.info("Plan: %s", line)
+    for delete in pushed.get("deletes", [])[:20]:
+        operator.log.info("Plan: replace deletes %s", delete)
     context["ti"].xcom_push(key="plan", value=pushed)
     if plan.would_fail:
         raise InvalidRowsError(report.rejected_sample, report.rejected_rows)
@@ -52,4 +57,14 @@ def plan_for_xcom(plan: Plan, operator: BulkDotsOperator) -> dict[str, Any]:
         pushed["note"] = (
             "skip_existing or lag read the API before sending: the run sends at most these dots"
         )
+    if operator.replace:
+        pushed["deletes"] = planned_deletes(plan)
     return pushed
+
+
+def planned_deletes(plan: Plan) -> list[dict[str, Any]]:
+    """What ``replace=True`` would delete first: each series' values in its own span."""
+    return [
+        {"device": device, "variable": variable, "start_ms": low, "end_ms": high}
+        for (device, variable), (low, high) in sorted(plan.series.items())
+    ]
