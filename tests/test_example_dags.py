@@ -51,6 +51,7 @@ def test_every_example_dag_parses(dags: dict[str, DAG]) -> None:
         "bulkdots_daily_backfill",
         "bulkdots_etl_taskflow",
         "bulkdots_fan_out",
+        "bulkdots_plan_load_check",
     }
     assert {path.stem for path in EXAMPLE_DAGS.glob("*.py")} == set(dags)
 
@@ -145,6 +146,42 @@ def test_fan_out_maps_one_instance_per_file(
     all_ids = [tid for index in range(3) for tid in values[("send_file", index, "return_value")]]
     assert sorted(all_ids) == sorted(set(task_id_days)) == sorted(stored_task_ids(emu))
     assert emu.stats()["duplicates"] == 0
+
+
+def test_plan_load_check_plans_exactly_what_the_load_sends_and_checks_it(
+    dags: dict[str, DAG], emu: Emulator, tmp_path: Path
+) -> None:
+    dag = dags["bulkdots_plan_load_check"]
+    dag.get_task("check").processing_delay = 0  # the emulator shows writes at once
+    seen: list[int] = []
+    dag.get_task("plan").on_success_callback = [
+        lambda context: seen.append(
+            sum(requests for _, requests, _ in emu.api.store.request_timeline()[1])
+        )
+    ]
+
+    run = dag.test(
+        logical_date=pendulum.datetime(2024, 1, 3, tz="UTC"),
+        run_conf={"rejected_dir": str(tmp_path), "differences_dir": str(tmp_path)},
+    )
+
+    assert run.state == "success"
+    assert seen == [0]  # the plan made no request
+    values = xcoms(run)
+    plan, summary = values[("plan", -1, "plan")], values[("load", -1, "summary")]
+    check = values[("check", -1, "check")]
+    assert (plan["dots"], plan["bodies"], plan["bytes"]) == (
+        summary["dots"],
+        summary["bodies"],
+        summary["bytes"],
+    )
+    assert plan["rejected_rows"] == summary["rejected_rows"]
+    assert check["passed"] and check["differences"] == 0
+    assert (
+        check["expected_dots"] == check["dots_read"] == summary["dots_sent"] == emu.stats()["dots"]
+    )
+    differences = tmp_path / "bulkdots_plan_load_check" / "20240103.jsonl"
+    assert differences.read_bytes() == b""
 
 
 def test_the_examples_cap_their_concurrency_without_a_pool(dags: dict[str, DAG]) -> None:
