@@ -20,7 +20,7 @@ from airflow_provider_bulkdots.exceptions import (
     BulkDotsApiError,
     BulkDotsDeliveryError,
     ConfigurationError,
-    DeviceLockedError,
+    DevicesDisabledError,
     NotFoundError,
     PaymentRequiredError,
     RejectedDotsError,
@@ -205,7 +205,6 @@ def test_one_session_reused(conn: Emulator) -> None:
         (402, PaymentRequiredError),
         (403, AuthenticationError),
         (404, NotFoundError),
-        (423, DeviceLockedError),
         (415, BulkDotsApiError),
         (501, BulkDotsApiError),
     ],
@@ -217,6 +216,16 @@ def test_not_retried(conn: Emulator, status: int, error: type[BulkDotsApiError])
     assert caught.value.status == status
     assert "Injected fault" in caught.value.message
     assert conn.stats()["requests"] == {str(status): 1}
+
+
+def test_disabled_device_not_retried_and_named(conn: Emulator) -> None:
+    """423 quarantines the device: not retried, named with its dots once the rest is sent."""
+    conn.fail_next(1, 423)
+    with pytest.raises(DevicesDisabledError) as caught:
+        BulkDotsHook(max_in_flight=1, sleep=no_sleep).send_bodies([make_body(0)])
+    assert caught.value.devices == {"dev-0": 10}
+    assert "dev-0" in str(caught.value)
+    assert conn.stats()["requests"] == {"423": 1}
 
 
 def test_wrong_token_carries_the_api_code_and_message(
