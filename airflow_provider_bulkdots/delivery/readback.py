@@ -2,7 +2,10 @@
 
 ``GET /api/v1.6/devices/<device>/<variable>/values/?start=<ms>&end=<ms>&page_size=<n>&page=<k>``
 answers ``{"count", "next", "previous", "results": [{"timestamp", "value", ...}]}``, newest
-first. A series that does not exist yet answers 404 (it holds nothing). Every read takes a
+first. Reads go under the same path prefix as the bulk endpoint (``DeliverySettings.api_root``).
+A 404 means "no such series" (it holds nothing) only once the API is known to answer under that
+prefix (its device list answers 200, checked once per reader on the first 404); otherwise a 404
+is an error naming the path, never an empty series. Every read takes a
 slot of the same :class:`~.limiter.Pacer` as the writes, so reads never push the token over
 its rate; 429, 5xx and network errors are retried within the same bounds as writes (a read
 stores nothing, so it is always safe to repeat). Pure of Airflow.
@@ -16,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 import tenacity
@@ -31,7 +34,7 @@ from airflow_provider_bulkdots.delivery.attempt import (
 from airflow_provider_bulkdots.delivery.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.limiter import Pacer
 from airflow_provider_bulkdots.delivery.retry import RetryPolicy
-from airflow_provider_bulkdots.delivery.settings import DeliverySettings
+from airflow_provider_bulkdots.delivery.settings import CHECK_PATH, DeliverySettings
 from airflow_provider_bulkdots.delivery.transport import request_deadline
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError, api_error
 
@@ -109,11 +112,12 @@ class SeriesReader:
         self._sleep: Callable[[float], None] = sleep or time.sleep
         self._lock = threading.Lock()
         self.requests = 0
+        self._api_answers = False  # the API's device list answered under api_root
 
     def url(self, device: str, variable: str) -> str:
         """The read endpoint of one series."""
         path = VALUES_PATH.format(device=quote(device, safe=""), variable=quote(variable, safe=""))
-        return self.settings.base_url + path
+        return self.settings.api_root + path
 
     def timestamps(self, device: str, variable: str, start_ms: int, end_ms: int) -> set[int]:
         """Every timestamp (ms) the series holds in ``[start_ms, end_ms]``."""
@@ -150,7 +154,7 @@ class SeriesReader:
         def give_up(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             raise BulkDotsDeliveryError(
-                f"reading back {url.removeprefix(self.settings.base_url)} gave up after "
+                f"reading back {urlsplit(url).path} gave up after "
                 f"{state.attempt_number - 1} retries; last: {error}"
             )
 
@@ -164,13 +168,14 @@ class SeriesReader:
         page: dict[str, Any] | None = retrying(self._read_once, url, params)
         return page
 
-    def _read_once(self, url: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    def _get(self, url: str, params: dict[str, Any]) -> requests.Response:
+        """One paced GET; a network error is a read to repeat."""
         self.limiter.wait_turn(self._sleep)
         with self._lock:
             self.requests += 1
         try:
             with request_deadline(self.settings.timeout):  # bounds the whole read
-                response = self.session.get(
+                return self.session.get(
                     url,
                     params=params,
                     headers={"Accept": "application/json", "User-Agent": HEADERS["User-Agent"]},
@@ -180,9 +185,33 @@ class SeriesReader:
                 )
         except requests.RequestException as exc:
             raise _Again(f"{type(exc).__name__}: {self.auth.redact(str(exc))}") from None
+
+    def _not_found(self, url: str) -> None:
+        """A 404 is "no such series" only where the API answers; else an error naming the path
+        (without host, query or token)."""
+        if self._api_answers:
+            return
+        root = self.settings.api_root
+        check = self._get(root + CHECK_PATH, {"page_size": 1})
+        if check.status_code == 200 and isinstance(reply_json(check).get("results"), list):
+            self._api_answers = True
+            return
+        if is_retryable_status(check.status_code):
+            raise _Again(f"HTTP {check.status_code}")
+        prefix = urlsplit(root).path or "/"
+        raise BulkDotsDeliveryError(
+            f"reading back {urlsplit(url).path} answered 404, and the API's device list "
+            f"{urlsplit(root + CHECK_PATH).path} answered {check.status_code}: the API does not "
+            f"answer under {prefix!r}; check the connection's host and its 'endpoint' extra "
+            "(reads go under the path before its /api/)"
+        )
+
+    def _read_once(self, url: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        response = self._get(url, params)
         status = response.status_code
         data = reply_json(response)
         if status == 404:
+            self._not_found(url)
             return None
         if 200 <= status < 300 and isinstance(data.get("results"), list):
             return data

@@ -195,7 +195,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "endpoint", str, DEFAULT_ENDPOINT, "Endpoint path",
-        "Path of the bulk endpoint on the host.",
+        "Path of the bulk endpoint on the host. A prefix before its /api/ (an API behind a "
+        "gateway path) is kept for every read too.",
         task_override=False,
     ),
     Setting(
@@ -259,9 +260,16 @@ class DeliverySettings:
         return self.base_url + path
 
     @property
+    def api_root(self) -> str:
+        """Where the API's paths start: the host plus the path prefix the ``endpoint`` extra
+        puts before ``/api/`` (an API behind a gateway path), so reads go where writes go."""
+        at = self.endpoint.find("/api/")
+        return self.base_url + (self.endpoint[:at] if at > 0 else "")
+
+    @property
     def check_url(self) -> str:
         """The URL of the read-only request that checks a token."""
-        return self.base_url + CHECK_PATH
+        return self.api_root + CHECK_PATH
 
 
 def _is_loopback(hostname: str) -> bool:
