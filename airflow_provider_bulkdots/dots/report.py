@@ -23,11 +23,15 @@ class Report:
     bytes: int = 0
     rejected_sample: list[InvalidRow] = field(default_factory=list)
     on_rejected: Callable[[InvalidRow], None] | None = field(default=None, repr=False)
-    # the file line a row number starts on, when the rows come from a file
+    # the file line an input row number starts on, when the rows come from a file
     line_of: Callable[[int], int | None] | None = field(default=None, repr=False)
+    # the input's number of the n-th row read, when a filter left rows out before the core
+    row_of: Callable[[int], int] | None = field(default=None, repr=False)
 
     def reject(self, row: InvalidRow) -> None:
         """Count a rejected row, keep it if among the first, and pass it on."""
+        if self.row_of is not None:
+            row = replace(row, row_number=self.row_of(row.row_number))
         if row.line is None and self.line_of is not None:
             row = replace(row, line=self.line_of(row.row_number))
         self.rejected_rows += 1

@@ -323,7 +323,7 @@ class BulkDotsOperator(BaseOperator):
         self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)
         ledger = self._ledger(context, dataset.fingerprint, options) if self.resume else None
         run = ExactlyOnceDelivery(hook.get_sender(), ledger, self._reconciler(hook), log=self.log)
-        report = Report(line_of=dataset.line_of)
+        report = Report(line_of=dataset.line_of, row_of=dataset.row_of)
         run.meter = ProgressMeter(hook.settings.rate_limit, interval=hook.progress_interval)
         try:
             try_number = context["ti"].try_number

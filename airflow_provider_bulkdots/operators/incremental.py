@@ -33,6 +33,7 @@ from airflow_provider_bulkdots.dots.errors import RowRejected
 from airflow_provider_bulkdots.dots.timestamps import TimestampNormaliser
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.planning.late import LateCounts, without_held_late
+from airflow_provider_bulkdots.sources.lines import LineMap
 
 log = logging.getLogger(__name__)
 STATE_KEY = "bulkdots_watermarks"
@@ -113,6 +114,8 @@ class Watermarks:
         self._ranges: dict[int, Ranges] = {}
         self._acknowledged: set[int] = set()
         self._exhausted = False
+        # which input row each row passed on is (rows left out shift the two apart)
+        self._input_rows = LineMap()
 
     def wrap(self, dataset: Any) -> Any:
         """``dataset`` with only the readings newer than their watermark, fingerprinted so."""
@@ -123,6 +126,8 @@ class Watermarks:
             f"{dataset.description} (incremental)",
             hashlib.sha256(fingerprint.encode()).hexdigest(),
             lambda: self.keep(dataset.rows()),
+            lines=dataset.lines,  # by the rows' numbers in the input, kept by ``keep``
+            input_rows=self._input_rows,
         )
 
     def digest(self) -> str:
@@ -134,26 +139,31 @@ class Watermarks:
 
     def keep(self, rows: Iterator[Any]) -> Iterator[Any]:
         """Each row without its readings at or before their watermark; a row left without
-        readings is dropped; rows that cannot be read pass to the core, which names them."""
-        for row in rows:
+        readings is dropped; rows that cannot be read pass to the core, which names them.
+        Each row passed on is marked with its number in the input, so rejections name it."""
+        self._input_rows.reset()
+        passed = 0
+        for number, row in enumerate(rows, start=1):
             found = self._read(row)
-            if found is None:
-                yield row
-                continue
-            device, millis = found
-            if millis < self._newest_read.get(device, -1):
-                self.in_time_order = False
-            else:
-                self._newest_read[device] = millis
-            marks = self._by_device.get(device)
-            if not marks or millis > max(marks.values()) - self.lag_ms:
-                yield row
-                continue
-            kept = self._newer_readings(row, marks, millis)
-            if kept is None:
-                self.rows_skipped += 1
-            else:
-                yield kept
+            if found is not None:
+                row = self._without_sent(row, *found)
+                if row is None:
+                    self.rows_skipped += 1
+                    continue
+            passed += 1
+            self._input_rows.mark(passed, number)
+            yield row
+
+    def _without_sent(self, row: Any, device: str, millis: int) -> Any:
+        """The row without its readings already sent, or None when none is left."""
+        if millis < self._newest_read.get(device, -1):
+            self.in_time_order = False
+        else:
+            self._newest_read[device] = millis
+        marks = self._by_device.get(device)
+        if not marks or millis > max(marks.values()) - self.lag_ms:
+            return row
+        return self._newer_readings(row, marks, millis)
 
     def _read(self, row: Any) -> tuple[str, int] | None:
         if not isinstance(row, Mapping):

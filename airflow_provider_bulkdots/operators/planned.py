@@ -28,7 +28,7 @@ def plan_only(operator: BulkDotsOperator, context: Context) -> list[str]:
     settings = hook.settings
     options = operator.reshape_options(settings.max_body_bytes)
     dataset = operator.watermarks(context, options).wrap(operator.open_input(options))
-    report = Report(line_of=dataset.line_of)
+    report = Report(line_of=dataset.line_of, row_of=dataset.row_of)
     operator.log.info(
         "Dry run: planning %s for %s (nothing is sent)", dataset.description, settings.base_url
     )

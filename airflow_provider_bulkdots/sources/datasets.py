@@ -90,14 +90,21 @@ class Dataset:
     _open: Callable[[], Iterator[Any]]
     progress: ReadProgress = field(default_factory=ReadProgress)
     lines: LineMap | None = field(default=None, compare=False)
+    input_rows: LineMap | None = field(default=None, compare=False)
 
     def rows(self) -> Iterator[Any]:
         """A fresh iterator over the rows, from the start."""
         return self._open()
 
     def line_of(self, row: int) -> int | None:
-        """The file line row ``row`` starts on (None for in-memory data)."""
+        """The file line input row ``row`` starts on (None for in-memory data)."""
         return self.lines.line_of(row) if self.lines is not None else None
+
+    def row_of(self, row: int) -> int:
+        """The input's number of the ``row``-th row this dataset yields: the same, unless a
+        filter (an incremental load's watermarks) left rows out."""
+        found = self.input_rows.line_of(row) if self.input_rows is not None else None
+        return row if found is None else found
 
 
 def used_columns(options: ReshapeOptions | None) -> tuple[str, ...] | None:
