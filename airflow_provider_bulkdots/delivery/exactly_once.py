@@ -95,11 +95,7 @@ class ExactlyOnceDelivery:
     def run(self, bodies: Iterable[Body]) -> DeliverySummary:
         """Deliver every body; the counts of this try's requests (see :attr:`counts`)."""
         self._state = self.ledger.load() if self.ledger is not None else LedgerState()
-        if self._state.complete:
-            self.log.info(
-                "An earlier try delivered this input completely: bodies it acknowledged are "
-                "not sent again."
-            )
+        self._log_found(self._state)
         try:
             self._deliver(self._to_send(bodies))
             if self.reconciler is not None:
@@ -115,6 +111,30 @@ class ExactlyOnceDelivery:
         if self.ledger is not None:
             self.ledger.complete()
         return self.summary
+
+    def _log_found(self, state: LedgerState) -> None:
+        """Say, before anything is sent, what the ledger of earlier tries holds."""
+        if state.complete:
+            self.log.info(
+                "Re-run: %d bodies were already delivered by an earlier try (its ledger says "
+                "so); they are not sent again.",
+                len(state.settled),
+            )
+            return
+        unknown = len(
+            {body_id for body_id in state.intents | state.parts.keys() if state.is_unknown(body_id)}
+        )
+        if not state.settled and not unknown:
+            return
+        self.log.info(
+            "Resuming: an earlier try's ledger holds %d bodies acknowledged (not sent again) "
+            "and %d of unknown outcome (%s); the rest is sent now.",
+            len(state.settled),
+            unknown,
+            "read back before anything of them is resent"
+            if self.reconciler is not None
+            else "sent again: reconcile is off",
+        )
 
     def _withdraw_unposted(self) -> None:
         """Withdraw the intents of bodies no request may have stored (the try stopped before

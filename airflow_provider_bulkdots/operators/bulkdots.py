@@ -31,7 +31,7 @@ from airflow_provider_bulkdots.operators.incremental import (
 from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
 from airflow_provider_bulkdots.operators.replacing import replaced
 from airflow_provider_bulkdots.operators.resume import DEFAULT_RETENTION_DAYS, ledger_location
-from airflow_provider_bulkdots.operators.summary import task_summary
+from airflow_provider_bulkdots.operators.summary import summary_lines, task_summary
 from airflow_provider_bulkdots.planning.late import lag_ms
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
 from airflow_provider_bulkdots.sources.datasets import ReadProgress
@@ -345,10 +345,11 @@ class BulkDotsOperator(BaseOperator):
         finally:
             summary = task_summary(report, run.summary, run.counts, time.monotonic() - started)
             self._log_rejected(report.rejected_sample, report.rejected_rows)
-            self.log.info("Summary: %s", summary)
+            self.log.info("Summary: what this try did (every count is in the XCom 'summary')")
+            for line in summary_lines(summary, self.rejected_path):
+                self.log.info("  %s", line)
             context["ti"].xcom_push(key="summary", value=summary)
         note_delivery(context, self.ubidots_asset, summary)
-        self._log_spared(run.counts)
         self._fail_on_unsettled(run.summary, run.counts.earlier_refused_dots)
         return run.task_ids
 
@@ -386,21 +387,6 @@ class BulkDotsOperator(BaseOperator):
             sum(len(found) for found in existing.values()),
         )
         return counted()
-
-    def _log_spared(self, counts: ExactlyOnceCounts) -> None:
-        if counts.already_delivered_bodies:
-            self.log.info(
-                "Re-run: %d bodies (%d dots) were already delivered by an earlier try and "
-                "were not sent again.",
-                counts.already_delivered_bodies,
-                counts.already_delivered_dots,
-            )
-        if counts.resumed_bodies:
-            self.log.info(
-                "Resumed: %d bodies (%d dots) acknowledged by an earlier try were not sent again.",
-                counts.resumed_bodies,
-                counts.resumed_dots,
-            )
 
     def _fail_on_unsettled(self, delivery: DeliverySummary, earlier_refused: int = 0) -> None:
         """Fail, without retrying, when a retry could not put things right by itself.

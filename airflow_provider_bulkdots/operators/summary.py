@@ -81,3 +81,87 @@ def task_summary(
         "possible_duplicate_dots": delivery.possible_duplicate_dots,
         "seconds": round(seconds, 3),
     }
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    return f"{number:,} {one if number == 1 else (many or one + 's')}"
+
+
+def _dots_in(dots: int, bodies: int) -> str:
+    return f"{_count(dots, 'dot')} in {_count(bodies, 'body', 'bodies')}"
+
+
+def _sent_lines(summary: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Read: {_count(summary['rows_read'], 'row')} -> "
+        f"{_dots_in(summary['dots'], summary['bodies'])} ({summary['bytes']:,} bytes).",
+        f"Sent: {_dots_in(summary['dots_sent'], summary['bodies_sent'])} acknowledged, "
+        f"{_count(summary['requests'], 'request')} ({summary['retries']:,} retried, "
+        f"{summary['throttled']:,} throttled).",
+    ]
+    if summary["resumed_bodies"]:
+        lines.append(
+            f"Not sent again: {_dots_in(summary['resumed_dots'], summary['resumed_bodies'])} "
+            "an earlier try had acknowledged."
+        )
+    if summary["already_delivered_bodies"]:
+        spared = _dots_in(summary["already_delivered_dots"], summary["already_delivered_bodies"])
+        lines.append(f"Not sent again: {spared} a completed earlier try had delivered.")
+    if summary["reconciled_bodies"]:
+        lines.append(
+            f"Read back: {_count(summary['reconciled_bodies'], 'body', 'bodies')} of unknown "
+            f"outcome; {_count(summary['resent_dots'], 'dot')} not found there were sent again."
+        )
+    if summary["skipped_existing_dots"]:
+        lines.append(
+            f"Not sent: {_count(summary['skipped_existing_dots'], 'dot')} "
+            "their series already held."
+        )
+    if summary["read_requests"]:
+        lines.append(f"Reads: {_count(summary['read_requests'], 'read request')}.")
+    return lines
+
+
+def _doubt_lines(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    if summary["unknown_outcome_bodies"]:
+        lines.append(
+            "Uncertain: "
+            f"{_dots_in(summary['unknown_outcome_dots'], summary['unknown_outcome_bodies'])} "
+            "lost their reply and were not resent (the API may or may not hold them)."
+        )
+    if summary["possible_duplicate_bodies"]:
+        lines.append(
+            "Uncertain: "
+            f"{_dots_in(summary['possible_duplicate_dots'], summary['possible_duplicate_bodies'])}"
+            " were resent after a lost reply (may be stored twice)."
+        )
+    if not lines:
+        lines.append("Uncertain: nothing (every body's outcome is known).")
+    return lines
+
+
+def _refused_lines(summary: dict[str, Any], rejected_path: str | None) -> list[str]:
+    lines = []
+    where = f"written to {rejected_path}" if rejected_path else "listed above (no rejected_path)"
+    if summary["rejected_rows"]:
+        lines.append(
+            f"Rejected: {_count(summary['rejected_rows'], 'row')} refused by the checks, {where}."
+        )
+    if summary["api_rejected_dots"]:
+        lines.append(f"Refused by the API: {_count(summary['api_rejected_dots'], 'dot')}, {where}.")
+    for device, dots in summary["quarantined_devices"].items():
+        lines.append(f"Not sent: {_count(dots, 'dot')} of device {device} (disabled: 423).")
+    return lines
+
+
+def summary_lines(summary: dict[str, Any], rejected_path: str | None = None) -> list[str]:
+    """The summary as a short block a person reads, one fact per line (the XCom keeps the
+    machine-readable dict): what was sent, what was not sent again, what is uncertain, where
+    rejected rows went."""
+    return [
+        *_sent_lines(summary),
+        *_doubt_lines(summary),
+        *_refused_lines(summary, rejected_path),
+        f"Took: {summary['seconds']:,.1f} s.",
+    ]

@@ -356,3 +356,28 @@ def test_requests_in_flight_when_the_task_is_stopped_stay_unknown(emu: Emulator)
     counts = retry.delivery.counts
     assert (counts.reconciled_bodies, counts.resent_dots) == (reached_the_api, 0)
     assert retry.delivery.summary.requests == 8 - reached_the_api
+
+
+def test_a_resumed_try_says_first_what_the_ledger_holds(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = bodies(10)
+    store = MemoryStore()
+    first = DeliveryLedger(store, "ledger", "fp")
+    first.load()
+    first.intend(body.body_id for body in sent[:6])
+    done = run(emu, sent[:4])
+    for body, task_id in zip(sent[:4], done.delivery.task_ids, strict=True):
+        first.settle(body.body_id, [task_id])
+    run(emu, sent[4:6])  # stored, never acknowledged in the ledger
+    first.close()
+
+    with caplog.at_level("INFO"):
+        run(emu, sent, store, delay=0)
+
+    found = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Resuming:")]
+    assert found == [
+        "Resuming: an earlier try's ledger holds 4 bodies acknowledged (not sent again) and 2 "
+        "of unknown outcome (read back before anything of them is resent); the rest is sent now."
+    ]
+    assert_each_dot_once(emu, sent)

@@ -8,7 +8,7 @@ from pathlib import Path
 from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.dots.report import Report
-from airflow_provider_bulkdots.operators.summary import SUMMARY_KEYS, task_summary
+from airflow_provider_bulkdots.operators.summary import SUMMARY_KEYS, summary_lines, task_summary
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -48,3 +48,43 @@ def test_the_readme_lists_every_key() -> None:
     section = text[text.index("- **XCom**") : text.index("- **Fan-out**")]
     for key in SUMMARY_KEYS:
         assert f"`{key}`" in section, key
+
+
+def test_the_logged_block_says_each_fact_on_its_own_short_line() -> None:
+    report = Report(rows_read=10, dots=30, bodies=3, bytes=900, rejected_rows=1)
+    delivery = DeliverySummary(requests=7, bodies=2, dots=20, bytes=600, retries=3)
+    spared = ExactlyOnceCounts(
+        resumed_bodies=4, resumed_dots=40, reconciled_bodies=2, resent_dots=5, read_requests=6
+    )
+    lines = summary_lines(task_summary(report, delivery, spared, 2.0), "/data/rejected.jsonl")
+    assert lines == [
+        "Read: 10 rows -> 30 dots in 3 bodies (900 bytes).",
+        "Sent: 20 dots in 2 bodies acknowledged, 7 requests (3 retried, 0 throttled).",
+        "Not sent again: 40 dots in 4 bodies an earlier try had acknowledged.",
+        "Read back: 2 bodies of unknown outcome; 5 dots not found there were sent again.",
+        "Reads: 6 read requests.",
+        "Uncertain: nothing (every body's outcome is known).",
+        "Rejected: 1 row refused by the checks, written to /data/rejected.jsonl.",
+        "Took: 2.0 s.",
+    ]
+    assert all(len(line) <= 100 and "{" not in line for line in lines)
+
+
+def test_the_block_names_what_is_uncertain_and_where_refusals_are_listed() -> None:
+    delivery = DeliverySummary(
+        unacknowledged_bodies=1,
+        unacknowledged_dots=10,
+        possible_duplicate_bodies=2,
+        possible_duplicate_dots=12,
+        quarantined=Counter({"pump-7": 3}),
+    )
+    lines = summary_lines(task_summary(Report(), delivery, ExactlyOnceCounts(), 0.5))
+    assert (
+        "Uncertain: 10 dots in 1 body lost their reply and were not resent "
+        "(the API may or may not hold them)." in lines
+    )
+    assert (
+        "Uncertain: 12 dots in 2 bodies were resent after a lost reply (may be stored twice)."
+        in lines
+    )
+    assert "Not sent: 3 dots of device pump-7 (disabled: 423)." in lines
