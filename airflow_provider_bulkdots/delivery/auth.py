@@ -3,13 +3,20 @@
 ``X-Auth-Token`` by default; ``?token=`` when the connection opts into ``auth_in_query``
 (discouraged by the API, since the URL then holds the token). A token sent in the query is
 also removed from urllib3's log lines, which carry the URL (:class:`UrlTokenFilter`).
+
+Redaction matches the token in *every* URL spelling, not a list of known ones: each character
+as itself or percent-encoded (UTF-8 or latin-1 bytes, either hex case), a space also as ``+``
+(how ``requests`` writes the query: ``quote_plus``). A token with a space, ``+``, ``/`` or
+``%`` is thus accepted and still never shown (:func:`token_pattern`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import threading
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import requests
 from requests.auth import AuthBase
@@ -90,10 +97,35 @@ class TokenAuth(AuthBase):
         return pacer_key(base_url, self._token)
 
 
+def _char_spellings(char: str) -> str:
+    """A regex of every way a URL may spell ``char``: itself, or its bytes percent-encoded."""
+    spellings = {re.escape(char)}
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            raw = char.encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        spellings.add("".join(f"%(?i:{byte:02x})" for byte in raw))
+    if char == " ":
+        spellings.add(r"\+")
+    return "(?:" + "|".join(sorted(spellings)) + ")"
+
+
+@functools.lru_cache(maxsize=64)
+def token_pattern(token: str) -> re.Pattern[str]:
+    """The token in any spelling: plain, ``quote``, ``quote_plus``, what ``requests`` sends."""
+    return re.compile("".join(_char_spellings(char) for char in token))
+
+
+def url_spellings(token: str) -> frozenset[str]:
+    """The usual URL spellings of ``token`` (for maskers that match literal strings only)."""
+    return frozenset({quote(token, safe=""), quote_plus(token), quote(token)}) - {token}
+
+
 def redact_tokens(text: str, tokens: frozenset[str]) -> str:
-    """``text`` with each of ``tokens`` (plain or URL-quoted) replaced by ``***``."""
+    """``text`` with each of ``tokens``, in any URL spelling, replaced by ``***``."""
     for token in tokens:
-        text = text.replace(token, REDACTED).replace(quote(token, safe=""), REDACTED)
+        text = token_pattern(token).sub(REDACTED, text)
     return text
 
 
@@ -138,4 +170,6 @@ __all__ = [
     "UrlTokenFilter",
     "check_token",
     "redact_tokens",
+    "token_pattern",
+    "url_spellings",
 ]

@@ -10,7 +10,7 @@ import requests
 
 from airflow_provider_bulkdots.compat import BaseHook
 from airflow_provider_bulkdots.delivery.attempt import HEADERS, reply_json
-from airflow_provider_bulkdots.delivery.auth import TokenAuth, check_token
+from airflow_provider_bulkdots.delivery.auth import TokenAuth, check_token, url_spellings
 from airflow_provider_bulkdots.delivery.pacing import TokenPacer, default_state_dir
 from airflow_provider_bulkdots.delivery.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.readback import SeriesReader
@@ -105,6 +105,9 @@ class BulkDotsHook(BaseHook):
             token = check_token(password, f"the password of connection {self.bulkdots_conn_id!r}")
             settings = resolve_settings(conn.host, conn.port, conn.extra_dejson, self.overrides)
             self._auth = TokenAuth(token, in_query=settings.auth_in_query)
+            if settings.auth_in_query:
+                for spelling in url_spellings(token):
+                    _mask_secret(spelling)
             self._settings = settings
         return self._settings, self._auth
 

@@ -71,6 +71,31 @@ def test_auth_in_query_puts_the_token_in_the_url_only(caplog: pytest.LogCaptureF
     assert TOKEN not in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("token", "spellings"),
+    [
+        ("BBFF-a b", ["BBFF-a b", "BBFF-a+b", "BBFF-a%20b"]),
+        ("BBFF-a+b/c", ["BBFF-a%2Bb%2Fc", "BBFF-a%2bb%2fc", "BBFF-a+b/c", "BBFF-a%2Bb/c"]),
+        ("BBFF-\u00e9", ["BBFF-%C3%A9", "BBFF-%c3%a9", "BBFF-%E9", "BBFF-\u00e9"]),
+    ],
+)
+def test_redaction_matches_every_url_spelling(token: str, spellings: list[str]) -> None:
+    auth = TokenAuth(token, in_query=True)
+    for spelling in spellings:
+        assert auth.redact(f"GET /x?token={spelling}&a=1") == "GET /x?token=***&a=1", spelling
+    assert auth.redact("BBFF-other") == "BBFF-other"
+
+
+def test_a_spaced_query_token_stays_out_of_urllib3_logs(caplog: pytest.LogCaptureFixture) -> None:
+    token = "BBFF-with a space"
+    with caplog.at_level(logging.DEBUG, logger="urllib3"), raw_server(ACK) as server:
+        sender(server.url, token=token, auth_in_query=True).send_bodies([body()])
+    (request,) = server.requests
+    assert b"?token=BBFF-with+a+space" in request.split(b"\r\n", 1)[0]
+    assert "token=***" in caplog.text
+    assert "with+a+space" not in caplog.text and token not in caplog.text
+
+
 @pytest.mark.parametrize("token", ["BBFF-abc\nX-Other: 1", "BBFF-a\rbc", "BBFF-ab€c", "BBFF-\0"])
 def test_a_token_that_cannot_be_a_header_is_refused_unshown(token: str) -> None:
     with pytest.raises(ConfigurationError) as caught:

@@ -503,6 +503,34 @@ def test_token_in_query_kept_out_of_errors(monkeypatch: pytest.MonkeyPatch) -> N
     assert caught.value.__cause__ is None and caught.value.__context__ is None
 
 
+@pytest.mark.parametrize(
+    "token", ["BBFF-with space", "BBFF-a+b/c%d", "BBFF-caf\u00e9 au lait", "BBFF-x~y z"]
+)
+def test_a_query_token_is_redacted_in_every_url_spelling(
+    monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    """requests writes a space as '+' in the query: that spelling leaked in a ConnectionError."""
+    from urllib.parse import quote_plus
+
+    from airflow.sdk.log import redact
+
+    set_connection(
+        monkeypatch,
+        f"http://127.0.0.1:{free_port()}",
+        token=token,
+        rate_limit=0,
+        max_retries=0,
+        auth_in_query=True,
+    )
+    with pytest.raises(BulkDotsDeliveryError) as caught:
+        BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0)])
+    text = str(caught.value)
+    assert "token=***" in text, text
+    for spelling in {token, quote(token, safe=""), quote(token), quote_plus(token)}:
+        assert spelling not in text
+        assert spelling not in str(redact(f"url ?token={spelling}")), "Airflow's masker too"
+
+
 # -- records in the endpoint's shape ------------------------------------------------------
 
 
