@@ -1,9 +1,9 @@
 """Every name the provider takes from Airflow itself, imported in this one module.
 
-The provider supports Airflow 3.3 (``apache-airflow>=3.3.1,<3.4`` in ``pyproject.toml``, the
-README's "Compatibility" says why): every name below is where 3.3 puts it. When a name moves
-in a later minor, the bridge goes here (try the new location, fall back to the old), never
-into the modules that use it; ``tests/test_compat.py`` keeps Airflow imports out of every
+The provider supports Airflow 3.3 (``apache-airflow>=3.3.1,<3.4`` in ``pyproject.toml``;
+docs/installation.md, "Compatibility", says why): every name below is where 3.3 puts it. When a
+name moves in a later minor, the bridge goes here (try the new location, fall back to the old),
+never into the modules that use it; ``tests/test_compat.py`` keeps Airflow imports out of every
 other module.
 
 Airflow providers (``airflow.providers...``) are packages of their own, not part of this rule.

@@ -26,6 +26,17 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 
+#: The how-to guides, as the official providers name them: pages of the documentation tree
+#: (``docs/``, Sphinx), by their path in the source repository.
+HOW_TO_GUIDES: list[str] = [
+    "/docs/operators/bulkdots.md",
+    "/docs/plan-check-correct.md",
+    "/docs/sources.md",
+    "/docs/assets.md",
+    "/docs/scaling-out.md",
+]
+
+
 def get_provider_info() -> dict[str, Any]:
     """Describe the package, its hook and its connection form to Airflow."""
     return {
@@ -37,6 +48,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Ubidots bulk dots",
                 "external-doc-url": "https://docs.ubidots.com/reference/bulk-values",
+                "how-to-guide": HOW_TO_GUIDES,
                 "tags": ["service"],
             }
         ],

@@ -14,7 +14,10 @@ wheel carries): without it, Airflow 3.2.x itself broke on a newer pydantic.
 Prints a table and, as its last line, JSON {"airflow:3.x.y/python:3.z": "pass"|"fail", ...}.
 Exit status 1 if any combination fails.
 
-    scripts/compat [--workers 2] [--airflow 3.3.0 ...] [--python 3.11 ...] [--write-readme]
+With --write-docs, the table goes into docs/installation.md ("Compatibility") between its
+markers, headed by the date of the run and the commit it ran on.
+
+    scripts/compat [--workers 2] [--airflow 3.3.0 ...] [--python 3.11 ...] [--write-docs]
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 UV = os.environ.get("UV") or str(ROOT / ".tools" / "bin" / "uv")
-README_BEGIN = "<!-- compat:begin (scripts/compat --write-readme) -->"
-README_END = "<!-- compat:end -->"
+DOCS_PAGE = ROOT / "docs" / "installation.md"
+TABLE_BEGIN = "<!-- compat:begin (scripts/compat --write-docs) -->"
+TABLE_END = "<!-- compat:end -->"
 INSTALL_TIMEOUT = 1200
 TEST_TIMEOUT = 1800
 SUMMARY = re.compile(r"^=*\s*(?P<line>(\d+ \w+(, )?)+) in [\d.]+s", re.MULTILINE)
@@ -278,11 +282,31 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(markdown: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
-    readme.write_text(text[:start] + "\n" + markdown + "\n" + text[end:])
+def _git(*args: str) -> str:
+    """What git prints for ``args`` in this checkout; "" outside one or without git."""
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+    except OSError:
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def run_label() -> str:
+    """When and on what the table was made: today's date (UTC) and the commit checked out."""
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    head = _git("rev-parse", "--short", "HEAD")
+    if not head:
+        return f"Run on {today}, outside a git checkout:"
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return f"Run on {today}, at commit `{head}`" + (" with local changes:" if dirty else ":")
+
+
+def write_docs(markdown: str) -> None:
+    """Put the table, dated, between the markers of the Compatibility section."""
+    text = DOCS_PAGE.read_text()
+    start, end = text.index(TABLE_BEGIN) + len(TABLE_BEGIN), text.index(TABLE_END)
+    block = f"\n{run_label()}\n\n{markdown}\n"
+    DOCS_PAGE.write_text(text[:start] + block + text[end:])
 
 
 def main() -> int:
@@ -295,14 +319,20 @@ def main() -> int:
         action="store_true",
         help="only the lowest supported Airflow, on this Python (what CI runs beside the lock)",
     )
-    parser.add_argument("--write-readme", action="store_true", help="put the table in README")
+    parser.add_argument(
+        "--write-docs",
+        "--write-readme",
+        dest="write_docs",
+        action="store_true",
+        help="put the table, dated, in docs/installation.md",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
         "--report", type=Path, help="only report the combinations a run in this folder finished"
     )
     args = parser.parse_args()
     if args.report:
-        return report(load_results(args.report), args.write_readme)
+        return report(load_results(args.report), args.write_docs)
 
     bound = airflow_specifier()
     if args.lowest:
@@ -322,7 +352,7 @@ def main() -> int:
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
         futures = [pool.submit(run_job, job, wheel, tests, work) for job in jobs]
         results = [_record(future.result(), work) for future in futures]
-    status = report(results, args.write_readme)
+    status = report(results, args.write_docs)
     if not args.keep and status == 0:
         shutil.rmtree(work, ignore_errors=True)
     return status
@@ -349,12 +379,12 @@ def load_results(work: Path) -> list[Result]:
     return results
 
 
-def report(results: list[Result], readme: bool) -> int:
-    """The table, the README (if asked) and, last, the JSON line; 0 if all passed."""
+def report(results: list[Result], docs: bool) -> int:
+    """The table, the docs page (if asked) and, last, the JSON line; 0 if all passed."""
     markdown = table(results)
     print(markdown)
-    if readme:
-        write_readme(markdown)
+    if docs:
+        write_docs(markdown)
     print(json.dumps({r.job.key: "pass" if r.passed else "fail" for r in results}))
     return 0 if results and all(r.passed for r in results) else 1
 

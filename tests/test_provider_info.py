@@ -64,5 +64,15 @@ def test_provider_info_matches_the_schema_shipped_inside_airflow() -> None:
     assert info["versions"] == [__version__]
 
 
+def test_the_how_to_guides_are_pages_of_the_docs() -> None:
+    (integration,) = get_provider_info()["integrations"]
+    guides = integration["how-to-guide"]
+    assert "/docs/operators/bulkdots.md" in guides
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "docs" / "conf.py").is_file():
+        return  # beside an installed wheel: no docs tree to look into
+    assert [guide for guide in guides if not (root / guide.lstrip("/")).is_file()] == []
+
+
 def test_the_installed_metadata_reports_the_package_version() -> None:
     assert metadata.version("airflow-provider-bulkdots") == __version__

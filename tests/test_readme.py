@@ -1,7 +1,9 @@
-"""The README's first screen shows a complete example DAG: the one in example_dags/, verbatim."""
+"""The README's first screen: the two commands, install, connection, then a complete example DAG
+(the one in example_dags/, verbatim); below it, links to the docs pages, each of which exists."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,3 +22,30 @@ def test_the_readme_example_dag_is_the_tested_example_file() -> None:
     first_block = text[text.index("```python\n") + len("```python\n") :]
     assert first_block[: first_block.index("\n```")].strip() == code
     assert text.index("```python\n") < 2500  # on the first screen
+
+
+def test_the_first_screen_goes_commands_install_connection_dag() -> None:
+    readme = ROOT / "README.md"
+    if not readme.is_file():
+        pytest.skip("no README here")
+    text = readme.read_text()
+    steps = [
+        "./scripts/demo",
+        "./scripts/test",
+        "pip install airflow-provider-bulkdots",
+        "AIRFLOW_CONN_BULKDOTS_DEFAULT=",
+        "```python\n",
+    ]
+    at = [text.index(step) for step in steps]
+    assert at == sorted(at), "commands, then install, then the connection, then the DAG"
+
+
+def test_the_readme_points_to_pages_that_exist() -> None:
+    readme = ROOT / "README.md"
+    if not readme.is_file() or not (ROOT / "docs" / "conf.py").is_file():
+        pytest.skip("no README and docs here")
+    prefix = "https://github.com/bulkdots/airflow-provider-bulkdots/blob/main/"
+    linked = re.findall(re.escape(prefix) + r"([^)#\s]+)", readme.read_text())
+    assert any(path.startswith("docs/") for path in linked)
+    missing = [path for path in linked if not (ROOT / path).is_file()]
+    assert missing == []

@@ -2,7 +2,7 @@
 
 :data:`SETTINGS` declares every setting with its type, default, range and help text. The
 connection form (``get_provider_info``), the Hook's and the Operator's keyword arguments
-(tested against it), the retry policy's defaults and the README's table all come from it.
+(tested against it), the retry policy's defaults and the documented table all come from it.
 
 Resolution order: argument, then connection extra, then default. The extras are a closed list
 (the connection form's fields); an unknown key is an error. Values from an ``AIRFLOW_CONN_...``
@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "https://industrial.api.ubidots.com"
 DEFAULT_ENDPOINT = "/api/v1.6/devices/_/bulk/values"
 CHECK_PATH = "/api/v2.0/devices/"
-#: Assumed (see the README): the documented v2.0 device-wide delete with a variable in place of
-#: its ``_``; ``{device}`` and ``{variable}`` are filled with the quoted labels.
+#: Assumed (docs/bodies.md, "What is assumed of the API"): the documented v2.0 device-wide
+#: delete with a variable in place of its ``_``; ``{device}`` and ``{variable}`` are filled
+#: with the quoted labels.
 DEFAULT_DELETE_PATH = "/api/v2.0/devices/~{device}/~{variable}/values/delete/"
 
 _LEGACY_PREFIX = "extra__bulkdots__"
@@ -61,7 +62,7 @@ class Setting:
 
     @property
     def range_text(self) -> str:
-        """The allowed values in words, for messages and the README."""
+        """The allowed values in words, for messages and the docs."""
         if self.kind is bool:
             return "true or false"
         if self.kind is str:
@@ -202,7 +203,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "delete_path", str, DEFAULT_DELETE_PATH, "Delete path (replace=True)",
         "Path that deletes one variable's values in a span (POST, ?startDate=&endDate= in ms); "
-        "{device} and {variable} are filled with the labels. Assumed, see the README.",
+        "{device} and {variable} are filled with the labels. Assumed (docs: What is assumed of "
+        "the API).",
         task_override=False,
     ),
     Setting(
@@ -382,7 +384,7 @@ def resolve_settings(
 
 
 def settings_table() -> str:
-    """The README's table of extras, from :data:`SETTINGS` (a test keeps the README equal)."""
+    """The table of extras (docs/connections), from :data:`SETTINGS` (a test keeps them equal)."""
     lines = ["| extra | default | range | meaning |", "|---|---|---|---|"]
     for setting in SETTINGS:
         default = setting.default

@@ -12,7 +12,7 @@ from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.dots.report import Report
 
-#: The keys of the summary, each with what it counts (the README lists the same).
+#: The keys of the summary, each with what it counts (docs/operators/bulkdots.md lists the same).
 SUMMARY_KEYS: dict[str, str] = {
     "rows_read": "input rows read",
     "rejected_rows": "input rows refused by the checks (with on_invalid='skip')",

@@ -1,7 +1,8 @@
 """The bulkdots connection, made as most users make it: in the Airflow UI, in a real browser.
 
 One `airflow api-server` for the module; the form's fields, labels, placeholders and defaults
-are checked against the README (what users read) and get_provider_info (what Airflow reads).
+are checked against the connection page, docs/connections/bulkdots.md (what users read), and
+get_provider_info (what Airflow reads).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from airflow_provider_bulkdots.get_provider_info import get_provider_info
 from tests.browser.conftest import ApiServer
 from tests.conftest import EMULATOR_TOKEN
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONNECTION_PAGE = Path(__file__).resolve().parents[2] / "docs" / "connections" / "bulkdots.md"
 CONN_ID = "bulkdots_ui"
 # What the user types into the form; every other extra keeps the form's default.
 ENTERED = {"rate_limit": 2, "timeout": 10, "max_retries": 3, "retry_unknown_outcome": False}
@@ -35,15 +36,15 @@ def _behaviour(key: str) -> Any:
 
 
 def _documented_defaults() -> dict[str, str]:
-    """The extras table of the README: extra name -> default, as written there."""
-    if not README.is_file():
-        pytest.skip("no README here: these are the tests of an installed wheel")
-    rows = re.findall(r"^\| `(\w+)` \| `?([^|`]+?)`? \|", README.read_text(), re.MULTILINE)
+    """The extras table of the connection page: extra name -> default, as written there."""
+    if not CONNECTION_PAGE.is_file():
+        pytest.skip("no docs here: these are the tests of an installed wheel")
+    rows = re.findall(r"^\| `(\w+)` \| `?([^|`]+?)`? \|", CONNECTION_PAGE.read_text(), re.MULTILINE)
     return dict(rows)
 
 
 def _same(shown: str, default: Any) -> bool:
-    """Whether text in the README or the form shows this default (4 and 4.0 alike)."""
+    """Whether text in the docs or the form shows this default (4 and 4.0 alike)."""
     if isinstance(default, bool):
         return shown == str(default).lower()
     if isinstance(default, int | float):
@@ -82,7 +83,7 @@ def _check_extra_fields(dialog: Any) -> None:
     documented = _documented_defaults()
     for key, field in _connection_type()["conn-fields"].items():
         default = field["schema"]["default"]
-        assert _same(documented[key], default), f"README and form disagree on {key}"
+        assert _same(documented[key], default), f"docs and form disagree on {key}"
         row = _field(dialog, f"element_{key}")
         assert row.locator("label").first.inner_text().strip() == field["label"]
         assert row.locator("[data-part=helper-text]").inner_text() == field["description"]

@@ -23,7 +23,7 @@ from airflow_provider_bulkdots.delivery.settings import (
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.get_provider_info import CONNECTION_FIELDS
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONNECTION_PAGE = Path(__file__).resolve().parents[2] / "docs" / "connections" / "bulkdots.md"
 
 
 def test_the_connection_form_is_the_declaration() -> None:
@@ -51,8 +51,10 @@ def test_the_dataclass_and_the_retry_policy_default_to_the_declaration() -> None
     )
 
 
-def test_the_readme_table_is_the_declaration() -> None:
-    assert settings_table() in README.read_text()
+def test_the_documented_table_is_the_declaration() -> None:
+    if not CONNECTION_PAGE.is_file():
+        pytest.skip("no docs here: these are the tests of an installed wheel")
+    assert settings_table() in CONNECTION_PAGE.read_text()
 
 
 def test_every_setting_has_words_and_numbers_have_finite_bounds() -> None:

@@ -1,16 +1,18 @@
-"""The XCom summary: one builder, each key documented in the README with what it counts."""
+"""The XCom summary: one builder, each key documented (docs/operators) with what it counts."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
 from airflow_provider_bulkdots.dots.report import Report
 from airflow_provider_bulkdots.operators.summary import SUMMARY_KEYS, summary_lines, task_summary
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+OPERATOR_PAGE = Path(__file__).resolve().parents[2] / "docs" / "operators" / "bulkdots.md"
 
 
 def test_the_summary_has_exactly_the_documented_keys_in_order() -> None:
@@ -43,8 +45,10 @@ def test_counts_come_from_the_typed_results_under_names_that_say_what_they_count
     assert (summary["throttled"], summary["body_splits"]) == (2, 1)
 
 
-def test_the_readme_lists_every_key() -> None:
-    text = README.read_text()
+def test_the_operator_page_lists_every_key() -> None:
+    if not OPERATOR_PAGE.is_file():
+        pytest.skip("no docs here: these are the tests of an installed wheel")
+    text = OPERATOR_PAGE.read_text()
     section = text[text.index("- **XCom**") : text.index("- **Fan-out**")]
     for key in SUMMARY_KEYS:
         assert f"`{key}`" in section, key
