@@ -6,7 +6,10 @@ name moves in a later minor, the bridge goes here (try the new location, fall ba
 never into the modules that use it; ``tests/test_compat.py`` keeps Airflow imports out of every
 other module.
 
-Airflow providers (``airflow.providers...``) are packages of their own, not part of this rule.
+Names from Airflow's own providers (``airflow.providers...``) come through here too: the
+standard provider's ``DateTimeTrigger`` (Airflow 3 always installs that provider) and the
+OpenLineage classes (extra ``openlineage``), each imported when first needed, not at every DAG
+parse, and the latter only when the extra is installed.
 """
 
 from __future__ import annotations
@@ -39,6 +42,21 @@ def cli_command_types() -> tuple[Any, Any, Any]:
     return ActionCommand, GroupCommand, Arg
 
 
+def date_time_trigger() -> type[Any]:
+    """Airflow's ``DateTimeTrigger``: the trigger a task defers to for a wait until a moment."""
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+    return DateTimeTrigger
+
+
+def openlineage_classes() -> tuple[type[Any], type[Any]]:
+    """OpenLineage's ``Dataset`` and ``OperatorLineage``; ImportError without extra openlineage."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    return Dataset, OperatorLineage
+
+
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_3_PLUS",
@@ -51,5 +69,7 @@ __all__ = [
     "ObjectStoragePath",
     "Variable",
     "cli_command_types",
+    "date_time_trigger",
     "mask_secret",
+    "openlineage_classes",
 ]

@@ -22,8 +22,7 @@ def _airflow_imports(path: Path) -> list[str]:
         else:
             continue
         for module in modules:
-            core = module == "airflow" or module.startswith("airflow.")
-            if core and not module.startswith("airflow.providers."):
+            if module == "airflow" or module.startswith("airflow."):  # providers' too
                 found.append(f"{path.relative_to(PACKAGE_DIR)}:{node.lineno} imports {module}")
     return found
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import msgspec
 
-from airflow_provider_bulkdots.compat import BaseOperator
+from airflow_provider_bulkdots.compat import BaseOperator, date_time_trigger
 from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts, ExactlyOnceDelivery
 from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
 from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger, KeyValueStore
@@ -300,8 +300,7 @@ class BulkDotsOperator(BaseOperator):
 
     def _defer_for(self, seconds: float) -> NoReturn:
         """Free the worker for a wait the API asked for; :meth:`resume_after_wait` follows."""
-        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-
+        DateTimeTrigger = date_time_trigger()
         self.log.info(
             "The API asked to wait %s: deferring to the triggerer (the worker slot is freed); "
             "the task resumes from its ledger afterwards.",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from airflow_provider_bulkdots.compat import openlineage_classes
 from airflow_provider_bulkdots.sources.assets import dataset_name, is_asset
 
 Name = tuple[str, str]
@@ -81,9 +82,7 @@ def _table_name(table: Any, database: str) -> str:
 
 def openlineage_facets(operator: Any) -> Any:
     """An OperatorLineage of the operator's datasets (needs the OpenLineage provider)."""
-    from airflow.providers.common.compat.openlineage.facet import Dataset
-    from airflow.providers.openlineage.extractors import OperatorLineage
-
+    Dataset, OperatorLineage = openlineage_classes()
     inputs, outputs = lineage_names(operator)
     return OperatorLineage(
         inputs=[Dataset(namespace=namespace, name=name) for namespace, name in inputs],
