@@ -198,7 +198,7 @@ class ExactlyOnceDelivery:
             self._task_ids[body.seq] = list(settled)
             self.counts.earlier_refused_dots += state.refused.get(body.body_id, 0)
             if self.meter is not None:
-                self.meter.start_at(self.meter.marks.pop(body.seq, 0))
+                self.meter.settled_before(body.seq)
             if state.complete:
                 self.counts.already_delivered_bodies += 1
                 self.counts.already_delivered_dots += body.dot_count

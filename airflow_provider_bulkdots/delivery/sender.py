@@ -375,6 +375,7 @@ class Sender:
         )
         try:
             window.run(bodies, self.send_body, on_done)
+            meter.all_sent()
         except (BulkDotsError, WaitTooLong) as error:
             error.summary = summary
             raise

@@ -323,7 +323,11 @@ class BulkDotsOperator(BaseOperator):
         ledger = self._ledger(context, dataset.fingerprint, options) if self.resume else None
         run = ExactlyOnceDelivery(hook.get_sender(), ledger, self._reconciler(hook), log=self.log)
         report = Report(line_of=dataset.line_of, row_of=dataset.row_of)
-        run.meter = ProgressMeter(hook.settings.rate_limit, interval=hook.progress_interval)
+        run.meter = ProgressMeter(
+            hook.settings.rate_limit,
+            interval=hook.progress_interval,
+            token_turns=lambda: hook.limiter.state().turns,
+        )
         try:
             try_number = context["ti"].try_number
             with RejectedRowsWriter(self.rejected_path, try_number) as rejected_writer:
@@ -438,14 +442,16 @@ class BulkDotsOperator(BaseOperator):
 def measuring(
     read: ReadProgress, report: Report, meter: ProgressMeter
 ) -> Callable[[Iterator[Body]], Iterator[Body]]:
-    """A tap marking in ``meter`` how far into the input each body reaches as it is built."""
+    """A tap telling ``meter`` of each body as it is built: its dots, and how far into the
+    input the reader was."""
 
     def tap(bodies: Iterator[Body]) -> Iterator[Body]:
         for body in bodies:
             meter.total, meter.unit = read.total, read.unit
             position = read.position
             at_bytes = read.unit == "bytes" and position is not None
-            meter.marks[body.seq] = position() if at_bytes and position else report.rows_read
+            read_to = position() if at_bytes and position else report.rows_read
+            meter.built(body.seq, body.dot_count, read_to)
             yield body
 
     return tap

@@ -92,3 +92,38 @@ def test_the_final_line_gives_the_held_ratio() -> None:
     line = meter.final_line()
     assert line.startswith("Delivered: 40/40 rows (100.0 %), ETA 0 s; 40 requests in 10 s,")
     assert "3.88 requests/s against a limit of 4/s (0.97), held 0.97 of the limit;" in line
+
+
+def test_the_final_line_shows_the_tokens_held_ratio_beside_this_tasks_share() -> None:
+    """Four tasks share the token: this one holds a quarter of the limit, the token all of it."""
+    clock = FakeClock()
+    turns = [100]
+    meter = ProgressMeter(limit=4, total=10, clock=clock, token_turns=lambda: turns[0])
+    meter.sending()
+    for seq in range(10):
+        clock.now += 1.0
+        turns[0] += 4  # this task's request and three of the other tasks
+        meter.add(result(seq), reached=seq + 1)
+    line = meter.final_line()
+    assert meter.token_held() == pytest.approx(1.0)
+    assert (
+        "held 0.25 of the limit by this task (1.00 by every task of the token on this machine)"
+        in line
+    )
+
+
+def test_done_counts_settled_dots_not_the_input_read_ahead() -> None:
+    """The reader is at the end of the input when the first body is sent (spooled); half the
+    dots settled are half the input."""
+    clock = FakeClock()
+    meter = ProgressMeter(limit=4, total=1_000, unit="bytes", clock=clock)
+    for seq in range(10):
+        meter.built(seq, 100, read_to=1_000)
+    meter.sending()
+    for seq in range(5):
+        clock.now += 1
+        meter.add(result(seq))
+    assert meter.done == 500
+    assert meter.eta() == pytest.approx(5)
+    meter.settled_before(7)  # an earlier try settled it
+    assert meter.done == 600
