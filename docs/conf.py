@@ -6,7 +6,10 @@ Built by ``scripts/test`` (so by CI) with warnings as errors, offline:
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +21,14 @@ copyright = "airflow-provider-bulkdots developers, Apache License 2.0"
 release = re.findall(r'^__version__ = "(.+)"$', _INIT, re.MULTILINE)[0]
 version = release
 
-extensions = ["myst_parser"]
+# The Python API page imports the package, so Airflow: give it a home of its own, never the
+# user's ~/airflow, and read the source tree rather than an installed copy.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bulkdots-docs-airflow-"))
+sys.path.insert(0, str(ROOT))
+
+extensions = ["myst_parser", "sphinx.ext.autodoc"]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
 source_suffix = {".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
@@ -40,5 +50,8 @@ html_theme_options = {
     "github_repo": "airflow-provider-bulkdots",
     "github_button": False,
     "fixed_sidebar": True,
+    "page_width": "1240px",
+    "body_max_width": "none",
+    "sidebar_width": "230px",
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "searchbox.html"]}

@@ -4,7 +4,8 @@
 (both inclusive) answers ``{"task_id": ...}`` at once; the deletion takes effect
 ``delete_delay`` seconds later (0: before the next request is answered). A key is a label,
 ``~<label>`` or, for the variable, ``_`` (every variable of the device: the documented form).
-The per-variable form is *assumed* (README, "Assumptions"). Behind the token and the rate limit.
+The per-variable form is *assumed* (docs/bodies.md, "What is assumed of the API"). Behind the
+token and the rate limit.
 """
 
 from __future__ import annotations

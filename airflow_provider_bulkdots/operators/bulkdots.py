@@ -56,8 +56,8 @@ _STORED_AS_GIVEN = (
 )
 
 
-# The keyword arguments that say how input is read and reshaped (README, "The operator" and
-# "How input is read"); resolved into ReshapeOptions and ReadOptions in one place each.
+# The keyword arguments that say how input is read and reshaped (docs/operators/bulkdots.md and
+# docs/input.md); resolved into ReshapeOptions and ReadOptions in one place each.
 READING_OPTIONS = (
     "layout",
     "device_column",

@@ -64,7 +64,7 @@ def page(browser: Any) -> Iterator[Any]:
 
 @pytest.fixture
 def screenshot_dir(tmp_path: Path) -> Path:
-    """Where screenshots go: BULKDOTS_SCREENSHOT_DIR (docs/img to refresh the README's), or a
+    """Where screenshots go: BULKDOTS_SCREENSHOT_DIR (docs/img to refresh the docs' own), or a
     temporary folder."""
     target = Path(os.environ.get("BULKDOTS_SCREENSHOT_DIR") or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
