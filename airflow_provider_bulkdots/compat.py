@@ -32,6 +32,15 @@ AIRFLOW_V_3_3_PLUS = _minor(AIRFLOW_VERSION) >= (3, 3)
 in the supported range; kept for the fallback paths and their tests)."""
 
 
+def provider_option(section: str, key: str) -> str | None:
+    """The option ``[section] key`` of Airflow's configuration (``airflow.cfg`` or
+    ``AIRFLOW__SECTION__KEY``), ``None`` when it is not set or empty."""
+    from airflow.sdk.configuration import conf
+
+    value = conf.get(section, key, fallback=None)
+    return value if value and str(value).strip() else None
+
+
 def cli_command_types() -> tuple[Any, Any, Any]:
     """``ActionCommand``, ``GroupCommand`` and ``Arg`` of the ``airflow`` command line.
 
@@ -72,4 +81,5 @@ __all__ = [
     "date_time_trigger",
     "mask_secret",
     "openlineage_classes",
+    "provider_option",
 ]

@@ -36,6 +36,31 @@ HOW_TO_GUIDES: list[str] = [
     "/docs/scaling-out.md",
 ]
 
+#: The provider's options in Airflow's configuration (``[bulkdots]``), as official providers
+#: declare theirs: ``airflow config list`` shows them, ``AIRFLOW__BULKDOTS__<KEY>`` sets them.
+CONFIG: dict[str, Any] = {
+    "bulkdots": {
+        "description": "Options of the Ubidots bulk dots provider (airflow-provider-bulkdots).\n",
+        "options": {
+            "rate_state_dir": {
+                "description": (
+                    "Directory of the shared pace of each token on this machine (one small "
+                    "JSON file per token, named by a hash of host and token). It must belong "
+                    "to the user running the tasks and be writable by no one else, or tasks "
+                    "refuse it by name. Empty: airflow-bulkdots-rate-<uid> in the system's "
+                    "temp directory (given up for pacing in each process, with a warning, "
+                    "if another user holds it). Replaces $BULKDOTS_RATE_STATE_DIR "
+                    "(deprecated, still read).\n"
+                ),
+                "version_added": "0.2.0",
+                "type": "string",
+                "example": "/var/lib/airflow/bulkdots-rate",
+                "default": "",
+            }
+        },
+    }
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the package, its hook and its connection form to Airflow."""
@@ -68,6 +93,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "cli": ["airflow_provider_bulkdots.cli.get_cli_commands"],
+        "config": CONFIG,
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_bulkdots.hooks.bulkdots.BulkDotsHook",

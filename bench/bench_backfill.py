@@ -149,7 +149,7 @@ def main() -> None:
         connection = {"conn_type": "bulkdots", "host": emu.url, "password": TOKEN}
         env = {
             "AIRFLOW_CONN_BULKDOTS_DEFAULT": json.dumps(connection),
-            "BULKDOTS_RATE_STATE_DIR": str(work / "rate"),
+            "AIRFLOW__BULKDOTS__RATE_STATE_DIR": str(work / "rate"),
         }
         airflow = RealAirflow(dags, env=env, home=work / "airflow")
         started = time.monotonic()

@@ -16,7 +16,7 @@ os.environ.setdefault(
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 # The token's shared pace lives in files: this session's own, not the machine's.
-os.environ["BULKDOTS_RATE_STATE_DIR"] = tempfile.mkdtemp(prefix="bulkdots-rate-")
+os.environ["AIRFLOW__BULKDOTS__RATE_STATE_DIR"] = tempfile.mkdtemp(prefix="bulkdots-rate-")
 
 
 # The emulator's fixtures (bulkdots_emulator, bulkdots_emulator_clean) are opt-in, as a user's

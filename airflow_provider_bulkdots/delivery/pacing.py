@@ -12,6 +12,14 @@ token (never the token), read and written under an exclusive ``flock``: every wo
 on the machine (LocalExecutor, Celery workers on one host) shares it. Without a directory the
 state is kept in memory, for one process.
 
+The file is local state on a possibly shared host (:mod:`.state_files`): the directory must
+be this user's alone and the file is never reached through a symlink, or the pacer refuses by
+name (``refuse_unsafe``) or falls back to in-process pacing with a warning; so does a
+directory that cannot be written, or a lock not had within ``lock_timeout``. Every value read
+back is checked (a number, finite, in range, no instant further ahead than the longest hold a
+429 can record, ``MAX_HOLD_SECONDS``, and no clock stepped back since it was written) and
+repaired with a warning naming the file: a damaged or hostile file never stalls a task.
+
 Machines do not see each other's file, so each one adapts its *share* of the rate (additive
 increase, multiplicative decrease): a 429 holds every task of the machine for the
 ``Retry-After`` and multiplies the share by ``decrease`` (once per burst of 429s) when it
@@ -28,6 +36,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
 import tempfile
 import threading
@@ -38,21 +48,49 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_bulkdots.delivery.state_files import (
+    DEFAULT_LOCK_TIMEOUT,
+    UnsafeStateError,
+    lock_within,
+    open_private_dir,
+    open_private_file,
+    unlock,
+)
+
+log = logging.getLogger(__name__)
+
 #: Share of the rate kept in reserve, so that network jitter never makes the API count
 #: ``rate + 1`` requests in one of its windows.
 DEFAULT_HEADROOM = 0.03
-#: An instant further ahead than this in a state file is taken for a clock that jumped back.
-STALE_AFTER_SECONDS = 6 * 3600.0
-STATE_DIR_ENV = "BULKDOTS_RATE_STATE_DIR"
+#: The longest hold a 429 records in the shared state (a per-hour window's wait); a longer
+#: ``Retry-After`` is still honoured by the task that got it (it defers for the whole wait).
+MAX_HOLD_SECONDS = 3600.0
+#: A state written this much later than now (wall clock) means the clock stepped back.
+CLOCK_STEP_TOLERANCE = 1.0
+#: The deprecated environment variable of the state directory (now ``[bulkdots]
+#: rate_state_dir``, i.e. ``AIRFLOW__BULKDOTS__RATE_STATE_DIR``).
+LEGACY_STATE_DIR_ENV = "BULKDOTS_RATE_STATE_DIR"
 
 
 def default_state_dir() -> Path:
-    """``$BULKDOTS_RATE_STATE_DIR``, else a directory of this user in the system's temp dir."""
-    configured = os.environ.get(STATE_DIR_ENV, "").strip()
-    if configured:
-        return Path(configured)
+    """A directory of this user in the system's temp dir (verified before use)."""
     user = os.getuid() if hasattr(os, "getuid") else os.getlogin()
     return Path(tempfile.gettempdir()) / f"airflow-bulkdots-rate-{user}"
+
+
+def resolve_state_dir(configured: str | None, legacy: str | None = None) -> tuple[Path, bool]:
+    """The state directory and whether it was chosen (an unsafe chosen one is refused; the
+    default one, which another user may squat in a shared temp dir, is given up instead)."""
+    if configured and configured.strip():
+        return Path(configured.strip()).expanduser(), True
+    if legacy and legacy.strip():
+        log.warning(
+            "$%s is deprecated: set [bulkdots] rate_state_dir "
+            "(AIRFLOW__BULKDOTS__RATE_STATE_DIR) instead",
+            LEGACY_STATE_DIR_ENV,
+        )
+        return Path(legacy.strip()).expanduser(), True
+    return default_state_dir(), False
 
 
 def pacer_key(base_url: str, token: str) -> str:
@@ -121,40 +159,82 @@ class PaceState:
     last_burst: float = 0.0
     turns: int = 0
     throttled: int = 0
+    #: When the state was last written (wall clock): later than now means the clock stepped back.
+    written_at: float = 0.0
 
     @classmethod
     def from_json(cls, raw: bytes) -> PaceState:
         """The state in ``raw``, or a fresh one when it is empty or unreadable."""
-        try:
-            data = json.loads(raw.decode()) if raw.strip() else {}
-        except (UnicodeDecodeError, ValueError):
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
-        known = {f.name for f in fields(cls)}
-        state = cls()
-        for key, value in data.items():
-            if key in known and isinstance(value, int | float) and value == value:
-                setattr(state, key, type(getattr(state, key))(value))
-        state.share = min(1.0, max(state.share, 1e-3))
-        return state
+        return parse_state(raw)[0]
 
     def to_json(self) -> bytes:
         """Compact JSON of the fields."""
         return json.dumps(asdict(self), separators=(",", ":")).encode()
 
-    def repair(self, now: float) -> None:
-        """Forget instants that lie too far ahead (the clock jumped back, or a reboot)."""
-        if self.next_turn > now + STALE_AFTER_SECONDS:
-            self.next_turn = now
-        if self.next_slot > now + STALE_AFTER_SECONDS:
-            self.next_slot = now
-        if self.grown_at > now:
-            self.grown_at = now
-        if self.calm_until > now + STALE_AFTER_SECONDS:
-            self.calm_until = now
+    def repair(
+        self, now: float, horizon: float = MAX_HOLD_SECONDS, min_share: float = 1e-3
+    ) -> list[str]:
+        """Bring every value within what this pacer could have written; say what was wrong.
+
+        A clock that stepped back since the last write moves every instant back with it;
+        an instant more than ``horizon`` seconds ahead is now; a share under ``min_share``
+        or over 1 is clamped.
+        """
+        problems = []
+        step = self.written_at - now
+        if step > CLOCK_STEP_TOLERANCE:
+            problems.append(f"the wall clock stepped back {step:.0f} s since it was written")
+            for name in _INSTANTS:
+                setattr(self, name, getattr(self, name) - step)
+        self.written_at = min(self.written_at, now)
+        for name in ("next_turn", "next_slot", "calm_until"):
+            if getattr(self, name) > now + horizon:
+                ahead = getattr(self, name) - now
+                problems.append(f"{name} was {ahead:.0f} s ahead (at most {horizon:.0f} s)")
+                setattr(self, name, now)
+        self.grown_at = min(self.grown_at, now)
         if self.last_burst > now:
             self.last_burst = 0.0
+        if not min_share <= self.share <= 1.0:
+            problems.append(f"share {self.share:g} is outside [{min_share:g}, 1]")
+            self.share = min(1.0, max(self.share, min_share))
+        return problems
+
+
+_INSTANTS = ("next_turn", "next_slot", "grown_at", "calm_until", "last_burst")
+_COUNTS = ("turns", "throttled")
+#: Counts beyond this are not counts (JSON allows any size; Python's int() of them is slow).
+_MAX_COUNT = 2**53
+
+
+def parse_state(raw: bytes) -> tuple[PaceState, list[str]]:
+    """The state in ``raw`` (a fresh one if it is unreadable) and what was wrong with it.
+
+    Each field must be a finite number (``1e999`` reads as infinity, which is not), a count
+    a whole one from 0 to 2**53; a field that is not is reset to its default.
+    """
+    state = PaceState()
+    if not raw.strip():
+        return state, []
+    try:
+        data = json.loads(raw.decode())
+    except (UnicodeDecodeError, ValueError):
+        return state, ["it is not JSON"]
+    if not isinstance(data, dict):
+        return state, ["it is not a JSON object"]
+    problems = []
+    known = {f.name for f in fields(PaceState)}
+    for key, value in data.items():
+        if key not in known:
+            continue
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < 0:
+            problems.append(f"{key} {value!r} is not a finite number >= 0")
+        elif key in _COUNTS and value > _MAX_COUNT:
+            problems.append(f"{key} {value!r} is out of range")
+        else:
+            setattr(state, key, int(value) if key in _COUNTS else float(value))
+    return state, problems
 
 
 def interval(rate: float, share: float, headroom: float) -> float:
@@ -177,7 +257,6 @@ def reserve_slot(
 
     Nothing is reserved when the wait would be ``defer_over`` seconds or more.
     """
-    state.repair(now)
     slot = max(now, state.next_slot, state.next_turn)
     if defer_over is None or slot - now < defer_over:
         state.next_slot = slot + interval(rate, state.share, headroom)
@@ -192,7 +271,6 @@ def take_turn(
     Spacing is counted from the instant the last turn was really taken, so a late turn
     pushes the next one back instead of letting the two crowd one window of the API.
     """
-    state.repair(now)
     if now < state.next_turn:
         return state.next_turn - now
     grow_share(state, now, adaptation)
@@ -211,7 +289,6 @@ def note_throttled(
 ) -> None:
     """Hold every turn for ``retry_after``; shrink the share once per burst of 429s (by half
     when the token is contended, a little after a lone 429)."""
-    state.repair(now)
     state.throttled += 1
     state.next_turn = max(state.next_turn, now + retry_after)
     state.next_slot = max(state.next_slot, now + retry_after)
@@ -226,6 +303,8 @@ def note_throttled(
 class _MemoryState:
     """The state of one process, guarded by a thread lock."""
 
+    path: Path | None = None
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state = PaceState()
@@ -235,43 +314,86 @@ class _MemoryState:
         with self._lock:
             yield self._state
 
+    def close(self) -> None:
+        """Nothing to release."""
+
 
 class _FileState:
     """The state in a file every process of the machine reaches, under ``flock``.
 
     Threads of one process share one descriptor (``flock`` locks belong to the open file, so
     they would not exclude each other): a thread lock comes first. A forked child reopens it.
+    When the file cannot be used (see the module docstring) the state moves to this process's
+    memory for good, with a warning; an unsafe directory is refused when ``refuse_unsafe``.
     """
 
-    def __init__(self, path: Path) -> None:
-        import fcntl  # POSIX only; imported here so the module loads everywhere
-
-        self._fcntl = fcntl
+    def __init__(self, path: Path, refuse_unsafe: bool, lock_timeout: float) -> None:
         self.path = path
+        self.refuse_unsafe = refuse_unsafe
+        self.lock_timeout = lock_timeout
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
+        self._memory: _MemoryState | None = None
 
     def _descriptor(self) -> int:
         if self._fd is None or self._pid != os.getpid():
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            dir_fd = open_private_dir(self.path.parent)
+            try:
+                self._fd = open_private_file(dir_fd, self.path.parent, self.path.name)
+            finally:
+                os.close(dir_fd)
             self._pid = os.getpid()
         return self._fd
+
+    def _give_up(self, why: str) -> _MemoryState:
+        log.warning(
+            "Pacing in this process only (other tasks on this machine do not share its "
+            "turns): the shared pace state %s %s",
+            self.path,
+            why,
+        )
+        self._memory = _MemoryState()
+        return self._memory
+
+    def open(self) -> None:
+        """Open (and verify) the file now: an unsafe directory is refused before any request."""
+        with self._lock:
+            self._usable_fd()
+
+    def _usable_fd(self) -> int | None:
+        """The file's descriptor, or ``None`` once the state has moved to memory."""
+        if self._memory is not None:
+            return None
+        try:
+            return self._descriptor()
+        except UnsafeStateError as error:
+            if self.refuse_unsafe:
+                raise
+            self._give_up(f"is unsafe ({error.reason})")
+        except OSError as error:
+            self._give_up(f"cannot be used: {error.strerror or error}")
+        return None
 
     @contextmanager
     def locked(self) -> Iterator[PaceState]:
         with self._lock:
-            fd = self._descriptor()
-            self._fcntl.flock(fd, self._fcntl.LOCK_EX)
+            fd = self._usable_fd()
+            if fd is not None and not lock_within(fd, self.lock_timeout):
+                self._give_up(f"stayed locked over {self.lock_timeout:g} s")
+                fd = None
+            if fd is None:
+                with self._memory_state().locked() as state:
+                    yield state
+                return
             try:
-                state = PaceState.from_json(os.pread(fd, 4096, 0))
-                yield state
-                raw = state.to_json()
-                os.pwrite(fd, raw, 0)
-                os.ftruncate(fd, len(raw))
+                yield from _read_and_write(fd, self.path)
             finally:
-                self._fcntl.flock(fd, self._fcntl.LOCK_UN)
+                unlock(fd)
+
+    def _memory_state(self) -> _MemoryState:
+        assert self._memory is not None
+        return self._memory
 
     def close(self) -> None:
         with self._lock:
@@ -280,11 +402,26 @@ class _FileState:
             self._fd = None
 
 
+def _read_and_write(fd: int, path: Path) -> Iterator[PaceState]:
+    """Yield the state held in ``fd`` (repaired values are logged), then write it back."""
+    state, problems = parse_state(os.pread(fd, 4096, 0))
+    if problems:
+        log.warning("Repaired the shared pace state %s: %s", path, "; ".join(problems))
+    yield state
+    raw = state.to_json()
+    os.pwrite(fd, raw, 0)
+    os.ftruncate(fd, len(raw))
+
+
 class TokenPacer:
     """The pace of one token: turns shared by every thread and process that uses it.
 
     ``rate`` 0 means no limit (no state is touched). ``state_dir`` ``None`` keeps the state in
     this process. The clock is injectable (wall-clock seconds, the same in every process).
+    An unsafe ``state_dir`` raises :class:`~.state_files.UnsafeStateError` here, before any
+    request, when ``refuse_unsafe`` (a directory someone chose); otherwise (the default one in
+    the temp dir, which another user may have taken) the pacer paces in this process only, with
+    a warning, as it does for a directory it cannot write or a lock not had in ``lock_timeout``.
     """
 
     def __init__(
@@ -296,6 +433,8 @@ class TokenPacer:
         clock: Callable[[], float] = time.time,
         headroom: float = DEFAULT_HEADROOM,
         adaptation: Adaptation | None = None,
+        refuse_unsafe: bool = True,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         if not rate >= 0:
             raise ValueError(f"rate must be >= 0, not {rate}")
@@ -309,7 +448,25 @@ class TokenPacer:
         if state_dir is None or not rate:
             self._store = _MemoryState()
         else:
-            self._store = _FileState(Path(state_dir) / f"{key or 'default'}.json")
+            path = Path(state_dir) / f"{key or 'default'}.json"
+            self._store = _FileState(path, refuse_unsafe, lock_timeout)
+            self._store.open()
+        #: No instant of the state lies further ahead than the longest 429 hold plus a turn.
+        self.horizon = MAX_HOLD_SECONDS + interval(
+            self.rate or 1.0, self.adaptation.min_share, headroom
+        )
+
+    @contextmanager
+    def _checked(self) -> Iterator[tuple[PaceState, float]]:
+        """The state, locked and repaired (with a warning), and the instant it was read."""
+        with self._store.locked() as state:
+            now = self._clock()
+            problems = state.repair(now, self.horizon, self.adaptation.min_share)
+            if problems:
+                where = self._store.path or "(in this process)"
+                log.warning("Repaired the pace state %s: %s", where, "; ".join(problems))
+            yield state, now
+            state.written_at = max(state.written_at, now)
 
     @property
     def path(self) -> Path | None:
@@ -320,8 +477,8 @@ class TokenPacer:
         """Take a turn now (return 0) or return the seconds to wait before trying again."""
         if not self.rate:
             return 0.0
-        with self._store.locked() as state:
-            return take_turn(state, self._clock(), self.rate, self.headroom, self.adaptation)
+        with self._checked() as (state, now):
+            return take_turn(state, now, self.rate, self.headroom, self.adaptation)
 
     def wait_turn(self, wait: Callable[[float], None], defer_over: float | None = None) -> float:
         """Wait (through ``wait``) until a turn is taken; return the seconds waited.
@@ -333,8 +490,7 @@ class TokenPacer:
         """
         if not self.rate:
             return 0.0
-        with self._store.locked() as state:
-            now = self._clock()
+        with self._checked() as (state, now):
             seconds = reserve_slot(state, now, self.rate, self.headroom, defer_over) - now
         waited = 0.0
         while True:
@@ -351,17 +507,15 @@ class TokenPacer:
         """The API answered 429: hold every turn ``retry_after`` and lower this share."""
         if not self.rate:
             return
-        with self._store.locked() as state:
-            note_throttled(
-                state, self._clock(), retry_after, self.rate, self.headroom, self.adaptation
-            )
+        hold = min(retry_after, MAX_HOLD_SECONDS)
+        with self._checked() as (state, now):
+            note_throttled(state, now, hold, self.rate, self.headroom, self.adaptation)
 
     def state(self) -> PaceState:
         """A copy of the current state (share, next turn, counts)."""
-        with self._store.locked() as state:
+        with self._checked() as (state, _):
             return PaceState(**asdict(state))
 
     def close(self) -> None:
         """Release the state file's descriptor (it is reopened when needed)."""
-        if isinstance(self._store, _FileState):
-            self._store.close()
+        self._store.close()

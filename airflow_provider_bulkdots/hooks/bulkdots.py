@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -11,7 +13,11 @@ import requests
 from airflow_provider_bulkdots.compat import BaseHook
 from airflow_provider_bulkdots.delivery.attempt import HEADERS, reply_json
 from airflow_provider_bulkdots.delivery.auth import TokenAuth, check_token, url_spellings
-from airflow_provider_bulkdots.delivery.pacing import TokenPacer, default_state_dir
+from airflow_provider_bulkdots.delivery.pacing import (
+    LEGACY_STATE_DIR_ENV,
+    TokenPacer,
+    resolve_state_dir,
+)
 from airflow_provider_bulkdots.delivery.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.results import DeliverySummary
@@ -22,6 +28,16 @@ from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.dots.options import OnInvalid
 from airflow_provider_bulkdots.exceptions import BulkDotsError, api_error
 from airflow_provider_bulkdots.planning.replace import SpanDeleter
+
+
+def rate_state_dir() -> tuple[Path, bool]:
+    """Where the token's pace is shared and whether it was chosen: ``[bulkdots]
+    rate_state_dir`` (``AIRFLOW__BULKDOTS__RATE_STATE_DIR``), then the deprecated
+    ``$BULKDOTS_RATE_STATE_DIR``, then this user's directory in the temp dir."""
+    from airflow_provider_bulkdots.compat import provider_option
+
+    configured = provider_option("bulkdots", "rate_state_dir")
+    return resolve_state_dir(configured, os.environ.get(LEGACY_STATE_DIR_ENV))
 
 
 def _mask_secret(secret: str) -> None:
@@ -127,15 +143,19 @@ class BulkDotsHook(BaseHook):
         """The pace of the token, shared by every task on this machine that uses it.
 
         Every request of this Hook takes a turn from it: bulk POSTs, the token check and
-        reads. Its state is a file named by a hash of host and token in
-        ``$BULKDOTS_RATE_STATE_DIR`` (default: a directory of this user in the temp dir).
+        reads. Its state is a file named by a hash of host and token in the directory of
+        :func:`rate_state_dir`: a chosen one that is not this user's alone is refused
+        (:class:`~.state_files.UnsafeStateError`), the default one is given up for pacing in
+        this process, with a warning.
         """
         if self._limiter is None:
             settings, auth = self._load()
+            state_dir, chosen = rate_state_dir()
             self._limiter = TokenPacer(
                 settings.rate_limit,
                 key=auth.pacer_key(settings.base_url),
-                state_dir=default_state_dir(),
+                state_dir=state_dir,
+                refuse_unsafe=chosen,
             )
         return self._limiter
 

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -529,6 +530,20 @@ def test_a_query_token_is_redacted_in_every_url_spelling(
     for spelling in {token, quote(token, safe=""), quote(token), quote_plus(token)}:
         assert spelling not in text
         assert spelling not in str(redact(f"url ?token={spelling}")), "Airflow's masker too"
+
+
+def test_an_unsafe_rate_state_dir_is_refused_by_name_before_any_request(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    state = tmp_path / "rate"
+    state.mkdir()
+    state.chmod(0o777)  # anyone could swap the state file for a symlink
+    monkeypatch.setenv("AIRFLOW__BULKDOTS__RATE_STATE_DIR", str(state))
+    set_connection(monkeypatch, emu.url, rate_limit=4)
+    with pytest.raises(ConfigurationError) as refused:
+        BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0)])
+    assert str(state) in str(refused.value) and "writable by group or others" in str(refused.value)
+    assert emu.dots() == []
 
 
 # -- records in the endpoint's shape ------------------------------------------------------

@@ -57,7 +57,7 @@ def airflow(emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Ite
     connection = {"conn_type": "bulkdots", "host": emulator.url, "password": TOKEN}
     env = {
         "AIRFLOW_CONN_BULKDOTS_DEFAULT": json.dumps(connection),
-        "BULKDOTS_RATE_STATE_DIR": str(tmp_path_factory.mktemp("rate")),
+        "AIRFLOW__BULKDOTS__RATE_STATE_DIR": str(tmp_path_factory.mktemp("rate")),
     }
     real = RealAirflow(Path(dags), env=env, home=tmp_path_factory.mktemp("airflow-home"))
     with real:

@@ -99,7 +99,7 @@ def test_the_token_pace_is_kept_in_a_file_named_by_a_hash(
     set_connection(monkeypatch, conn, rate_limit=50)
     dag = single_task_dag("op_pace_file", data=readings(30, ["g"]), max_body_bytes=SMALL_BODIES)
     assert dag.test().state == "success"
-    state_dir = Path(os.environ["BULKDOTS_RATE_STATE_DIR"])
+    state_dir = Path(os.environ["AIRFLOW__BULKDOTS__RATE_STATE_DIR"])
     state = json.loads((state_dir / f"{pacer_key(conn.url, conn.token)}.json").read_text())
     assert state["turns"] >= conn.stats()["requests"]["200"]
     assert all(conn.token not in path.read_text() for path in state_dir.iterdir())
