@@ -286,7 +286,9 @@ def _is_loopback(hostname: str) -> bool:
 def resolve_base_url(host: str | None, port: int | None = None) -> str:
     """``scheme://host[:port]`` from a connection host given with or without scheme.
 
-    No scheme means ``https``. ``http`` is refused for any host that is not loopback.
+    No scheme means ``https``. ``http`` is refused for any host that is not loopback. The
+    port may be in the host's URL or in ``port`` (the Port field; empty or 0: none); both
+    given and different is an error that names the two.
     """
     text = (host or "").strip().rstrip("/") or DEFAULT_HOST
     if "://" not in text:
@@ -315,6 +317,12 @@ def resolve_base_url(host: str | None, port: int | None = None) -> str:
     except ValueError:
         raise refuse(f"host {host!r} has an invalid port") from None
     netloc = parts.netloc
+    if port and url_port is not None and int(port) != url_port:
+        raise ConfigurationError(
+            f"the host URL {text!r} names port {url_port} but the Port field says {int(port)}: "
+            "leave the Port field empty (the URL's port is used) or make the two agree",
+            setting="port",
+        )
     if url_port is None and port:
         netloc = f"{netloc}:{int(port)}"
     return f"{scheme}://{netloc}"

@@ -189,7 +189,8 @@ def test_a_value_masked_by_the_ui_says_so() -> None:
         ("things.ubidots.com", None, "https://things.ubidots.com"),
         ("https://things.ubidots.com/", None, "https://things.ubidots.com"),
         ("http://127.0.0.1", 8790, "http://127.0.0.1:8790"),
-        ("http://127.0.0.1:8790", 1234, "http://127.0.0.1:8790"),
+        ("http://127.0.0.1:8790", 8790, "http://127.0.0.1:8790"),
+        ("http://127.0.0.1:8790", 0, "http://127.0.0.1:8790"),
         ("http://localhost:8790", None, "http://localhost:8790"),
         ("http://[::1]:8790", None, "http://[::1]:8790"),
         ("127.0.0.1", 8790, "https://127.0.0.1:8790"),
@@ -197,6 +198,16 @@ def test_a_value_masked_by_the_ui_says_so() -> None:
 )
 def test_base_url(host: str | None, port: int | None, expected: str) -> None:
     assert resolve_base_url(host, port) == expected
+
+
+def test_a_port_in_the_url_and_another_in_the_port_field_is_explained_in_words() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        resolve_base_url("http://127.0.0.1:18790", 1234)
+    assert caught.value.setting == "port"
+    assert str(caught.value).endswith(
+        "the host URL 'http://127.0.0.1:18790' names port 18790 but the Port field says 1234: "
+        "leave the Port field empty (the URL's port is used) or make the two agree"
+    )
 
 
 @pytest.mark.parametrize(
