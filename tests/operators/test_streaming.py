@@ -35,6 +35,9 @@ class AcknowledgingHook:
     def get_sender(self) -> AcknowledgingHook:
         return self
 
+    def get_reader(self) -> Any:
+        raise AssertionError("this load reads nothing back")
+
     def deliver(
         self,
         bodies: Iterable[Body],
@@ -73,7 +76,7 @@ class OfflineOperator(BulkDotsOperator):
 
 
 class TaskInstance:
-    dag_id, run_id, task_id, map_index = "stream", "run", "send", -1
+    dag_id, run_id, task_id, map_index, try_number = "stream", "run", "send", -1, 1
 
     def __init__(self) -> None:
         self.xcoms: dict[str, Any] = {}
