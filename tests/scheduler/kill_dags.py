@@ -20,6 +20,9 @@ from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
 
 DATA = os.environ.get("BULKDOTS_TEST_DATA", "/nonexistent")
 POINTS = ("before_post", "after_post", "after_execute", "between_halves")
+#: ``replace=True`` loads killed after the delete: before its marker is stored, right after it
+#: (before any write), and after the first acknowledgements of the write were stored.
+REPLACE_POINTS = ("replace_before_marker", "replace_after_marker", "replace_mid_write")
 
 
 def killed_marker(dag_id: str) -> Path:
@@ -44,6 +47,8 @@ class KillingStore:
         return self.store.get(key)
 
     def set(self, key: str, value: str) -> None:
+        if self.point.startswith("replace_"):
+            return self._set_replacing(key, value)
         if self.point == "after_post" and "/a/" in key:
             die(self.dag_id)  # requests were answered, their acknowledgements never stored
         self.store.set(key, value)
@@ -53,6 +58,15 @@ class KillingStore:
                 die(self.dag_id)  # the second batch is intended, none of it posted yet
         if self.point == "between_halves" and "/a/" in key and _has_half(value):
             die(self.dag_id)  # a first half is acknowledged and stored; the rest of its body is not
+
+    def _set_replacing(self, key: str, value: str) -> None:
+        if self.point == "replace_before_marker" and key.endswith("/replace"):
+            die(self.dag_id)  # the spans are deleted and confirmed empty; no marker yet
+        self.store.set(key, value)
+        if self.point == "replace_after_marker" and key.endswith("/replace"):
+            die(self.dag_id)  # deleted and marked; not one body written
+        if self.point == "replace_mid_write" and "/a/" in key:
+            die(self.dag_id)  # part of the input is written and acknowledged
 
 
 def _has_half(chunk: str) -> bool:
@@ -99,5 +113,26 @@ for point in POINTS:
             max_body_bytes=8000 if point == "between_halves" else 4000,
             reconcile_delay=1.0,
             post_execute=kill_after_execute if point == "after_execute" else None,
+        )
+    globals()[dag.dag_id] = dag
+
+for point in REPLACE_POINTS:
+    with DAG(
+        dag_id=f"kill_{point}",
+        schedule="@once",
+        start_date=datetime(2024, 1, 1),
+        catchup=False,
+        default_args={"retries": 2, "retry_delay": timedelta(seconds=0)},
+    ) as dag:
+        KillingOperator(
+            task_id="send",
+            kill_point=point,
+            data=f"{DATA}/{point}.csv",
+            device_column="logger",
+            timestamp_column="time",
+            replace=True,
+            max_in_flight=2,
+            max_body_bytes=4000,
+            reconcile_delay=1.0,
         )
     globals()[dag.dag_id] = dag

@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_bulkdots.dots import ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.emulator import Emulator, start_emulator
 from tests.processes import free_port, stop_group
-from tests.scheduler.kill_dags import POINTS
+from tests.scheduler.kill_dags import POINTS, REPLACE_POINTS
 
 HERE = Path(__file__).resolve().parent
 AIRFLOW = Path(sys.executable).with_name("airflow")
@@ -38,21 +39,52 @@ RUN_DEADLINE = 420.0
 pytestmark = pytest.mark.timeout(900)
 
 
+T0 = 1_704_067_200_000
+
+
+def input_rows(point: str, shift: float = 0) -> list[dict[str, Any]]:
+    """The rows of ``write_input`` (``shift`` added to every value: the old data of a replace)."""
+    rows = []
+    for index in range(ROWS):
+        second, logger = divmod(index, 3)
+        rows.append(
+            {
+                "time": T0 + second * 60_000,
+                "logger": f"{point.replace('_', '-')}-{logger}",
+                "temperature": round(20 + index % 50 / 10 + shift, 1),
+                "humidity": 40 + index % 17 + shift,
+                "co2": 400 + index % 300 + shift,
+            }
+        )
+    return rows
+
+
+def old_rows(point: str) -> list[dict[str, Any]]:
+    """What the API holds before a replace: the span with other values and an extra variable,
+    and readings before the span."""
+    inside = [{**row, "pressure": 1000} for row in input_rows(point, shift=0.5)]
+    before = [{**row, "time": row["time"] - 86_400_000} for row in input_rows(point)[:300]]
+    return inside + before
+
+
+def preload(emu: Emulator, point: str) -> None:
+    options = ReshapeOptions(device_column="logger", timestamp_column="time", max_body_bytes=4000)
+    for body in build_bodies(old_rows(point), options):
+        request = urllib.request.Request(
+            emu.bulk_url,
+            data=body.payload,
+            headers={"X-Auth-Token": emu.token, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            assert reply.status == 200
+
+
 def write_input(path: Path, point: str) -> None:
+    rows = input_rows(point)
     with path.open("w", newline="") as handle:
-        out = csv.writer(handle)
-        out.writerow(["time", "logger", "temperature", "humidity", "co2"])
-        for index in range(ROWS):
-            second, logger = divmod(index, 3)
-            out.writerow(
-                [
-                    1_704_067_200_000 + second * 60_000,
-                    f"{point.replace('_', '-')}-{logger}",
-                    round(20 + index % 50 / 10, 1),
-                    40 + index % 17,
-                    400 + index % 300,
-                ]
-            )
+        out = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        out.writeheader()
+        out.writerows(rows)
 
 
 def airflow_env(home: Path, emu: Emulator, port: int) -> dict[str, str]:
@@ -106,9 +138,11 @@ def airflow(
     (home / "dags").mkdir()
     (home / "data").mkdir()
     shutil.copy(HERE / "kill_dags.py", home / "dags" / "kill_dags.py")
-    for point in POINTS:
+    for point in POINTS + REPLACE_POINTS:
         write_input(home / "data" / f"{point}.csv", point)
     with start_emulator(token="kill-tests", rate_limit=0, max_body_bytes=4000) as emu:
+        for point in REPLACE_POINTS:
+            preload(emu, point)
         emu.set_visibility_delay(0.5)
         env = airflow_env(home, emu, free_port())
         subprocess.run(
@@ -183,6 +217,41 @@ def test_a_killed_try_and_its_retry_store_every_dot_once(
         assert retry["reconciled_bodies"] >= 1
 
 
+def valued(emu: Emulator, point: str) -> Counter[tuple[str, str, int, float]]:
+    prefix = point.replace("_", "-") + "-"
+    return Counter(
+        (dot["device"], dot["variable"], dot["timestamp"], float(dot["value"]))
+        for dot in emu.dots()
+        if dot["device"].startswith(prefix)
+    )
+
+
+def as_dots(rows: list[dict[str, Any]]) -> Counter[tuple[str, str, int, float]]:
+    return Counter(
+        (row["logger"], name, row["time"], float(value))
+        for row in rows
+        for name, value in row.items()
+        if name not in ("logger", "time")
+    )
+
+
+@pytest.mark.parametrize("point", REPLACE_POINTS)
+def test_a_replace_killed_after_its_delete_ends_with_the_input_once(
+    airflow: tuple[Path, Emulator, dict[str, str]], point: str
+) -> None:
+    home, emu, _ = airflow
+
+    state, try_number = finished_run(home, f"kill_{point}")
+
+    assert state == "success" and try_number >= 2
+    old = old_rows(point)
+    kept = Counter(
+        {dot: n for dot, n in as_dots(old).items() if dot[1] == "pressure" or dot[2] < T0}
+    )
+    assert valued(emu, point) == as_dots(input_rows(point)) + kept
+    assert kept and len(kept) == 2400 + 900  # untouched: another variable, an earlier span
+
+
 def summary(home: Path, dag_id: str) -> dict[str, Any]:
     """The XCom summary the retry pushed."""
     with sqlite3.connect(home / "airflow.db", timeout=30) as db:
@@ -195,16 +264,18 @@ def summary(home: Path, dag_id: str) -> dict[str, Any]:
 
 def test_the_kills_happened_where_chosen(airflow: tuple[Path, Emulator, dict[str, str]]) -> None:
     home, _, _ = airflow
-    for point in POINTS:
+    for point in POINTS + REPLACE_POINTS:
         finished_run(home, f"kill_{point}")
     assert sorted(path.name for path in (home / "data").glob("*.killed")) == sorted(
-        f"kill_{point}.killed" for point in POINTS
+        f"kill_{point}.killed" for point in POINTS + REPLACE_POINTS
     )
     with sqlite3.connect(home / "airflow.db", timeout=30) as db:
         failed = db.execute(
             "SELECT dag_id FROM task_instance_history WHERE state = 'failed'"
         ).fetchall()
-    assert {dag_id for (dag_id,) in failed} == {f"kill_{point}" for point in POINTS}
+    assert {dag_id for (dag_id,) in failed} == {
+        f"kill_{point}" for point in POINTS + REPLACE_POINTS
+    }
 
 
 def test_clearing_a_succeeded_task_sends_nothing_again(
