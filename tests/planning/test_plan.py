@@ -6,9 +6,11 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given
 
 from airflow_provider_bulkdots.dots import Report, ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.planning import make_plan
+from tests.dots.test_properties import PROPERTY_SETTINGS, wide_input
 
 T0 = 1_704_067_200_000
 
@@ -74,3 +76,22 @@ def test_no_rate_limit_means_no_time_and_an_empty_input_an_empty_plan() -> None:
 def test_shared_by_must_be_a_positive_count() -> None:
     with pytest.raises(ValueError, match="shared_by"):
         make_plan(rows(1), ReshapeOptions(), rate_limit=4.0, shared_by=0)
+
+
+@PROPERTY_SETTINGS
+@given(wide_input())
+def test_the_plan_is_the_reference_model_s_counts_and_span(
+    case: tuple[list[dict[str, Any]], ReshapeOptions, Any],
+) -> None:
+    rows, options, expected = case
+    bodies = list(build_bodies(rows, options))
+
+    plan = make_plan(rows, options, rate_limit=4.0)
+
+    assert (plan.dots, plan.bodies) == (len(expected.dots), len(bodies))
+    assert plan.bytes == sum(body.size for body in bodies)
+    assert plan.rejected_rows == len(expected.bad_rows)
+    assert plan.devices == len({dot[0] for dot in expected.dots})
+    assert plan.variables == len({dot[1] for dot in expected.dots})
+    times = [dot[2] for dot in expected.dots]
+    assert plan.span == ((min(times), max(times)) if times else None)
