@@ -65,8 +65,13 @@ class KillingStore:
         self.store.set(key, value)
         if self.point == "replace_after_marker" and key.endswith("/replace"):
             die(self.dag_id)  # deleted and marked; not one body written
-        if self.point == "replace_mid_write" and "/a/" in key:
-            die(self.dag_id)  # part of the input is written and acknowledged
+        if self.point == "replace_mid_write" and _header_with_acks(key, value):
+            die(self.dag_id)  # part of the input is written, acknowledged and recorded
+
+
+def _header_with_acks(key: str, value: str) -> bool:
+    """Whether ``key`` is the ledger's header (the one key without "/") counting acks."""
+    return "/" not in key and bool(json.loads(value).get("acks"))
 
 
 def _has_half(chunk: str) -> bool:
