@@ -259,7 +259,7 @@ class DeliverySettings:
         path = self.delete_path.format(
             device=quote(device, safe=""), variable=quote(variable, safe="")
         )
-        return self.base_url + path
+        return self.api_root + path  # under the endpoint's gateway prefix, as reads
 
     @property
     def api_root(self) -> str:
