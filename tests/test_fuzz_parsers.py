@@ -105,7 +105,8 @@ def test_arbitrary_files_give_valid_bodies_or_named_rejections(
     _assert_valid_bodies(rows, "wide" if kind == "csv" else "records", 1000)
 
 
-CSV_ALPHABET = st.sampled_from([*'abc019.,;"\t\r\n -:TZ', "NA", "true", "\ufeff", "é"])
+CSV_PIECES = [*'abc019.,;"\t\r\n -:TZ', "NA", "true", "\ufeff", "é"]
+CSV_ALPHABET = st.sampled_from(CSV_PIECES)
 
 
 @FUZZ
@@ -145,6 +146,65 @@ def test_text_like_files_in_every_container_give_bodies_rows_or_one_named_error(
     for body in build_bodies(rows, options, report):
         assert body.size <= 1000
         assert msgspec.json.decode(body.payload)
+    lines = content.count("\n") + content.count("\r") + 1
+    for rejected in report.rejected_sample:
+        assert 1 <= rejected.row_number <= len(rows)
+        assert rejected.line is None or 1 <= rejected.line <= lines
+
+
+HOSTILE_PIECES = st.sampled_from(
+    [
+        *CSV_PIECES,
+        "\n" * 70,  # a run of blank lines, skipped whole
+        "\r\n" * 40,
+        " \n" * 40,
+        "9" * 700,  # long lines against a limit of 1,024 bytes
+        "[" * 1100,  # nesting deeper than the parser reads
+        "\x00",
+        "\xe9",
+    ]
+)
+
+
+@FUZZ
+@given(
+    content=st.lists(HOSTILE_PIECES, max_size=60).map("".join),
+    name=st.sampled_from(["data.csv", "data.csv.gz", "data.jsonl", "data.jsonl.xz"]),
+    encoding=st.sampled_from(["utf-8", "latin-1"]),
+    cut=st.none() | st.integers(min_value=0, max_value=400),
+)
+def test_hostile_files_within_small_limits_give_rows_or_one_named_error(
+    tmp_path_factory: object, content: str, name: str, encoding: str, cut: int | None
+) -> None:
+    """Long lines, blank runs, deep nesting, bytes that are not UTF-8 and compressed files cut
+    short, read within a line limit of 1 KiB: rows numbered inside the file, or one error
+    naming the file. Never a crash, a bare decompression error or a RecursionError."""
+    import gzip
+    import lzma
+
+    from airflow_provider_bulkdots.sources import LineLimits
+
+    directory: Path = tmp_path_factory.mktemp("fuzz")  # type: ignore[attr-defined]
+    path = directory / name
+    raw = content.encode(encoding, "replace")
+    if name.endswith(".gz"):
+        raw = gzip.compress(raw)
+    elif name.endswith(".xz"):
+        raw = lzma.compress(raw)
+    if cut is not None and name.endswith((".gz", ".xz")):
+        raw = raw[:cut]
+    path.write_bytes(raw)
+    limits = LineLimits(max_line_bytes=1024, max_field_chars=1024, max_bad_lines=5)
+    options = ReshapeOptions(on_invalid="skip", max_body_bytes=1000)
+    try:
+        dataset = open_dataset(str(path), options=options, reading=ReadOptions(limits=limits))
+        rows = list(dataset.rows())
+    except DatasetError as error:
+        assert str(error).startswith(str(path))
+        return
+    report = Report(line_of=dataset.line_of)
+    for body in build_bodies(rows, options, report):
+        assert body.size <= 1000
     lines = content.count("\n") + content.count("\r") + 1
     for rejected in report.rejected_sample:
         assert 1 <= rejected.row_number <= len(rows)

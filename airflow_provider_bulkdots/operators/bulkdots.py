@@ -35,6 +35,7 @@ from airflow_provider_bulkdots.operators.summary import summary_lines, task_summ
 from airflow_provider_bulkdots.planning.late import lag_ms
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
 from airflow_provider_bulkdots.sources.datasets import ReadProgress
+from airflow_provider_bulkdots.sources.limits import LineLimits
 from airflow_provider_bulkdots.sources.sql import SQL_ARGUMENTS
 
 if TYPE_CHECKING:
@@ -42,8 +43,12 @@ if TYPE_CHECKING:
     from airflow_provider_bulkdots.delivery.results import DeliverySummary
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
-# Arguments kept as given: the connection and its settings this task overrides, the SQL source.
+# Arguments kept as given: the input, the connection and its settings this task overrides, the
+# SQL source.
 _STORED_AS_GIVEN = (
+    "data",
+    "on_invalid",
+    "rejected_path",
     "bulkdots_conn_id",
     *OVERRIDE_KEYS,
     *SQL_ARGUMENTS,
@@ -77,6 +82,7 @@ READING_OPTIONS = (
     "false_values",
     "decimal",
     "delimiter",
+    "line_limits",
 )
 
 
@@ -120,6 +126,9 @@ class BulkDotsOperator(BaseOperator):
     )
     template_ext: Sequence[str] = (".sql",)
     # set in __init__ from _STORED_AS_GIVEN
+    data: Any
+    on_invalid: str
+    rejected_path: str | None
     bulkdots_conn_id: str
     max_body_bytes: int | None
     rate_limit: float | None
@@ -157,6 +166,7 @@ class BulkDotsOperator(BaseOperator):
     false_values: Sequence[str] | None
     decimal: str
     delimiter: str
+    line_limits: LineLimits | None
     ui_color = "#d7ecfb"
 
     def __init__(
@@ -205,6 +215,7 @@ class BulkDotsOperator(BaseOperator):
         false_values: Sequence[str] | None = None,
         decimal: str = ".",
         delimiter: str = ",",
+        line_limits: LineLimits | None = None,
         dry_run: bool = False,
         shared_by: int = 1,
         **kwargs: Any,
@@ -212,7 +223,6 @@ class BulkDotsOperator(BaseOperator):
         super().__init__(**kwargs)
         for name in READING_OPTIONS:  # how input is read; resolved in reshape_options()
             setattr(self, name, locals()[name])
-        self.data, self.on_invalid, self.rejected_path = data, on_invalid, rejected_path
         for name in _STORED_AS_GIVEN:
             setattr(self, name, locals()[name])
         self.ubidots_asset = attach_assets(self, data, ubidots_asset, incremental)
@@ -263,7 +273,11 @@ class BulkDotsOperator(BaseOperator):
 
     def read_options(self) -> ReadOptions:
         """How files are read, from this operator's (rendered) arguments."""
-        return ReadOptions(file_format=self.file_format, delimiter=self.delimiter)
+        return ReadOptions(
+            file_format=self.file_format,
+            delimiter=self.delimiter,
+            limits=self.line_limits or LineLimits(),
+        )
 
     def open_input(self, options: ReshapeOptions) -> Dataset:
         """``data`` as a dataset: a SQL query when ``sql_conn_id`` is set, else as given."""

@@ -10,5 +10,6 @@ from airflow_provider_bulkdots.sources.datasets import (
     open_dataset,
     used_columns,
 )
+from airflow_provider_bulkdots.sources.limits import LineLimits
 
-__all__ = ["Dataset", "ReadOptions", "UnreadableLine", "open_dataset", "used_columns"]
+__all__ = ["Dataset", "LineLimits", "ReadOptions", "UnreadableLine", "open_dataset", "used_columns"]

@@ -4,7 +4,8 @@ Accepted: a list (or tuple) of row mappings, a pandas DataFrame (extra ``pandas`
 table or stream or a Polars frame (``sources/arrow.py``), an Airflow Asset naming a file, or a
 path or URI (``file://``, ``s3://``, ... through Airflow's ObjectStoragePath) to a CSV, JSON Lines
 (or JSON array) or Parquet (extra ``parquet``) file, compressed or not. Files are read as a
-stream (a JSON array file excepted); a file's header or schema is checked when it is opened,
+stream (a JSON array file excepted: read whole), a line, a cell and the share of unreadable
+rows bounded (``sources/limits.py``); a file's header or schema is checked when it is opened,
 so a file that cannot be read without guessing fails before anything is sent.
 """
 
@@ -30,6 +31,7 @@ from airflow_provider_bulkdots.sources.frames import (
     read_parquet,
 )
 from airflow_provider_bulkdots.sources.json_files import read_json
+from airflow_provider_bulkdots.sources.limits import LineLimits
 from airflow_provider_bulkdots.sources.lines import LineMap
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -49,13 +51,17 @@ UnreadableLine = UnreadableRow
 @dataclass(frozen=True)
 class ReadOptions:
     """How files are read: format (else from the suffix), CSV delimiter, compression
-    (``"infer"``: from the suffix, as pandas)."""
+    (``"infer"``: from the suffix, as pandas), and the bounds of a CSV or JSON Lines file
+    (:class:`~.limits.LineLimits`: a line's bytes, a cell's characters, unreadable rows)."""
 
     file_format: str | None = None
     delimiter: str = ","
     compression: str | None = "infer"
+    limits: LineLimits = field(default_factory=LineLimits)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.limits, LineLimits):
+            raise DatasetError(f"limits must be a LineLimits, got {self.limits!r}")
         if not isinstance(self.delimiter, str) or len(self.delimiter) != 1:
             raise DatasetError(f"delimiter must be one character, got {self.delimiter!r}")
         if self.file_format is not None and self.file_format not in FORMATS:
@@ -226,19 +232,20 @@ def _from_path(data: Any, reading: ReadOptions, options: ReshapeOptions | None) 
     def track(raw: IO[bytes]) -> None:
         _track_position(raw, progress)
 
+    limits = reading.limits
     if kind == "jsonl":
         return Dataset(
             description,
             fingerprint,
-            lambda: read_json(path, compression, lines, track),
+            lambda: read_json(path, compression, lines, track, limits),
             progress,
             lines=lines,
         )
-    layout = inspect_csv(path, compression, reading.delimiter, columns)
+    layout = inspect_csv(path, compression, reading.delimiter, columns, limits)
     return Dataset(
         description,
         fingerprint,
-        lambda: read_csv(path, compression, reading.delimiter, layout, lines, track),
+        lambda: read_csv(path, compression, reading.delimiter, layout, lines, track, limits),
         progress,
         lines=lines,
     )

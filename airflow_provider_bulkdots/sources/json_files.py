@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 import msgspec
 
 from airflow_provider_bulkdots.dots.errors import DatasetError, UnreadableRow
-from airflow_provider_bulkdots.sources.files import DECOMPRESSION_ERRORS, OnOpen, open_bytes
+from airflow_provider_bulkdots.sources.files import OnOpen, open_bytes
+from airflow_provider_bulkdots.sources.limits import BadLineGuard, LineLimits
+from airflow_provider_bulkdots.sources.linefeed import WHITESPACE_RUN, line_batches, read_chunks
 from airflow_provider_bulkdots.sources.lines import LineMap
 
 _decode = msgspec.json.Decoder().decode
@@ -34,56 +37,44 @@ def _decode_line(text: bytes) -> Any:
 
 
 def read_json(
-    path: Any, compression: str | None, lines: LineMap, on_open: OnOpen | None = None
+    path: Any,
+    compression: str | None,
+    lines: LineMap,
+    on_open: OnOpen | None = None,
+    limits: LineLimits | None = None,
 ) -> Iterator[Any]:
     """Rows of a JSON Lines file (or of a JSON array file), each line numbered."""
+    limits = limits or LineLimits()
     lines.reset()
     with open_bytes(path, compression, on_open) as raw:
-        try:
-            first = _read(raw)
-        except DatasetError as error:
-            raise DatasetError(f"{path}: {error}") from None
-        rest_of_file = _chain(first, raw)
+        chunks = read_chunks(raw, path, limits.max_line_bytes)
+        first = next(chunks, b"")
         if first.lstrip(_BOM + b" \t\r\n").startswith(b"["):
-            yield from _array(path, b"".join(rest_of_file))
+            yield from _array(path, first + b"".join(chunks))  # read whole (README)
             return
+        guard = BadLineGuard(path, limits)
         row = 0
-        for number, line in enumerate(_split_lines(rest_of_file), start=1):
-            stripped = line.strip()
-            if number == 1 and stripped.startswith(_BOM):
-                stripped = stripped[len(_BOM) :].strip()
-            if not stripped:
-                continue
-            row += 1
-            lines.mark(row, number)
-            try:
-                yield _decode_line(stripped)
-            except msgspec.DecodeError as error:
-                yield UnreadableRow(str(error), stripped[:200].decode("utf-8", "replace"))
+        batches = line_batches(chain((first,), chunks), path, limits.max_line_bytes, WHITESPACE_RUN)
+        for start, data in batches:
+            for number, line in enumerate(data.split(b"\n"), start):
+                stripped = line.strip()
+                if number == 1 and stripped.startswith(_BOM):
+                    stripped = stripped[len(_BOM) :].strip()
+                if not stripped:
+                    continue
+                row += 1
+                lines.mark(row, number)
+                try:
+                    yield _decode_line(stripped)
+                except (msgspec.DecodeError, RecursionError) as error:
+                    guard.bad(row, number)
+                    yield UnreadableRow(_reason(error), stripped[:200].decode("utf-8", "replace"))
 
 
-def _chain(first: bytes, raw: Any) -> Iterator[bytes]:
-    yield first
-    while chunk := _read(raw):
-        yield chunk
-
-
-def _read(raw: Any) -> bytes:
-    try:
-        chunk: bytes = raw.read(1 << 16)
-    except DECOMPRESSION_ERRORS as error:
-        raise DatasetError(f"cannot be read to its end: {error}") from None
-    return chunk
-
-
-def _split_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        yield from complete
-    if pending:
-        yield pending
+def _reason(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "JSON nested too deeply to read"
+    return str(error)
 
 
 def _array(path: Any, content: bytes) -> Iterator[Any]:
@@ -91,8 +82,9 @@ def _array(path: Any, content: bytes) -> Iterator[Any]:
         content = content[len(_BOM) :]
     try:
         rows = _decode_line(content)
-    except msgspec.DecodeError as error:
-        raise DatasetError(f"{path}: a JSON array file that is not JSON: {error}") from None
+    except (msgspec.DecodeError, RecursionError) as error:
+        reason = _reason(error)
+        raise DatasetError(f"{path}: a JSON array file that is not JSON: {reason}") from None
     if not isinstance(rows, list):
         raise DatasetError(f"{path}: a JSON file must hold one array of row objects")
     yield from rows
