@@ -4,6 +4,12 @@
 whole set is replaced), plus ``fail_next`` (``{"n", "status"}``), ``drop_next`` (n),
 ``inject_next`` (``{"kind", "n"}`` or a list of them), ``rate_limit`` (requests/s) and
 ``visibility_delay`` (seconds). Everything is checked before anything changes.
+
+A web page the developer visits must not be able to wipe or re-fault the emulator: the admin
+calls take the token in the ``X-Auth-Token`` header only (never ``?token=``), and the POSTs a
+JSON body with ``Content-Type: application/json`` (``reset`` takes ``{}`` or nothing). A
+browser sends neither across origins without a CORS preflight, which the emulator never
+grants (it answers no ``OPTIONS``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,38 @@ if TYPE_CHECKING:
 
 ADMIN_BODY_LIMIT = 64 * 1024
 _EXTRA_KEYS = ("fail_next", "drop_next", "inject_next", "rate_limit", "visibility_delay")
+HEADER_ONLY = {
+    "code": 401001,
+    "message": "Admin calls take the token in the X-Auth-Token header only, never ?token=.",
+}
+
+
+def admin_refusal(api: EmulatorAPI, request: Request, body: bool = False) -> Response | None:
+    """The reply that refuses an admin call (401: token not in the header or wrong; 415: a
+    POST whose body is not declared JSON; 400: a body that is not a JSON object), or None."""
+    if request.param("token") is not None or not request.header("X-Auth-Token"):
+        return Response(401, HEADER_ONLY)
+    refused = api.authenticate(request)
+    if refused or not body:
+        return refused
+    media = request.header("Content-Type").split(";")[0].strip().lower()
+    if media != "application/json":
+        return detail(415, f"Admin calls take Content-Type application/json, not {media!r}.")
+    if request.framing not in (Framing.READ, Framing.NOT_DECLARED):
+        return Response(400, {"detail": "Content-Length required, at most 64 KiB."}, close=True)
+    if len(request.body) > ADMIN_BODY_LIMIT:
+        return Response(400, {"detail": "Content-Length required, at most 64 KiB."}, close=True)
+    return None
+
+
+def _json_object(request: Request, empty_ok: bool) -> dict[str, Any]:
+    """The body as a JSON object (``{}`` for none, when ``empty_ok``); ValueError otherwise."""
+    if empty_ok and not request.body.strip():
+        return {}
+    data = parse_body(request.body)
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
 
 
 def stats(api: EmulatorAPI) -> dict[str, Any]:
@@ -35,30 +73,32 @@ def stats(api: EmulatorAPI) -> dict[str, Any]:
 
 def get_stats(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
     """``GET /_emulator/stats``."""
-    return api.authenticate(request) or Response(200, stats(api))
+    return admin_refusal(api, request) or Response(200, stats(api))
 
 
 def post_reset(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
-    """``POST /_emulator/reset``: see :meth:`EmulatorAPI.reset`."""
-    refused = api.authenticate(request)
+    """``POST /_emulator/reset`` (body ``{}`` or none): see :meth:`EmulatorAPI.reset`."""
+    refused = admin_refusal(api, request, body=True)
     if refused:
         return refused
+    try:
+        if _json_object(request, empty_ok=True):
+            raise ValueError("reset takes no fields: send {}")
+    except JSONParseError as exc:
+        return detail(400, exc.detail)
+    except ValueError as exc:
+        return detail(400, str(exc))
     api.reset()
     return Response(200, {"reset": True})
 
 
 def post_faults(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
     """``POST /_emulator/faults``: apply the body, answer the new stats."""
-    refused = api.authenticate(request)
+    refused = admin_refusal(api, request, body=True)
     if refused:
         return refused
-    if request.framing is not Framing.READ or len(request.body) > ADMIN_BODY_LIMIT:
-        return Response(400, {"detail": "Content-Length required, at most 64 KiB."}, close=True)
     try:
-        data = parse_body(request.body)
-        if not isinstance(data, dict):
-            raise ValueError("body must be a JSON object of fault fields")
-        apply_admin(api, data)
+        apply_admin(api, _json_object(request, empty_ok=False))
     except JSONParseError as exc:
         return detail(400, exc.detail)
     except (ValueError, TypeError) as exc:

@@ -14,6 +14,7 @@ from types import FrameType
 from airflow_provider_bulkdots.emulator.faults import Faults
 from airflow_provider_bulkdots.emulator.store import Store
 from airflow_provider_bulkdots.emulator.testing import start_emulator
+from airflow_provider_bulkdots.emulator.transport import MAX_CONNECTIONS
 
 DEFAULT_DB = "bulkdots-emulator.sqlite"
 DEFAULT_TOKEN = "emulator-token"
@@ -108,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default=DEFAULT_DB, help="SQLite file, or :memory:")
     serve.add_argument("--rate-limit", type=float, default=4.0, help="requests/s, 0 for none")
     serve.add_argument("--max-body-bytes", type=int, default=10_000, help="body limit (413)")
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=MAX_CONNECTIONS,
+        help="connections served at once (one thread each); more wait, then get 503",
+    )
     _add_fault_flags(serve)
     _add_status_flags(serve)
     serve.add_argument("--seed", type=int, default=None, help="seed for the random faults")
@@ -182,6 +189,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         visibility_delay=args.visibility_delay,
+        max_connections=args.max_connections,
     )
     with emulator:
         print(f"bulkdots emulator on {emulator.url}", flush=True)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+#: Pages beyond this are refused as a 400 (their offset would overflow the store's integers).
+MAX_PAGE = 1_000_000_000
 
 
 def _read(api: EmulatorAPI, request: Request, answer: Callable[[], Response]) -> Response:
@@ -83,20 +85,29 @@ def _values(api: EmulatorAPI, request: Request, device: str, variable: str) -> R
 
 
 def _page(request: Request) -> tuple[int, int] | Response:
-    """``page`` (from 1; else 404) and ``page_size`` (default 50, at most 1000)."""
-    try:
-        page = int(request.param("page") or "1")
-    except ValueError:
-        page = 0
-    try:
-        size = int(request.param("page_size") or str(DEFAULT_PAGE_SIZE))
-    except ValueError:
-        size = DEFAULT_PAGE_SIZE
-    if size < 1:
-        size = DEFAULT_PAGE_SIZE
-    if page < 1:
-        return detail(404, "Invalid page.")
+    """``page`` (1 to ``MAX_PAGE``, default 1) and ``page_size`` (from 1, default 50; above
+    1000 served as 1000), or a 400 naming the bad one."""
+    page = _whole(request.param("page"), 1, MAX_PAGE)
+    if page is None:
+        return detail(400, f"page must be a whole number from 1 to {MAX_PAGE}, got "
+                           f"{request.param('page')!r}.")  # fmt: skip
+    size = _whole(request.param("page_size"), DEFAULT_PAGE_SIZE, None)
+    if size is None:
+        return detail(400, f"page_size must be a whole number from 1 (at most {MAX_PAGE_SIZE} "
+                           f"served), got {request.param('page_size')!r}.")  # fmt: skip
     return page, min(size, MAX_PAGE_SIZE)
+
+
+def _whole(raw: str | None, default: int, highest: int | None) -> int | None:
+    """``raw`` as a whole number from 1 (to ``highest``), ``default`` when absent, else None."""
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        return None
+    value = int(raw)
+    if value < 1 or (highest is not None and value > highest):
+        return None
+    return value
 
 
 def _time_span(request: Request) -> tuple[int, int] | Response:

@@ -13,7 +13,11 @@ from airflow_provider_bulkdots.emulator.api import BULK_PATH, EmulatorAPI
 from airflow_provider_bulkdots.emulator.faults import FaultInjector, Faults, ReplyFault
 from airflow_provider_bulkdots.emulator.ratelimit import Clock, EmulatorRateLimiter
 from airflow_provider_bulkdots.emulator.store import Store
-from airflow_provider_bulkdots.emulator.transport import EmulatorServer
+from airflow_provider_bulkdots.emulator.transport import (
+    CONNECTION_WAIT,
+    MAX_CONNECTIONS,
+    EmulatorServer,
+)
 
 
 class Emulator:
@@ -128,11 +132,14 @@ def start_emulator(
     wall_clock: Clock | None = None,
     socket_timeout: float = 30.0,
     visibility_delay: float = 0.0,
+    max_connections: int = MAX_CONNECTIONS,
+    connection_wait: float = CONNECTION_WAIT,
 ) -> Emulator:
     """Start an emulator in a background thread; use it in ``with``, or ``close()`` it.
 
     ``clock`` (monotonic seconds) drives the rate limit, ``wall_clock`` (epoch seconds)
-    the stored ``created_at`` and the visibility delay: tests inject both.
+    the stored ``created_at`` and the visibility delay: tests inject both. At most
+    ``max_connections`` connections are served at once (see :mod:`.transport`).
     """
     store = Store(db_path) if wall_clock is None else Store(db_path, clock=wall_clock)
     limiter = (
@@ -149,7 +156,13 @@ def start_emulator(
             max_body_bytes=max_body_bytes,
             visibility_delay_s=visibility_delay,
         )
-        server = EmulatorServer((host, port), api, socket_timeout=socket_timeout)
+        server = EmulatorServer(
+            (host, port),
+            api,
+            socket_timeout=socket_timeout,
+            max_connections=max_connections,
+            connection_wait=connection_wait,
+        )
     except BaseException:
         store.close()
         raise

@@ -5,6 +5,12 @@ Content-Length is valid and at most ``max(1 MiB, max_body_bytes)``, so a refused
 the connection usable), handed to :meth:`EmulatorAPI.handle`, and its
 :class:`~.messages.Response` written: JSON or HTML, a closed connection (``drop``), a bare
 204, or half a body then silence or a TCP reset (``cut``). Nothing here knows the endpoint.
+
+One thread serves one connection, and at most ``max_connections`` (128 by default) are
+served at once: a connection over the cap waits in the accept loop up to ``connection_wait``
+seconds for one to end (idle keep-alive connections end after ``socket_timeout``), then is
+answered 503 with ``Retry-After: 1`` and closed. The access log (DEBUG) never shows a token:
+``?token=`` values and the API's token are written ``***``.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +34,22 @@ log = logging.getLogger(__name__)
 
 # Bodies up to this size (or the API's body limit, if larger) are read before handling.
 READ_LIMIT = 1 << 20
+#: Connections served at once, and how long one over the cap waits for a slot.
+MAX_CONNECTIONS = 128
+CONNECTION_WAIT = 5.0
+_BUSY_BODY = b'{"detail": "Too many connections to the emulator; retry."}'
+BUSY_REPLY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    b"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s"
+    % (len(_BUSY_BODY), _BUSY_BODY)
+)
+_QUERY_TOKEN = re.compile(r"([?&]token=)[^&\s\"]*", re.IGNORECASE)
+
+
+def redact_line(line: str, token: str) -> str:
+    """``line`` with every ``token=`` query value and ``token`` itself written ``***``."""
+    line = _QUERY_TOKEN.sub(r"\1***", line)
+    return line.replace(token, "***") if token else line
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -35,11 +59,22 @@ class EmulatorServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(
-        self, address: tuple[str, int], api: EmulatorAPI, *, socket_timeout: float = 30.0
+        self,
+        address: tuple[str, int],
+        api: EmulatorAPI,
+        *,
+        socket_timeout: float = 30.0,
+        max_connections: int = MAX_CONNECTIONS,
+        connection_wait: float = CONNECTION_WAIT,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, not {max_connections}")
         self.api = api
         self.socket_timeout = socket_timeout
+        self.max_connections = max_connections
+        self.connection_wait = connection_wait
         self.stopping = threading.Event()
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, EmulatorRequestHandler)
@@ -51,13 +86,37 @@ class EmulatorServer(ThreadingHTTPServer):
         return str(host), int(port)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._take_slot():
+            self._refuse(request)
+            return
         with self._connections_lock:
             self._connections.add(request)
         super().process_request(request, client_address)
 
+    def _take_slot(self) -> bool:
+        """A free slot within ``connection_wait`` (in short steps: a stop is not held up)."""
+        deadline = time.monotonic() + self.connection_wait
+        while not self.stopping.is_set():
+            if self._slots.acquire(timeout=min(0.05, max(0.0, deadline - time.monotonic()))):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+        return False
+
+    def _refuse(self, request: socket.socket) -> None:
+        """Answer 503 and close a connection over the cap (no thread is started for it)."""
+        with contextlib.suppress(OSError):
+            request.settimeout(1.0)
+            request.sendall(BUSY_REPLY)
+        log.warning("emulator: over %d connections, one refused with 503", self.max_connections)
+        super().shutdown_request(request)
+
     def shutdown_request(self, request: Any) -> None:
         with self._connections_lock:
+            held = request in self._connections
             self._connections.discard(request)
+        if held:
+            self._slots.release()
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
@@ -89,7 +148,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.socket_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s - %s", self.address_string(), format % args)
+        line = redact_line(format % args, self.server.api.token)
+        log.debug("%s - %s", self.address_string(), line)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Errors found by http.server itself (bad request line, huge headers) as JSON."""

@@ -61,7 +61,7 @@ def test_values_newest_first_with_paging(bulkdots_emulator_clean: Emulator) -> N
     assert last["next"] is None
     assert last["previous"] is not None
     assert _get(emu, path + "/", page=9, page_size=3).status_code == 404
-    assert _get(emu, path, page="x").status_code == 404
+    assert _get(emu, path, page="x").status_code == 400  # refused by name (test_hardening)
     assert _get(emu, "/api/v1.6/devices/dev-1/nothing/values").status_code == 404
 
 
