@@ -80,7 +80,7 @@ class ExactlyOnceDelivery:
         self._unposted_lock = threading.Lock()
         self._state = LedgerState()
         if reconciler is not None:
-            reconciler.on_settled = self._settled
+            reconciler.on_settled = self._reconciled
 
     @property
     def task_ids(self) -> list[str]:
@@ -208,6 +208,8 @@ class ExactlyOnceDelivery:
             return True
         if self.reconciler is None or not state.is_unknown(body.body_id):
             return False
+        if self.meter is not None:
+            self.meter.hold(body.seq)
         remaining = without_halves(body.payload, state.split_halves(body.body_id))
         self.reconciler.add(body, remaining, state.part_task_ids(body.body_id), fresh=False)
         return True
@@ -246,6 +248,12 @@ class ExactlyOnceDelivery:
     def _on_ack(self, body_id: str, part: str, task_id: str) -> None:
         if self.ledger is not None:
             self.ledger.acknowledge(body_id, part, [task_id])
+
+    def _reconciled(self, body: Body, task_ids: list[str]) -> None:
+        """A body of unknown outcome was settled by reading back (and resending)."""
+        if self.meter is not None:
+            self.meter.unknown_settled(body.dot_count)
+        self._settled(body, task_ids)
 
     def _settled(self, body: Body, task_ids: list[str], refused: int = 0) -> None:
         self._task_ids.setdefault(body.seq, []).extend(

@@ -98,6 +98,16 @@ class ProgressMeter:
         self._settled_dots += self.marks.pop(seq, 0)
         self.start_at(self._delivered())
 
+    def hold(self, seq: int) -> None:
+        """The body is held to be read back (an earlier try may have sent it): not done."""
+        self._unknown_dots += self.marks.pop(seq, 0)
+
+    def unknown_settled(self, dots: int) -> None:
+        """A body of unknown outcome was settled by reading back (and resending)."""
+        self._unknown_dots = max(0, self._unknown_dots - dots)
+        self._settled_dots += dots
+        self.done = max(self.done, self._delivered())
+
     def all_sent(self) -> None:
         """Every body built was sent or left out (none is still to come): what is not
         settled by now is only what lost its reply (read back after)."""
@@ -135,9 +145,10 @@ class ProgressMeter:
         if result.acknowledged:
             self.bodies += 1
             self.dots += result.dots - len(result.rejected)
-            self._settled_dots += result.dots if dots is None else dots
-        elif result.outcome == "unknown":
-            self._unknown_dots += result.dots if dots is None else dots
+        if dots is not None and result.acknowledged:  # resends are counted as they settle
+            self._settled_dots += dots
+        elif dots is not None and result.outcome == "unknown":
+            self._unknown_dots += dots
         self.done = max(self.done, self._delivered() if reached is None else reached)
         self._paces.append((now, self.done))
         while len(self._paces) > 2 and now - self._paces[1][0] >= self.pace_window:
@@ -214,4 +225,50 @@ class ProgressMeter:
             f"Delivered: {self._how_far()}; {self.requests:,} requests in "
             f"{format_duration(span)}, {self._against_limit(rate)}{held}; "
             f"{self.throttled} throttled, {self.retries} retried."
+        )
+
+
+@dataclass
+class StepMeter:
+    """Progress of a known number of steps (the read-back's series reads): a line every
+    ``interval`` seconds with count, percent and ETA at the pace so far::
+
+        Reading back: 12/30 series reads (40.0 %), ETA 35 s; 14 read requests.
+    """
+
+    what: str
+    total: int
+    unit: str = "series reads"
+    interval: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+    done: int = 0
+    _started: float = field(default=0.0, init=False)
+    _last_line: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self._started = self._last_line = self.clock()
+
+    def step(self, requests: int) -> str | None:
+        """One step done (``requests`` so far): the line, when one is due."""
+        self.done += 1
+        now = self.clock()
+        if now - self._last_line < self.interval:
+            return None
+        self._last_line = now
+        return self.line(requests)
+
+    def elapsed(self) -> float:
+        """Seconds since the first step began."""
+        return self.clock() - self._started
+
+    def line(self, requests: int) -> str:
+        """How far, the ETA, and the requests made."""
+        elapsed = self.elapsed()
+        percent = 100 * self.done / self.total if self.total else 100.0
+        eta = ""
+        if self.done and elapsed > 0:
+            eta = f", ETA {format_duration((self.total - self.done) * elapsed / self.done)}"
+        return (
+            f"{self.what}: {self.done:,}/{self.total:,} {self.unit} ({percent:.1f} %){eta}; "
+            f"{requests:,} read requests."
         )

@@ -13,19 +13,27 @@ lost in this delivery is first probed with one read, of its largest series, sinc
 stores a body whole (one task per request) or not at all: when every dot of that series is
 there with the same value, created since the delivery began (less ``CLOCK_SKEW_MS``), the body
 is stored; when none is, it is not, and is sent again in full; any other finding (some dots,
-or dots older than the delivery) reads every series. Pure of Airflow.
+or dots older than the delivery) reads every series.
+
+Bodies an earlier try may have sent (found unknown in its ledger) are read back together:
+each series once over the merged spans of the bodies that hold it (see
+:mod:`.readback_plan`), with progress lines and an ETA. Pure of Airflow.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
+from airflow_provider_bulkdots.delivery.progress import StepMeter, format_duration
 from airflow_provider_bulkdots.delivery.readback import SeriesReader, StoredDot
+from airflow_provider_bulkdots.delivery.readback_plan import plan_reads
 from airflow_provider_bulkdots.delivery.split import CannotSplitError, iter_dots, split_payload
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
@@ -135,8 +143,12 @@ class Reconciler:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
+        log: Any = None,
+        progress_interval: float = 30.0,
     ) -> None:
         self.reader = reader
+        self.log = log or logging.getLogger(__name__)
+        self.progress_interval = progress_interval
         self.delay = delay
         self.timeout = timeout
         self.on_settled = on_settled
@@ -182,15 +194,59 @@ class Reconciler:
         """Read back the bodies whose delay has passed (waiting for the first if ``wait``)."""
         if wait and self._queue:
             self._sleep(max(0.0, self._queue[0].not_before - self._clock()))
-        resends: list[Body] = []
+        ready: list[Unsettled] = []
         while self._queue and self._queue[0].not_before <= self._clock():
-            resend = self._read_back(self._queue.popleft())
+            ready.append(self._queue.popleft())
+        earlier = [item for item in ready if not item.fresh and item.resends == 0]
+        together = {id(item) for item in earlier} if len(earlier) > 1 else set()
+        found = self._read_together(earlier) if together else {}
+        resends: list[Body] = []
+        for item in ready:
+            resend = self._read_back(item, found if id(item) in together else None)
             if resend is not None:
                 resends.append(resend)
         return resends
 
-    def _missing(self, item: Unsettled) -> bytes:
+    def _read_together(self, items: list[Unsettled]) -> dict[tuple[str, str], set[int]]:
+        """Read back the series of bodies an earlier try may have sent: each series once
+        over the merged spans that need it, with progress lines."""
+        reads = plan_reads((item.payload for item in items), self.reader.page_size)
+        before = self.reader.requests
+        self.log.info(
+            "Reading back %d bodies of unknown outcome from an earlier try: %d series reads "
+            "(each series once over the spans that need it), a request each and one more per "
+            "%d dots held.",
+            len(items),
+            len(reads),
+            self.reader.page_size,
+        )
+        meter = StepMeter(
+            "Reading back", len(reads), interval=self.progress_interval, clock=self._clock
+        )
+        found: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for read in reads:
+            found[(read.device, read.variable)] |= self.reader.timestamps(
+                read.device, read.variable, read.start, read.end
+            )
+            line = meter.step(self.reader.requests - before)
+            if line is not None:
+                self.log.info("%s", line)
+        self.log.info(
+            "Read back: %d series reads in %d requests and %s.",
+            len(reads),
+            self.reader.requests - before,
+            format_duration(meter.elapsed()),
+        )
+        return found
+
+    def _missing(
+        self, item: Unsettled, found_together: dict[tuple[str, str], set[int]] | None = None
+    ) -> bytes:
         """What of the item's payload the API does not hold (``b""``: nothing)."""
+        if found_together is not None:
+            return payload_without(
+                item.payload, lambda key: key[2] in found_together.get(key[:2], ())
+            )
         spans = series_spans(item.payload)
         found: dict[tuple[str, str], set[int]] = {}
         if item.fresh and len(spans) > 1:
@@ -206,8 +262,10 @@ class Reconciler:
                 found[(device, variable)] = self.reader.timestamps(device, variable, start, end)
         return payload_without(item.payload, lambda key: key[2] in found.get(key[:2], ()))
 
-    def _read_back(self, item: Unsettled) -> Body | None:
-        missing = self._missing(item)
+    def _read_back(
+        self, item: Unsettled, found: dict[tuple[str, str], set[int]] | None = None
+    ) -> Body | None:
+        missing = self._missing(item, found)
         if item.resends == 0:
             self.counts.reconciled_bodies += 1
         if not missing:

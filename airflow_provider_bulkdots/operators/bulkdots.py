@@ -378,6 +378,8 @@ class BulkDotsOperator(BaseOperator):
             delay=self.reconcile_delay,
             timeout=self.reconcile_timeout,
             on_settled=lambda body, task_ids: None,  # replaced by the delivery
+            log=self.log,
+            progress_interval=hook.progress_interval,
         )
 
     def _without_existing(
