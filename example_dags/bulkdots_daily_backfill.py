@@ -4,8 +4,7 @@ Run with catchup over the sample files shipped in ``data/`` (2024-01-01 to 2024-
 The file of each interval is chosen by templating ``data`` with ``ds_nodash``; invalid rows
 are skipped and written to ``rejected_dir`` as JSON Lines. Up to 3 days send at once
 (``max_active_runs=3``): they share the token's rate through its pace on the machine (see
-"One token, many tasks" in the README), so ``rate_limit`` stays the token's and no pool is
-needed.
+docs/scaling-out.md), so ``rate_limit`` stays the token's and no pool is needed.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The README's first screen: the two commands, install, connection, then a complete example DAG
-(the one in example_dags/, verbatim); below it, links to the docs pages, each of which exists."""
+(the one in example_dags/, verbatim); below it, links to the docs pages, each of which exists.
+The installation page lists what pyproject.toml declares."""
 
 from __future__ import annotations
 
@@ -49,3 +50,18 @@ def test_the_readme_points_to_pages_that_exist() -> None:
     assert any(path.startswith("docs/") for path in linked)
     missing = [path for path in linked if not (ROOT / path).is_file()]
     assert missing == []
+
+
+def test_the_installation_page_lists_the_declared_requirements() -> None:
+    page = ROOT / "docs" / "installation.md"
+    if not page.is_file() or not (ROOT / "pyproject.toml").is_file():
+        pytest.skip("no docs here")
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    text = page.read_text()
+    for requirement in project["dependencies"]:
+        assert f"| `{requirement}` |" in text, requirement
+    for extra, requirements in project["optional-dependencies"].items():
+        if extra != "dev":
+            listed = ", ".join(f"`{requirement}`" for requirement in requirements)
+            assert f"| `{extra}` | {listed} |" in text, extra
