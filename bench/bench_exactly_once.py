@@ -30,15 +30,15 @@ from typing import Any
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bulkdots-bench-"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airflow_provider_bulkdots.delivery.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceDelivery
-from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
-from airflow_provider_bulkdots.delivery.pacing import TokenPacer
-from airflow_provider_bulkdots.delivery.readback import SeriesReader
-from airflow_provider_bulkdots.delivery.reconcile import Reconciler
-from airflow_provider_bulkdots.delivery.sender import Sender
+from airflow_provider_bulkdots.delivery.exactly_once.delivery import ExactlyOnceDelivery
+from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger
+from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader
+from airflow_provider_bulkdots.delivery.exactly_once.reconcile import Reconciler
+from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.http.sender import Sender
+from airflow_provider_bulkdots.delivery.http.transport import make_session
+from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer
 from airflow_provider_bulkdots.delivery.settings import resolve_settings
-from airflow_provider_bulkdots.delivery.transport import make_session
 from airflow_provider_bulkdots.dots import Body, ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.emulator import Emulator, Faults, start_emulator
 from bench._common import wide_rows

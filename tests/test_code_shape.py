@@ -1,17 +1,24 @@
-"""The package's shape: short functions, and imports that only point down the layers.
+"""The package's shape: short functions, imports that only point down the layers, no circles.
 
 Layers, bottom first (a module may import its own layer and the ones below, never above):
 
-    0  airflow_provider_bulkdots (the root __init__), exceptions.py, dots/   pure, no Airflow
-    1  delivery/, planning/                                                   pure, no Airflow
-    2  sources/, compat.py (every Airflow import of the provider, see tests/test_compat.py)
-    3  hooks/, get_provider_info.py
-    4  triggers/
-    5  operators/, cli.py, __main__.py
-    6  emulator/  (a stand-in of the API; nothing of the provider imports it)
+    0    airflow_provider_bulkdots (the root __init__), exceptions.py, dots/    pure, no Airflow
+    1.1  delivery/settings.py, state_files.py, pacing/, reporting/            pure, no Airflow
+    1.2  delivery/http/ (the request path: auth, transport, attempt, retry, sender)   "
+    1.3  delivery/exactly_once/ (ledger, read-back, skip_existing, composed)          "
+    1.4  delivery/__init__ (the delivery layer's public names)                         "
+    1.5  planning/ (plan, check, replace, late data: above delivery)                   "
+    2    sources/, compat.py (every Airflow import of the provider, see tests/test_compat.py)
+    3    stores/ (what a task leaves in Airflow and on disk: ledger store, watermarks,
+         assets, lineage, rejected rows, summary)
+    4    hooks/, get_provider_info.py
+    5    operators/ (the operators and their parts), cli.py, __main__.py
+    6    emulator/  (a stand-in of the API; nothing of the provider imports it)
 
+A module's layer is that of the longest entry of :data:`LAYERS` its dotted name starts with.
 Every import counts, also those inside functions and under ``TYPE_CHECKING``: a lazy import
-is still a dependency.
+is still a dependency. No module imports itself back through others (no import circles,
+lazy imports included).
 
 Every third-party module the package imports comes from a distribution it declares
 (``pyproject.toml``, read back from the installed metadata); one declared only in an extra
@@ -31,24 +38,30 @@ PACKAGE = "airflow_provider_bulkdots"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 MAX_FUNCTION_LINES = 60
 
-LAYERS: dict[str, int] = {
+LAYERS: dict[str, float] = {
     "": 0,
     "exceptions": 0,
     "dots": 0,
-    "delivery": 1,
-    "planning": 1,
+    "delivery.settings": 1.1,
+    "delivery.state_files": 1.1,
+    "delivery.pacing": 1.1,
+    "delivery.reporting": 1.1,
+    "delivery.http": 1.2,
+    "delivery.exactly_once": 1.3,
+    "delivery": 1.4,
+    "planning": 1.5,
     "sources": 2,
-    "hooks": 3,
-    "get_provider_info": 3,
     "compat": 2,
-    "triggers": 4,
+    "stores": 3,
+    "hooks": 4,
+    "get_provider_info": 4,
     "operators": 5,
     "cli": 5,
     "__main__": 5,
     "emulator": 6,
 }
-#: Layers that must not import Airflow at all (the pure core and the delivery layer).
-NO_AIRFLOW_BELOW = 1
+#: Layers up to this one must not import Airflow at all (the core, delivery, planning).
+NO_AIRFLOW_BELOW = 1.5
 
 
 #: Module name -> distribution, where the import name is not the distribution's name.
@@ -69,14 +82,24 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _layer(module: str) -> int | None:
+def _layer(module: str) -> float | None:
     """The layer of a module of the package (``None``: not the package's)."""
     if module != PACKAGE and not module.startswith(PACKAGE + "."):
         return None
-    top = module[len(PACKAGE) + 1 :].split(".")[0] if module != PACKAGE else ""
-    if top not in LAYERS:
+    key = _layer_key(module)
+    if key is None:
+        top = module[len(PACKAGE) + 1 :].split(".")[0]
         raise AssertionError(f"{module}: give {top!r} a layer in tests/test_code_shape.py")
-    return LAYERS[top]
+    return LAYERS[key]
+
+
+def _layer_key(module: str) -> str | None:
+    """The longest entry of :data:`LAYERS` that ``module`` (of the package) falls under."""
+    relative = module[len(PACKAGE) + 1 :] if module != PACKAGE else ""
+    if not relative:
+        return ""
+    candidates = [key for key in LAYERS if key and f"{relative}.".startswith(f"{key}.")]
+    return max(candidates, key=len) if candidates else None
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -148,15 +171,90 @@ def test_the_pure_layers_do_not_import_airflow() -> None:
     assert not found, "Airflow imported by the pure layers:\n" + "\n".join(found)
 
 
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports by name: ``from pkg import sub`` imports
+    ``sub`` (a module), ``from pkg import name`` imports ``pkg``; the parent packages Python
+    initialises on the way are not counted (they are not a dependency the module chose)."""
+    graph: dict[str, set[str]] = {}
+    for path in _modules():
+        module = _module_name(path)
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                targets |= _named_modules(node, package)
+        graph[module] = {name for name in targets if name.startswith(PACKAGE) and name != module}
+    return graph
+
+
+def _named_modules(node: ast.Import | ast.ImportFrom, package: str) -> set[str]:
+    """The modules one import statement names."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    base = _imports_in(ast.unparse(node), package)[0][1]
+    subs = {f"{base}.{alias.name}" for alias in node.names}
+    modules = {name for name in subs if name.startswith(PACKAGE) and _is_module(name)}
+    return modules | ({base} if modules != subs else set())
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component: list[str] = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circles() -> None:
+    circles = _circles(_import_graph())
+    assert not circles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in circles)
+
+
+def test_the_circle_finder_sees_a_circle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _circles(graph) == [["a", "b", "c"]]
+
+
+def test_layers_are_drawn_for_the_real_packages() -> None:
+    """Every subpackage named in :data:`LAYERS` exists, and every module has a layer."""
+    for key in LAYERS:
+        if key:
+            assert _is_module(f"{PACKAGE}.{key}"), f"LAYERS names {key!r}, which does not exist"
+    for path in _modules():
+        assert _layer(_module_name(path)) is not None
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook", 3),
-        ("from ..hooks import bulkdots", 3),
+        ("from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook", 4),
+        ("from ..hooks import bulkdots", 4),
         ("from .. import exceptions", 0),
         ("import airflow_provider_bulkdots.operators.bulkdots", 5),
         ("if TYPE_CHECKING:\n    from ..operators.bulkdots import BulkDotsOperator", 5),
-        ("def f():\n    from airflow_provider_bulkdots.triggers import x", 4),
+        ("def f():\n    from airflow_provider_bulkdots.stores import ledger", 3),
+        ("from .http.sender import Sender", 1.2),
     ],
 )
 def test_the_checker_sees_every_kind_of_import(source: str, expected: int) -> None:
@@ -166,10 +264,7 @@ def test_the_checker_sees_every_kind_of_import(source: str, expected: int) -> No
 
 
 def _layer_known(name: str) -> bool:
-    if not name.startswith(PACKAGE):
-        return False
-    top = name[len(PACKAGE) :].lstrip(".").split(".")[0]
-    return top in LAYERS
+    return name.startswith(PACKAGE) and _layer_key(name) is not None
 
 
 def _declared() -> tuple[set[str], set[str]]:

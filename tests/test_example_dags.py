@@ -13,7 +13,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_bulkdots.emulator import Emulator
-from airflow_provider_bulkdots.operators.summary import SUMMARY_KEYS
+from airflow_provider_bulkdots.stores.summary import SUMMARY_KEYS
 from tests.operators.dag_runs import (
     EXAMPLE_DAGS,
     example_dags,

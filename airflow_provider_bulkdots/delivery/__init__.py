@@ -12,12 +12,16 @@ ledger and reconciliation composed).
 
 from __future__ import annotations
 
-from airflow_provider_bulkdots.delivery.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.limiter import Pacer
-from airflow_provider_bulkdots.delivery.pacing import TokenPacer, WaitTooLong
-from airflow_provider_bulkdots.delivery.results import DeliverySummary, RejectedDot, SendResult
-from airflow_provider_bulkdots.delivery.retry import RetryPolicy
-from airflow_provider_bulkdots.delivery.sender import OnResult, Sender
+from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy
+from airflow_provider_bulkdots.delivery.http.sender import OnResult, Sender
+from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
+from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer, WaitTooLong
+from airflow_provider_bulkdots.delivery.reporting.results import (
+    DeliverySummary,
+    RejectedDot,
+    SendResult,
+)
 from airflow_provider_bulkdots.delivery.settings import (
     DEFAULT_ENDPOINT,
     DEFAULT_HOST,

@@ -24,7 +24,7 @@ from airflow_provider_bulkdots.emulator.store import check_visibility_delay
 from airflow_provider_bulkdots.emulator.validate import JSONParseError, parse_body
 
 if TYPE_CHECKING:
-    from airflow_provider_bulkdots.emulator.api import EmulatorAPI
+    from airflow_provider_bulkdots.emulator.service import EmulatorService
 
 ADMIN_BODY_LIMIT = 64 * 1024
 _EXTRA_KEYS = ("fail_next", "drop_next", "inject_next", "rate_limit", "visibility_delay")
@@ -34,7 +34,7 @@ HEADER_ONLY = {
 }
 
 
-def admin_refusal(api: EmulatorAPI, request: Request, body: bool = False) -> Response | None:
+def admin_refusal(api: EmulatorService, request: Request, body: bool = False) -> Response | None:
     """The reply that refuses an admin call (401: token not in the header or wrong; 415: a
     POST whose body is not declared JSON; 400: a body that is not a JSON object), or None."""
     if request.param("token") is not None or not request.header("X-Auth-Token"):
@@ -62,7 +62,7 @@ def _json_object(request: Request, empty_ok: bool) -> dict[str, Any]:
     return data
 
 
-def stats(api: EmulatorAPI) -> dict[str, Any]:
+def stats(api: EmulatorService) -> dict[str, Any]:
     """The store's counts, with the live faults, rate limit and visibility delay."""
     counts = api.store.stats()
     counts["faults"] = api.faults.faults.to_dict()
@@ -71,13 +71,13 @@ def stats(api: EmulatorAPI) -> dict[str, Any]:
     return counts
 
 
-def get_stats(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+def get_stats(api: EmulatorService, request: Request, match: re.Match[str]) -> Response:
     """``GET /_emulator/stats``."""
     return admin_refusal(api, request) or Response(200, stats(api))
 
 
-def post_reset(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
-    """``POST /_emulator/reset`` (body ``{}`` or none): see :meth:`EmulatorAPI.reset`."""
+def post_reset(api: EmulatorService, request: Request, match: re.Match[str]) -> Response:
+    """``POST /_emulator/reset`` (body ``{}`` or none): see :meth:`.api.EmulatorAPI.reset`."""
     refused = admin_refusal(api, request, body=True)
     if refused:
         return refused
@@ -92,7 +92,7 @@ def post_reset(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Resp
     return Response(200, {"reset": True})
 
 
-def post_faults(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+def post_faults(api: EmulatorService, request: Request, match: re.Match[str]) -> Response:
     """``POST /_emulator/faults``: apply the body, answer the new stats."""
     refused = admin_refusal(api, request, body=True)
     if refused:
@@ -106,7 +106,7 @@ def post_faults(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Res
     return Response(200, stats(api))
 
 
-def apply_admin(api: EmulatorAPI, data: dict[str, Any]) -> None:
+def apply_admin(api: EmulatorService, data: dict[str, Any]) -> None:
     """Check every field of an admin body, then apply them all (ValueError names the bad one)."""
     fields = dict(data)
     extra = {key: fields.pop(key) for key in _EXTRA_KEYS if key in fields}

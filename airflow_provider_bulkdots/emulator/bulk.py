@@ -26,12 +26,12 @@ from airflow_provider_bulkdots.emulator.validate import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_bulkdots.emulator.api import EmulatorAPI
+    from airflow_provider_bulkdots.emulator.service import EmulatorService
 
 HTML_OK = "<!doctype html><html><body><p>OK</p></body></html>"
 
 
-def post_bulk(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+def post_bulk(api: EmulatorService, request: Request, match: re.Match[str]) -> Response:
     """Answer one bulk POST, store what it accepts, and count it."""
     plan = api.faults.plan_post()
     if plan.down:
@@ -47,7 +47,7 @@ def post_bulk(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Respo
     return response
 
 
-def _refusal(api: EmulatorAPI, request: Request, plan: FaultPlan) -> Response | None:
+def _refusal(api: EmulatorService, request: Request, plan: FaultPlan) -> Response | None:
     """The reply refusing the request before its body is parsed, or None."""
     if plan.error_status is not None:
         phrase = _phrase(plan.error_status)
@@ -88,7 +88,7 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-def _framing_refusal(api: EmulatorAPI, request: Request) -> Response | None:
+def _framing_refusal(api: EmulatorService, request: Request) -> Response | None:
     framing = request.framing
     if framing in (Framing.NOT_DECLARED, Framing.CHUNKED):
         return Response(411, {"detail": "Content-Length required."}, close=True)
@@ -103,7 +103,7 @@ def _framing_refusal(api: EmulatorAPI, request: Request) -> Response | None:
     return None
 
 
-def _dots(api: EmulatorAPI, request: Request) -> list[Dot] | Response:
+def _dots(api: EmulatorService, request: Request) -> list[Dot] | Response:
     """The body's dots, or the 400 refusing it."""
     try:
         dots = validate(parse_body(request.body))
@@ -120,7 +120,7 @@ def _dots(api: EmulatorAPI, request: Request) -> list[Dot] | Response:
     return Response(204, no_body=True)
 
 
-def _accept(api: EmulatorAPI, dots: list[Dot], length: int, plan: FaultPlan) -> Response:
+def _accept(api: EmulatorService, dots: list[Dot], length: int, plan: FaultPlan) -> Response:
     """Store an accepted body (unless its reply fault says not to) and reply as it says."""
     fault = plan.reply()
     task_id = secrets.token_hex(12)

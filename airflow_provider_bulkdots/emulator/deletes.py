@@ -21,7 +21,7 @@ from airflow_provider_bulkdots.emulator.messages import Request, Response, detai
 from airflow_provider_bulkdots.emulator.validate import MAX_TIMESTAMP_MS
 
 if TYPE_CHECKING:
-    from airflow_provider_bulkdots.emulator.api import EmulatorAPI
+    from airflow_provider_bulkdots.emulator.service import EmulatorService
     from airflow_provider_bulkdots.emulator.store import Store
 
 DELETE_PATTERN = r"/api/v2\.0/devices/([^/]+)/([^/]+)/values/delete/?"
@@ -76,7 +76,7 @@ def _millis(request: Request, name: str) -> int | Response:
     return int(raw)
 
 
-def post_delete(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+def post_delete(api: EmulatorService, request: Request, match: re.Match[str]) -> Response:
     """Accept a deletion of a device's (or one variable's) values in a span."""
     if api.faults.plan_read().down:
         return Response(0, drop=True)

@@ -18,7 +18,7 @@ from airflow_provider_bulkdots.emulator.messages import NOT_FOUND, Request, Resp
 from airflow_provider_bulkdots.emulator.validate import MAX_TIMESTAMP_MS
 
 if TYPE_CHECKING:
-    from airflow_provider_bulkdots.emulator.api import EmulatorAPI
+    from airflow_provider_bulkdots.emulator.service import EmulatorService
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -26,7 +26,7 @@ MAX_PAGE_SIZE = 1000
 MAX_PAGE = 1_000_000_000
 
 
-def _read(api: EmulatorAPI, request: Request, answer: Callable[[], Response]) -> Response:
+def _read(api: EmulatorService, request: Request, answer: Callable[[], Response]) -> Response:
     """Refuse a read (server down: closed; token: 401; rate: 429) or answer it; the injected
     latency delays either reply."""
     plan = api.faults.plan_read()
@@ -38,18 +38,18 @@ def _read(api: EmulatorAPI, request: Request, answer: Callable[[], Response]) ->
     return response
 
 
-def get_devices(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+def get_devices(api: EmulatorService, request: Request, match: re.Match[str]) -> Response:
     """``GET /api/v2.0/devices/``: the devices with a visible dot, oldest first."""
     return _read(api, request, lambda: _devices(api, request))
 
 
-def get_values(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+def get_values(api: EmulatorService, request: Request, match: re.Match[str]) -> Response:
     """``GET /api/v1.6/devices/<device>/<variable>/values/``: visible dots, newest first."""
     device, variable = unquote(match[1]), unquote(match[2])
     return _read(api, request, lambda: _values(api, request, device, variable))
 
 
-def _devices(api: EmulatorAPI, request: Request) -> Response:
+def _devices(api: EmulatorService, request: Request) -> Response:
     paging = _page(request)
     if isinstance(paging, Response):
         return paging
@@ -68,7 +68,7 @@ def _devices(api: EmulatorAPI, request: Request) -> Response:
     return _paged(request, page, size, count, results)
 
 
-def _values(api: EmulatorAPI, request: Request, device: str, variable: str) -> Response:
+def _values(api: EmulatorService, request: Request, device: str, variable: str) -> Response:
     paging = _page(request)
     if isinstance(paging, Response):
         return paging

@@ -11,19 +11,19 @@ from typing import Any
 import requests
 
 from airflow_provider_bulkdots.compat import BaseHook
-from airflow_provider_bulkdots.delivery.attempt import HEADERS, reply_json
-from airflow_provider_bulkdots.delivery.auth import TokenAuth, check_token, url_spellings
-from airflow_provider_bulkdots.delivery.pacing import (
+from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader
+from airflow_provider_bulkdots.delivery.http.attempt import HEADERS, reply_json
+from airflow_provider_bulkdots.delivery.http.auth import TokenAuth, check_token, url_spellings
+from airflow_provider_bulkdots.delivery.http.sender import OnResult, Sender
+from airflow_provider_bulkdots.delivery.http.transport import make_session, request_deadline
+from airflow_provider_bulkdots.delivery.pacing.token import (
     LEGACY_STATE_DIR_ENV,
     TokenPacer,
     resolve_state_dir,
 )
-from airflow_provider_bulkdots.delivery.progress import ProgressMeter
-from airflow_provider_bulkdots.delivery.readback import SeriesReader
-from airflow_provider_bulkdots.delivery.results import DeliverySummary
-from airflow_provider_bulkdots.delivery.sender import OnResult, Sender
+from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
+from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings, resolve_settings
-from airflow_provider_bulkdots.delivery.transport import make_session, request_deadline
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.dots.options import OnInvalid
 from airflow_provider_bulkdots.exceptions import BulkDotsError, api_error

@@ -12,35 +12,42 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 import msgspec
 
 from airflow_provider_bulkdots.compat import BaseOperator, date_time_trigger
-from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts, ExactlyOnceDelivery
-from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
-from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger, KeyValueStore
-from airflow_provider_bulkdots.delivery.pacing import WaitTooLong
-from airflow_provider_bulkdots.delivery.progress import ProgressMeter, format_duration
-from airflow_provider_bulkdots.delivery.reconcile import Reconciler
+from airflow_provider_bulkdots.delivery.exactly_once.delivery import (
+    ExactlyOnceCounts,
+    ExactlyOnceDelivery,
+)
+from airflow_provider_bulkdots.delivery.exactly_once.existing import (
+    collect_spans,
+    drop_existing,
+    read_existing,
+)
+from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger, KeyValueStore
+from airflow_provider_bulkdots.delivery.exactly_once.reconcile import Reconciler
+from airflow_provider_bulkdots.delivery.pacing.token import WaitTooLong
+from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter, format_duration
 from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
 from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, checked_bodies
 from airflow_provider_bulkdots.dots.spool import spool_bodies
 from airflow_provider_bulkdots.exceptions import ConfigurationError
-from airflow_provider_bulkdots.operators.assets import attach_assets, note_delivery
-from airflow_provider_bulkdots.operators.incremental import (
+from airflow_provider_bulkdots.operators.replacing import replaced
+from airflow_provider_bulkdots.planning.late import lag_ms
+from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
+from airflow_provider_bulkdots.sources.dataset import ReadProgress
+from airflow_provider_bulkdots.sources.limits import LineLimits
+from airflow_provider_bulkdots.sources.sql import SQL_ARGUMENTS
+from airflow_provider_bulkdots.stores.assets import attach_assets, note_delivery
+from airflow_provider_bulkdots.stores.ledger import DEFAULT_RETENTION_DAYS, ledger_location
+from airflow_provider_bulkdots.stores.rejected import RejectedRowsWriter
+from airflow_provider_bulkdots.stores.summary import summary_lines, task_summary
+from airflow_provider_bulkdots.stores.watermarks import (
     NoWatermarks,
     Watermarks,
     watermark_store,
 )
-from airflow_provider_bulkdots.operators.rejected import RejectedRowsWriter
-from airflow_provider_bulkdots.operators.replacing import replaced
-from airflow_provider_bulkdots.operators.resume import DEFAULT_RETENTION_DAYS, ledger_location
-from airflow_provider_bulkdots.operators.summary import summary_lines, task_summary
-from airflow_provider_bulkdots.planning.late import lag_ms
-from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
-from airflow_provider_bulkdots.sources.datasets import ReadProgress
-from airflow_provider_bulkdots.sources.limits import LineLimits
-from airflow_provider_bulkdots.sources.sql import SQL_ARGUMENTS
 
 if TYPE_CHECKING:
     from airflow_provider_bulkdots.compat import Context
-    from airflow_provider_bulkdots.delivery.results import DeliverySummary
+    from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
 # Arguments kept as given: the input, the connection and its settings this task overrides, the
@@ -298,7 +305,7 @@ class BulkDotsOperator(BaseOperator):
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The input dataset and the Ubidots output, for the OpenLineage provider."""
-        from airflow_provider_bulkdots.operators.lineage import openlineage_facets
+        from airflow_provider_bulkdots.stores.lineage import openlineage_facets
 
         return openlineage_facets(self)
 

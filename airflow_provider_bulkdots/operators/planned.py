@@ -14,10 +14,10 @@ from airflow_provider_bulkdots.planning import Plan, make_plan
 
 if TYPE_CHECKING:
     from airflow_provider_bulkdots.compat import Context
-    from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
+    from airflow_provider_bulkdots.operators.loading import LoadingOperator
 
 
-def plan_only(operator: BulkDotsOperator, context: Context) -> list[str]:
+def plan_only(operator: LoadingOperator, context: Context) -> list[str]:
     """Build the plan, log it, push it to the XCom key ``plan``; fail as the run would.
 
     Returns no task_id: nothing was sent.
@@ -50,7 +50,7 @@ def plan_only(operator: BulkDotsOperator, context: Context) -> list[str]:
     return []
 
 
-def plan_for_xcom(plan: Plan, operator: BulkDotsOperator) -> dict[str, Any]:
+def plan_for_xcom(plan: Plan, operator: LoadingOperator) -> dict[str, Any]:
     """The plan's dict, with what it cannot know without reading the API said."""
     pushed = plan.as_dict()
     if operator.skip_existing or (operator.incremental and operator.lag):

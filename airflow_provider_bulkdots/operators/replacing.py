@@ -19,15 +19,15 @@ from airflow_provider_bulkdots.planning.replace import (
 )
 
 if TYPE_CHECKING:
-    from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
+    from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
-    from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
+    from airflow_provider_bulkdots.operators.loading import LoadingOperator
 
 #: Seconds between two read-backs of a span not yet empty.
 CONFIRM_POLL_SECONDS = 1.0
 
 
-def check_replace(operator: BulkDotsOperator) -> None:
+def check_replace(operator: LoadingOperator) -> None:
     """Refuse what cannot be combined with ``replace`` (before reading anything)."""
     if operator.incremental or operator.skip_existing:
         raise ConfigurationError(
@@ -38,7 +38,7 @@ def check_replace(operator: BulkDotsOperator) -> None:
 
 
 def replaced(
-    operator: BulkDotsOperator,
+    operator: LoadingOperator,
     bodies: Iterator[Body],
     hook: BulkDotsHook,
     report: Report,

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_provider_bulkdots.delivery.readback import StoredDot
-from airflow_provider_bulkdots.delivery.split import iter_dots
+from airflow_provider_bulkdots.delivery.exactly_once.readback import StoredDot
+from airflow_provider_bulkdots.delivery.http.split import iter_dots
 from airflow_provider_bulkdots.dots import Body
 
 Series = tuple[str, str]

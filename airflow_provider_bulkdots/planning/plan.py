@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_bulkdots.delivery.existing import collect_spans
-from airflow_provider_bulkdots.delivery.progress import format_duration
+from airflow_provider_bulkdots.delivery.exactly_once.existing import collect_spans
+from airflow_provider_bulkdots.delivery.reporting.progress import format_duration
 from airflow_provider_bulkdots.dots import Body, InvalidRowsError, Report, ReshapeOptions
 from airflow_provider_bulkdots.dots.pipeline import build_bodies
 

@@ -26,20 +26,20 @@ from typing import Any
 import requests
 import tenacity
 
-from airflow_provider_bulkdots.delivery.attempt import (
+from airflow_provider_bulkdots.delivery.exactly_once.existing import collect_spans
+from airflow_provider_bulkdots.delivery.exactly_once.ledger import KeyValueStore
+from airflow_provider_bulkdots.delivery.http.attempt import (
     HEADERS,
     QUOTED_REPLY_CHARS,
     is_retryable_status,
     parse_retry_after,
     reply_json,
 )
-from airflow_provider_bulkdots.delivery.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.existing import collect_spans
-from airflow_provider_bulkdots.delivery.ledger import KeyValueStore
-from airflow_provider_bulkdots.delivery.limiter import Pacer
-from airflow_provider_bulkdots.delivery.retry import RetryPolicy
+from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy
+from airflow_provider_bulkdots.delivery.http.transport import request_deadline
+from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
-from airflow_provider_bulkdots.delivery.transport import request_deadline
 from airflow_provider_bulkdots.dots import Body, Report
 from airflow_provider_bulkdots.dots.spool import spool_bodies
 from airflow_provider_bulkdots.exceptions import (

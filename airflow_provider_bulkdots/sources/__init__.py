@@ -3,8 +3,8 @@ files, compressed or not."""
 
 from __future__ import annotations
 
+from airflow_provider_bulkdots.sources.dataset import Dataset, ReadProgress
 from airflow_provider_bulkdots.sources.datasets import (
-    Dataset,
     ReadOptions,
     UnreadableLine,
     open_dataset,
@@ -12,4 +12,12 @@ from airflow_provider_bulkdots.sources.datasets import (
 )
 from airflow_provider_bulkdots.sources.limits import LineLimits
 
-__all__ = ["Dataset", "LineLimits", "ReadOptions", "UnreadableLine", "open_dataset", "used_columns"]
+__all__ = [
+    "Dataset",
+    "LineLimits",
+    "ReadOptions",
+    "ReadProgress",
+    "UnreadableLine",
+    "open_dataset",
+    "used_columns",
+]

@@ -24,7 +24,7 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
-from airflow_provider_bulkdots.sources.datasets import Dataset, ReadProgress
+from airflow_provider_bulkdots.sources.dataset import Dataset, ReadProgress
 from airflow_provider_bulkdots.sources.extras import import_extra
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ so a file that cannot be read without guessing fails before anything is sent.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -21,6 +21,7 @@ import msgspec
 from airflow_provider_bulkdots.dots.errors import DatasetError, UnreadableRow
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
 from airflow_provider_bulkdots.sources.csv_files import inspect_csv, read_csv
+from airflow_provider_bulkdots.sources.dataset import Dataset, ReadProgress
 from airflow_provider_bulkdots.sources.files import content_identity, split_suffixes
 from airflow_provider_bulkdots.sources.frames import (
     frame_fingerprint,
@@ -69,48 +70,6 @@ class ReadOptions:
                 f"cannot tell the format from file_format={self.file_format!r}: "
                 f"give one of {FORMATS}"
             )
-
-
-@dataclass
-class ReadProgress:
-    """How far the reading of a dataset got, for progress lines with an ETA.
-
-    ``total`` is the whole in ``unit`` when it is knowable: rows of a list or a DataFrame,
-    rows in a Parquet file's metadata, bytes of a CSV or JSON Lines file. For ``"bytes"``,
-    ``position()`` says how many the reader has consumed so far; for ``"rows"`` the caller
-    counts the rows it took.
-    """
-
-    unit: str = "rows"
-    total: int | None = None
-    position: Callable[[], int] | None = None
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A re-readable stream of rows, a fingerprint of what it holds, how far it was read, and
-    for files the line each row starts on."""
-
-    description: str
-    fingerprint: str
-    _open: Callable[[], Iterator[Any]]
-    progress: ReadProgress = field(default_factory=ReadProgress)
-    lines: LineMap | None = field(default=None, compare=False)
-    input_rows: LineMap | None = field(default=None, compare=False)
-
-    def rows(self) -> Iterator[Any]:
-        """A fresh iterator over the rows, from the start."""
-        return self._open()
-
-    def line_of(self, row: int) -> int | None:
-        """The file line input row ``row`` starts on (None for in-memory data)."""
-        return self.lines.line_of(row) if self.lines is not None else None
-
-    def row_of(self, row: int) -> int:
-        """The input's number of the ``row``-th row this dataset yields: the same, unless a
-        filter (an incremental load's watermarks) left rows out."""
-        found = self.input_rows.line_of(row) if self.input_rows is not None else None
-        return row if found is None else found
 
 
 def used_columns(options: ReshapeOptions | None) -> tuple[str, ...] | None:

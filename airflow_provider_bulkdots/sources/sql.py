@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from airflow_provider_bulkdots.exceptions import ConfigurationError
-from airflow_provider_bulkdots.sources.datasets import Dataset
+from airflow_provider_bulkdots.sources.dataset import Dataset
 from airflow_provider_bulkdots.sources.extras import import_extra
 
 DEFAULT_BATCH_ROWS = 10_000

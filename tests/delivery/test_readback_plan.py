@@ -6,12 +6,16 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
-from airflow_provider_bulkdots.delivery.readback_plan import SeriesRead, merge_spans, plan_reads
+from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger
+from airflow_provider_bulkdots.delivery.exactly_once.readback_plan import (
+    SeriesRead,
+    merge_spans,
+    plan_reads,
+)
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.emulator import Emulator
-from tests.delivery.test_exactly_once import T0, assert_each_dot_once, run
-from tests.delivery.test_ledger import MemoryStore
+from tests.delivery.exactly_once.test_exactly_once import T0, assert_each_dot_once, run
+from tests.delivery.exactly_once.test_ledger import MemoryStore
 
 
 def six_series_bodies(count: int, per_body: int = 10) -> list[Body]:

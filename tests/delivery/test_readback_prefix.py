@@ -8,19 +8,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceDelivery
-from airflow_provider_bulkdots.delivery.existing import collect_spans, drop_existing, read_existing
-from airflow_provider_bulkdots.delivery.pacing import TokenPacer
-from airflow_provider_bulkdots.delivery.readback import SeriesReader
-from airflow_provider_bulkdots.delivery.reconcile import Reconciler
-from airflow_provider_bulkdots.delivery.sender import Sender
+from airflow_provider_bulkdots.delivery.exactly_once.delivery import ExactlyOnceDelivery
+from airflow_provider_bulkdots.delivery.exactly_once.existing import (
+    collect_spans,
+    drop_existing,
+    read_existing,
+)
+from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader
+from airflow_provider_bulkdots.delivery.exactly_once.reconcile import Reconciler
+from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.http.sender import Sender
+from airflow_provider_bulkdots.delivery.http.transport import make_session
+from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer
 from airflow_provider_bulkdots.delivery.settings import DEFAULT_ENDPOINT, resolve_settings
-from airflow_provider_bulkdots.delivery.transport import make_session
 from airflow_provider_bulkdots.emulator import Emulator
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
+from tests.delivery.exactly_once.test_exactly_once import Parts, assert_each_dot_once, bodies
 from tests.delivery.prefix_proxy import Gateway, prefix_gateway
-from tests.delivery.test_exactly_once import Parts, assert_each_dot_once, bodies
 
 PREFIX = "/ubidots"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.retry import RetryPolicy
+from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy
 from airflow_provider_bulkdots.delivery.settings import (
     DEFAULTS,
     EXTRA_KEYS,

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.pacing import (
+from airflow_provider_bulkdots.delivery.pacing.token import (
     LEGACY_STATE_DIR_ENV,
     MAX_HOLD_SECONDS,
     TokenPacer,
@@ -175,7 +175,7 @@ def test_a_read_only_directory_falls_back_with_a_warning(
         other_user,
         f"""
         import logging, os
-        from airflow_provider_bulkdots.delivery.pacing import TokenPacer
+        from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer
         logging.basicConfig(level=logging.WARNING)
         state = {str(shared_tmp / "mine")!r}
         os.mkdir(state, 0o500)

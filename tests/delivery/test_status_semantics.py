@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from airflow_provider_bulkdots.delivery.pacing import WaitTooLong
+from airflow_provider_bulkdots.delivery.pacing.token import WaitTooLong
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.emulator import Emulator, Faults
 from airflow_provider_bulkdots.exceptions import (
@@ -22,9 +22,9 @@ from airflow_provider_bulkdots.exceptions import (
     QuotaExceededError,
     RejectedDotsError,
 )
-from tests.delivery.test_exactly_once import Parts, assert_each_dot_once, run
-from tests.delivery.test_ledger import MemoryStore
-from tests.delivery.test_sender import sender
+from tests.delivery.exactly_once.test_exactly_once import Parts, assert_each_dot_once, run
+from tests.delivery.exactly_once.test_ledger import MemoryStore
+from tests.delivery.http.test_sender import sender
 
 T0 = 1_700_000_000_000
 DEVICES = ("dev-a", "dev-b", "dev-c")

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.results import SendResult
+from airflow_provider_bulkdots.delivery.reporting.results import SendResult
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.emulator import Emulator, Faults, start_emulator
 from airflow_provider_bulkdots.exceptions import (

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from airflow.models.dagrun import DagRun
     from airflow.sdk import DAG
 
-    from airflow_provider_bulkdots.delivery.ledger import LedgerState
+    from airflow_provider_bulkdots.delivery.exactly_once.ledger import LedgerState
     from airflow_provider_bulkdots.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,8 +138,8 @@ def ledger_rows(run: DagRun, map_index: int = -1, task_id: str = "send") -> dict
 def ledger_of(run: DagRun, map_index: int = -1, task_id: str = "send") -> LedgerState:
     """What a later try of that task instance would find in its ledger."""
     from airflow_provider_bulkdots.compat import AIRFLOW_V_3_3_PLUS
-    from airflow_provider_bulkdots.delivery.ledger import DeliveryLedger
-    from airflow_provider_bulkdots.operators.resume import STATE_STORE_PREFIX, ledger_key
+    from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger
+    from airflow_provider_bulkdots.stores.ledger import STATE_STORE_PREFIX, ledger_key
 
     if AIRFLOW_V_3_3_PLUS:
         rows, prefix = ledger_rows(run, map_index, task_id), STATE_STORE_PREFIX
@@ -165,7 +165,7 @@ def ledger_variables(run: DagRun | None = None, map_index: int = -1) -> dict[str
         found = {row.key: row.val for row in rows}
     if run is None:
         return found
-    from airflow_provider_bulkdots.operators.resume import ledger_key
+    from airflow_provider_bulkdots.stores.ledger import ledger_key
 
     prefix = ledger_key(run.dag_id, run.run_id, "send", map_index)
     return {key: value for key, value in found.items() if key.split("/")[0] == prefix}

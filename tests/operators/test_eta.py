@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.progress import ProgressMeter
-from airflow_provider_bulkdots.delivery.results import SendResult
+from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
+from airflow_provider_bulkdots.delivery.reporting.results import SendResult
 from airflow_provider_bulkdots.dots import Report, ReshapeOptions, checked_bodies
 from airflow_provider_bulkdots.operators.bulkdots import measuring
 from airflow_provider_bulkdots.sources import ReadOptions, open_dataset

@@ -15,7 +15,7 @@ from airflow.sdk import DAG
 from airflow_provider_bulkdots.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_bulkdots.emulator import Emulator, Faults
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
-from airflow_provider_bulkdots.operators.resume import ledger_key, ledger_location
+from airflow_provider_bulkdots.stores.ledger import ledger_key, ledger_location
 from tests.operators.dag_runs import ledger_of, ledger_variables, register, task_instances, xcoms
 from tests.operators.test_bulkdots_dag import (
     SMALL_BODIES,

@@ -18,7 +18,7 @@ from airflow.sdk import DAG
 from airflow_provider_bulkdots.dots import Body, ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.emulator import Emulator, Faults
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
-from airflow_provider_bulkdots.operators.incremental import (
+from airflow_provider_bulkdots.stores.watermarks import (
     VariableWatermarks,
     Watermarks,
     WatermarkStore,

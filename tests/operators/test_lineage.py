@@ -10,7 +10,7 @@ from airflow.providers.openlineage.extractors import OperatorLineage
 from airflow.sdk import Asset
 
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
-from airflow_provider_bulkdots.operators.lineage import lineage_names
+from airflow_provider_bulkdots.stores.lineage import lineage_names
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.pacing import pacer_key
+from airflow_provider_bulkdots.delivery.pacing.token import pacer_key
 from airflow_provider_bulkdots.emulator import Emulator, Faults
 from tests.operators.dag_runs import set_connection, xcoms
 from tests.operators.test_bulkdots_dag import (

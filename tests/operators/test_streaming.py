@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.results import DeliverySummary, SendResult
+from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary, SendResult
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
 from airflow_provider_bulkdots.dots import Body
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
-from tests.delivery.test_ledger import MemoryStore
+from tests.delivery.exactly_once.test_ledger import MemoryStore
 
 SMALL_ROWS = 20_000
 LARGE_ROWS = 5 * SMALL_ROWS

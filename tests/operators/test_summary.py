@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.exactly_once import ExactlyOnceCounts
-from airflow_provider_bulkdots.delivery.results import DeliverySummary
+from airflow_provider_bulkdots.delivery.exactly_once.delivery import ExactlyOnceCounts
+from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary
 from airflow_provider_bulkdots.dots.report import Report
-from airflow_provider_bulkdots.operators.summary import SUMMARY_KEYS, summary_lines, task_summary
+from airflow_provider_bulkdots.stores.summary import SUMMARY_KEYS, summary_lines, task_summary
 
 OPERATOR_PAGE = Path(__file__).resolve().parents[2] / "docs" / "operators" / "bulkdots.md"
 

@@ -18,7 +18,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_bulkdots.emulator import Emulator
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
-from airflow_provider_bulkdots.operators.rejected import REJECTED_FIELDS
+from airflow_provider_bulkdots.stores.rejected import REJECTED_FIELDS
 from tests.operators.dag_runs import register, task_instances, xcoms
 
 START = dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)

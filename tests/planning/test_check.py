@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from airflow_provider_bulkdots.delivery.readback import StoredDot
+from airflow_provider_bulkdots.delivery.exactly_once.readback import StoredDot
 from airflow_provider_bulkdots.dots import ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.planning.check import (

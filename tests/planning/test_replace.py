@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.pacing import TokenPacer
-from airflow_provider_bulkdots.delivery.readback import StoredDot
+from airflow_provider_bulkdots.delivery.exactly_once.readback import StoredDot
+from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
+from airflow_provider_bulkdots.delivery.http.transport import make_session
+from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer
 from airflow_provider_bulkdots.delivery.settings import resolve_settings
-from airflow_provider_bulkdots.delivery.transport import make_session
 from airflow_provider_bulkdots.dots import InvalidRow, Report
 from airflow_provider_bulkdots.emulator import start_emulator
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError, ConfigurationError

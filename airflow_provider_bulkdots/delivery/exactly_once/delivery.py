@@ -1,0 +1,279 @@
+"""Exactly once: the sender, the ledger and read-back reconciliation composed.
+
+Each body is, in this order: skipped if an earlier try settled it (the ledger says so);
+settled by reading back if an earlier try may have sent it (an intent without settlement);
+otherwise named in an intent, stored before the request, then sent. A body whose reply is lost
+(or whose 2xx status line came with a broken body) is held, read back after the delay, and
+only its missing dots are resent. Acknowledged split halves and settled bodies are recorded
+as they come. Pure of Airflow: the store behind the ledger is the caller's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any
+
+from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger, LedgerState
+from airflow_provider_bulkdots.delivery.exactly_once.reconcile import (
+    Reconciler,
+    resend_base,
+    without_halves,
+)
+from airflow_provider_bulkdots.delivery.http.sender import Sender
+from airflow_provider_bulkdots.delivery.pacing.token import WaitTooLong
+from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
+from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary, SendResult
+from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.exceptions import BulkDotsError
+
+#: Bodies named by one intent write (one store write per this many bodies sent).
+INTENT_BATCH = 16
+#: Unsettled bodies held before the sending pauses to read them back.
+MAX_HELD = 256
+
+
+@dataclass
+class ExactlyOnceCounts:
+    """What the ledger and reconciliation spared or cost (part of the task's summary)."""
+
+    resumed_bodies: int = 0
+    resumed_dots: int = 0
+    already_delivered_bodies: int = 0
+    already_delivered_dots: int = 0
+    reconciled_bodies: int = 0
+    resent_dots: int = 0
+    skipped_existing_dots: int = 0
+    read_requests: int = 0
+    #: Dots the API refused in bodies an earlier try settled (skipped by this one).
+    earlier_refused_dots: int = 0
+
+
+class ExactlyOnceDelivery:
+    """Delivers bodies through ``sender`` so that a dot is stored once across tries.
+
+    ``ledger`` ``None``: nothing is remembered between tries. ``reconciler`` ``None``: a lost
+    reply is handled by the sender's own policy (resent or not per ``retry_unknown_outcome``),
+    and a body an earlier try may have sent is sent again (counted as a possible duplicate).
+    """
+
+    def __init__(
+        self,
+        sender: Sender,
+        ledger: DeliveryLedger | None,
+        reconciler: Reconciler | None,
+        *,
+        log: Any = None,
+        intent_batch: int = INTENT_BATCH,
+    ) -> None:
+        self.sender = sender
+        self.ledger = ledger
+        self.reconciler = reconciler
+        self.log = log or logging.getLogger(__name__)
+        self.intent_batch = intent_batch
+        self.counts = ExactlyOnceCounts()
+        self.summary = DeliverySummary()
+        #: Writes the progress lines; bodies an earlier try settled count as done already.
+        self.meter: ProgressMeter | None = None
+        self._task_ids: dict[int, list[str]] = {}
+        #: Bodies of this try named in an intent that no request may have stored: none left
+        #: for them yet (marked from the sending threads), or the API refused each one.
+        self._unposted: set[str] = set()
+        self._unposted_lock = threading.Lock()
+        self._state = LedgerState()
+        if reconciler is not None:
+            reconciler.on_settled = self._reconciled
+
+    @property
+    def task_ids(self) -> list[str]:
+        """Every task_id in body order (earlier tries' included)."""
+        return [task_id for seq in sorted(self._task_ids) for task_id in self._task_ids[seq]]
+
+    @property
+    def settled_seqs(self) -> set[int]:
+        """The seqs of the bodies settled so far, by this try or an earlier one."""
+        return set(self._task_ids)
+
+    def run(self, bodies: Iterable[Body]) -> DeliverySummary:
+        """Deliver every body; the counts of this try's requests (see :attr:`counts`)."""
+        self._state = self.ledger.load() if self.ledger is not None else LedgerState()
+        self._log_found(self._state)
+        try:
+            self._deliver(self._to_send(bodies))
+            if self.reconciler is not None:
+                self.reconciler.settle_all(self._deliver)
+                # Every body of unknown outcome is now settled by reading back.
+                self.summary.unacknowledged_bodies = self.summary.unacknowledged_dots = 0
+        except BulkDotsError as error:
+            error.summary = self.summary
+            raise
+        finally:
+            self._withdraw_unposted()
+            self._finish()
+        if self.ledger is not None:
+            self.ledger.complete()
+        return self.summary
+
+    def _log_found(self, state: LedgerState) -> None:
+        """Say, before anything is sent, what the ledger of earlier tries holds."""
+        if state.complete:
+            self.log.info(
+                "Re-run: %d bodies were already delivered by an earlier try (its ledger says "
+                "so); they are not sent again.",
+                len(state.settled),
+            )
+            return
+        unknown = len(
+            {body_id for body_id in state.intents | state.parts.keys() if state.is_unknown(body_id)}
+        )
+        if not state.settled and not unknown:
+            return
+        self.log.info(
+            "Resuming: an earlier try's ledger holds %d bodies acknowledged (not sent again) "
+            "and %d of unknown outcome (%s); the rest is sent now.",
+            len(state.settled),
+            unknown,
+            "read back before anything of them is resent"
+            if self.reconciler is not None
+            else "sent again: reconcile is off",
+        )
+
+    def _withdraw_unposted(self) -> None:
+        """Withdraw the intents of bodies no request may have stored (the try stopped before
+        them), so that the next try sends them without reading the API back first.
+
+        Runs once the sending threads are done: a body whose request was leaving when the
+        task was stopped is marked already, and stays unknown.
+        """
+        with self._unposted_lock:
+            unposted, self._unposted = sorted(self._unposted), set()
+        if self.ledger is not None and unposted:
+            try:
+                self.ledger.withdraw(unposted)
+            except Exception as error:  # they are read back on resume: safe, only slower
+                self.log.warning("Could not withdraw %d intents: %s", len(unposted), error)
+
+    def _deliver(self, bodies: Iterable[Body]) -> None:
+        try:
+            part = self.sender.deliver(
+                bodies,
+                self._on_result,
+                self._on_ack,
+                self.meter,
+                on_unsettled=self._on_unsettled,
+                on_request=self._on_request,
+            )
+        except (BulkDotsError, WaitTooLong) as error:
+            if isinstance(error.summary, DeliverySummary):
+                _merge(self.summary, error.summary)
+            raise
+        _merge(self.summary, part)
+
+    def _finish(self) -> None:
+        if self.reconciler is not None:
+            self.counts.reconciled_bodies = self.reconciler.counts.reconciled_bodies
+            self.counts.resent_dots = self.reconciler.counts.resent_dots
+            self.counts.read_requests += self.reconciler.reader.requests
+        if self.ledger is not None:
+            self.ledger.close()
+
+    # -- which bodies go out ------------------------------------------------------------
+
+    def _to_send(self, bodies: Iterable[Body]) -> Iterator[Body]:
+        batch: list[Body] = []
+        for body in bodies:
+            if self._skip_or_hold(body):
+                continue
+            batch.append(body)
+            if len(batch) >= self.intent_batch:
+                yield from self._intended(batch)
+                batch = []
+            if self.reconciler is not None and len(self.reconciler) >= MAX_HELD:
+                yield from self.reconciler.settle_ready(wait=True)
+        yield from self._intended(batch)
+
+    def _skip_or_hold(self, body: Body) -> bool:
+        """Whether an earlier try settled the body (skipped) or may have sent it (held)."""
+        state = self._state
+        settled = state.settled.get(body.body_id)
+        if settled is not None:
+            self._task_ids[body.seq] = list(settled)
+            self.counts.earlier_refused_dots += state.refused.get(body.body_id, 0)
+            if self.meter is not None:
+                self.meter.settled_before(body.seq)
+            if state.complete:
+                self.counts.already_delivered_bodies += 1
+                self.counts.already_delivered_dots += body.dot_count
+            else:
+                self.counts.resumed_bodies += 1
+                self.counts.resumed_dots += body.dot_count
+            return True
+        if self.reconciler is None or not state.is_unknown(body.body_id):
+            return False
+        if self.meter is not None:
+            self.meter.hold(body.seq)
+        remaining = without_halves(body.payload, state.split_halves(body.body_id))
+        self.reconciler.add(body, remaining, state.part_task_ids(body.body_id), fresh=False)
+        return True
+
+    def _intended(self, batch: list[Body]) -> Iterator[Body]:
+        if not batch:
+            return
+        if self.ledger is not None:
+            self.ledger.intend(body.body_id for body in batch)
+            with self._unposted_lock:
+                self._unposted.update(body.body_id for body in batch)
+        yield from batch
+
+    # -- what came back -----------------------------------------------------------------
+
+    def _on_result(self, body: Body, result: SendResult) -> None:
+        resend = resend_base(body.body_id) != body.body_id
+        if result.outcome == "sent":
+            if resend and self.reconciler is not None:
+                self.reconciler.resend_done(body, list(result.task_ids))
+            elif not resend:
+                self._settled(body, list(result.task_ids), len(result.rejected))
+        elif result.outcome == "unknown" and self.reconciler is not None:
+            self.reconciler.add(body, task_ids=result.task_ids)
+
+    def _on_request(self, body_id: str) -> None:
+        with self._unposted_lock:
+            self._unposted.discard(body_id)
+
+    def _on_unsettled(self, body: Body, result: SendResult) -> None:
+        fresh = resend_base(body.body_id) == body.body_id  # not a reconciliation resend
+        if fresh and not result.may_be_stored:
+            with self._unposted_lock:  # every request of it was refused before storing
+                self._unposted.add(body.body_id)
+
+    def _on_ack(self, body_id: str, part: str, task_id: str) -> None:
+        if self.ledger is not None:
+            self.ledger.acknowledge(body_id, part, [task_id])
+
+    def _reconciled(self, body: Body, task_ids: list[str]) -> None:
+        """A body of unknown outcome was settled by reading back (and resending)."""
+        if self.meter is not None:
+            self.meter.unknown_settled(body.dot_count)
+        self._settled(body, task_ids)
+
+    def _settled(self, body: Body, task_ids: list[str], refused: int = 0) -> None:
+        self._task_ids.setdefault(body.seq, []).extend(
+            task_id for task_id in task_ids if task_id not in self._task_ids.get(body.seq, [])
+        )
+        if self.ledger is not None:
+            self.ledger.settle(body.body_id, self._task_ids[body.seq], refused)
+
+
+def _merge(total: DeliverySummary, part: DeliverySummary) -> None:
+    """Add the counts of ``part`` to ``total``."""
+    for field in fields(DeliverySummary):
+        mine, theirs = getattr(total, field.name), getattr(part, field.name)
+        if field.name == "statuses":
+            mine.update(theirs)
+        elif field.name == "rejected":
+            mine.extend(theirs)
+        else:
+            setattr(total, field.name, mine + theirs)
