@@ -148,3 +148,38 @@ def test_a_connection_made_in_the_form_is_stored_as_entered_and_tests_green(
     toast = page.get_by_role("status").filter(has_text="Test Connection Successful")
     assert "the token is accepted" in toast.inner_text()
     toast.screenshot(path=str(screenshot_dir / "connection-test.png"), animations="disabled")
+
+
+def _airflow_tests_an_empty_port() -> bool:
+    """Whether the API server takes the list's port 0 for an empty Port (apache/airflow#73298);
+    Airflow 3.3.2 and earlier answer 400 "Bad Request" before the hook is called."""
+    from airflow.api_fastapi.core_api.routes.public import connections
+
+    return bool(connections._same_endpoint(0, None))
+
+
+@pytest.mark.timeout(600)
+def test_a_port_in_the_url_with_the_port_field_empty(
+    page: Any, api_server: ApiServer, emu: Any
+) -> None:
+    conn_id = "bulkdots_url_port"
+    dialog = _open_form(page, api_server)
+    dialog.locator("[name='connection_id']").fill(conn_id)
+    dialog.locator("[name='host']").fill(emu.url)  # http://127.0.0.1:<port>
+    dialog.locator("[name='password']").fill(EMULATOR_TOKEN)
+    dialog.get_by_role("button", name="Save").click()
+    row = page.get_by_role("row").filter(has_text=conn_id)
+    row.wait_for()
+    dialog.wait_for(state="detached")
+    reply = page.request.get(f"{api_server.url}/api/v2/connections/{conn_id}")
+    assert (reply.json()["host"], reply.json()["port"]) == (emu.url, None)
+
+    row.get_by_role("button", name="Test Connection").click()
+    toast = page.get_by_role("status").filter(has_text="Test Connection")
+    toast.first.wait_for()
+    shown = toast.first.inner_text()
+    if _airflow_tests_an_empty_port():
+        assert "Test Connection Successful" in shown
+        assert f"Connected to {emu.url}: the token is accepted." in shown
+    else:  # the documented Airflow bug: the API server refuses before the hook is called
+        assert shown.splitlines() == ["Test Connection Failed", "Bad Request"]
