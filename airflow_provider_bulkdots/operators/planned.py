@@ -59,6 +59,12 @@ def plan_for_xcom(plan: Plan, operator: LoadingOperator) -> dict[str, Any]:
         )
     if operator.replace:
         pushed["deletes"] = planned_deletes(plan)
+        # One delete and at least one read-back per series come before the writes.
+        pushed["requests"] += 2 * len(plan.series)
+        if plan.rate_limit > 0:
+            seconds = pushed["requests"] / plan.rate_limit
+            pushed["seconds_at_rate"] = round(seconds, 3)
+            pushed["seconds_when_shared"] = round(seconds * plan.shared_by, 3)
     return pushed
 
 

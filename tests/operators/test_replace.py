@@ -142,6 +142,7 @@ def test_a_dry_run_shows_what_replace_would_delete(conn: Emulator) -> None:
         {"device": "pump-1", "variable": name, "start_ms": T0, "end_ms": T0 + 9 * MINUTE}
         for name in ("flow", "temp")
     ]
+    assert plan["requests"] == plan["bodies"] + 2 * 2  # a delete and a read-back per series
     assert requests_logged(conn) == 0
 
 
