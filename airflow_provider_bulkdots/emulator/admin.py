@@ -1,4 +1,5 @@
-"""The admin calls, behind the token: read the counts, change the faults, reset.
+"""The admin calls, behind the token: read the counts, change the faults, reset, change
+stored dots on purpose (``POST /_emulator/dots``).
 
 ``POST /_emulator/faults`` takes a JSON object: any :class:`~.faults.Faults` field (the
 whole set is replaced), plus ``fail_next`` (``{"n", "status"}``), ``drop_next`` (n),
@@ -104,6 +105,63 @@ def post_faults(api: EmulatorService, request: Request, match: re.Match[str]) ->
     except (ValueError, TypeError) as exc:
         return detail(400, str(exc))
     return Response(200, stats(api))
+
+
+def post_dots(api: EmulatorService, request: Request, match: re.Match[str]) -> Response:
+    """``POST /_emulator/dots``: change stored dots on purpose, as a faulty API would.
+
+    ``{"drop": [[device, variable, ms], ...], "duplicate": [...], "alter": [[device,
+    variable, ms, value], ...]}``; answers how many dots each changed.
+    """
+    refused = admin_refusal(api, request, body=True)
+    if refused:
+        return refused
+    try:
+        keys, changes = _dot_changes(_json_object(request, empty_ok=False))
+    except JSONParseError as exc:
+        return detail(400, exc.detail)
+    except (ValueError, TypeError) as exc:
+        return detail(400, str(exc))
+    return Response(
+        200,
+        {
+            "dropped": api.store.drop_dots(keys["drop"]),
+            "duplicated": api.store.duplicate_dots(keys["duplicate"]),
+            "altered": api.store.alter_dots(changes),
+        },
+    )
+
+
+def _dot_changes(
+    data: object,
+) -> tuple[dict[str, list[tuple[str, str, int]]], list[tuple[str, str, int, float]]]:
+    """The checked lists of a ``/_emulator/dots`` body (ValueError names the bad entry)."""
+    if not isinstance(data, dict) or set(data) - {"drop", "duplicate", "alter"}:
+        raise ValueError('body must be an object of "drop", "duplicate" and "alter" lists')
+    keys: dict[str, list[tuple[str, str, int]]] = {}
+    for name in ("drop", "duplicate"):
+        keys[name] = [_dot_key(item, name) for item in data.get(name, [])]
+    changes = []
+    for item in data.get("alter", []):
+        if not isinstance(item, list) or len(item) != 4 or not _is_number(item[3]):
+            raise ValueError(f"alter entries are [device, variable, ms, value], got {item!r}")
+        changes.append((*_dot_key(item[:3], "alter"), float(item[3])))
+    return keys, changes
+
+
+def _dot_key(item: object, name: str) -> tuple[str, str, int]:
+    if (
+        not isinstance(item, list)
+        or len(item) != 3
+        or not all(isinstance(part, str) for part in item[:2])
+        or not _count(item[2])
+    ):
+        raise ValueError(f"{name} entries are [device, variable, ms], got {item!r}")
+    return item[0], item[1], item[2]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def apply_admin(api: EmulatorService, data: dict[str, Any]) -> None:

@@ -9,7 +9,8 @@ Routes: ``GET /`` (the dashboard) and ``GET /dashboard/revision`` (what it polls
 ``GET /api/v2.0/devices/`` and ``GET /api/v1.6/devices/<device>/<variable>/values/``
 (:mod:`.reads`), ``POST /api/v2.0/devices/<device>/<variable>/values/delete/``
 (:mod:`.deletes`), and the admin calls ``GET /_emulator/stats``, ``POST /_emulator/faults``,
-``POST /_emulator/reset`` (:mod:`.admin`), all but the dashboard behind the token.
+``POST /_emulator/reset``, ``POST /_emulator/dots`` (:mod:`.admin`), all but the dashboard
+behind the token.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ ROUTES: tuple[tuple[re.Pattern[str], dict[str, Handler]], ...] = (
     (re.compile(r"/_emulator/stats"), {"GET": admin.get_stats}),
     (re.compile(r"/_emulator/faults"), {"POST": admin.post_faults}),
     (re.compile(r"/_emulator/reset"), {"POST": admin.post_reset}),
+    (re.compile(r"/_emulator/dots"), {"POST": admin.post_dots}),
     (re.compile(re.escape(BULK_PATH) + "/?"), {"POST": bulk.post_bulk}),
     (re.compile(r"/api/v2\.0/devices/?"), {"GET": reads.get_devices}),
     (re.compile(r"/api/v1\.6/devices/([^/]+)/([^/]+)/values/?"), {"GET": reads.get_values}),

@@ -82,3 +82,38 @@ def test_a_delete_needs_the_token_and_both_bounds(bulkdots_emulator_clean: Emula
     missing = _delete(emu, "~dev-1", "~t", startDate=1)
     assert missing.status_code == 400 and "endDate" in missing.json()["detail"]
     assert _delete(emu, "~dev-1", "~t", startDate=5, endDate=1).status_code == 400
+
+
+def _admin_dots(emu: Emulator, body: object) -> requests.Response:
+    return requests.post(
+        emu.url + "/_emulator/dots", json=body, headers={"X-Auth-Token": emu.token}, timeout=10
+    )
+
+
+def test_stored_dots_are_dropped_duplicated_and_altered_over_http(
+    bulkdots_emulator_clean: Emulator,
+) -> None:
+    emu = bulkdots_emulator_clean
+    assert post(emu, _body("dev-1", n=3)).ok
+
+    reply = _admin_dots(
+        emu,
+        {
+            "drop": [["dev-1", "t", 1000], ["dev-1", "t", 9999]],
+            "duplicate": [["dev-1", "h", 1001]],
+            "alter": [["dev-1", "h", 1002, 7.5]],
+        },
+    )
+
+    assert reply.json() == {"dropped": 1, "duplicated": 1, "altered": 1}
+    held = Counter((d["variable"], d["timestamp"], d["value"]) for d in emu.dots())
+    assert held == {
+        ("t", 1001, 1.0): 1,
+        ("t", 1002, 2.0): 1,
+        ("h", 1000, 0.0): 1,
+        ("h", 1001, 1.0): 2,
+        ("h", 1002, 7.5): 1,
+    }
+    bad = _admin_dots(emu, {"drop": [["dev-1", "t"]]})
+    assert bad.status_code == 400 and "[device, variable, ms]" in bad.json()["detail"]
+    assert requests.post(emu.url + "/_emulator/dots", json={}, timeout=10).status_code == 401
