@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
+
+from airflow_provider_bulkdots.dots.payload import body_id
 
 
 @dataclass(frozen=True, slots=True)
 class Body:
     """One request body: its exact bytes, its position in the stream and its dot count.
 
-    ``body_id`` is stable: the same rows and options give the same ids in the same order,
-    so a retried task can tell which bodies an earlier try already had acknowledged.
+    ``body_id`` is :func:`~.payload.body_id` of its seq and bytes unless given (a resend's id
+    is :func:`~.payload.resend_id`): stable, so a retried task can tell which bodies an
+    earlier try already had acknowledged.
     """
 
     seq: int
@@ -21,8 +23,7 @@ class Body:
 
     def __post_init__(self) -> None:
         if not self.body_id:
-            digest = hashlib.blake2b(self.payload, digest_size=8).hexdigest()
-            object.__setattr__(self, "body_id", f"{self.seq:06d}-{digest}")
+            object.__setattr__(self, "body_id", body_id(self.seq, self.payload))
 
     @property
     def size(self) -> int:

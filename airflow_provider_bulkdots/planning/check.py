@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from airflow_provider_bulkdots.delivery.exactly_once.readback import StoredDot
-from airflow_provider_bulkdots.delivery.http.split import iter_dots
 from airflow_provider_bulkdots.dots import Body
+from airflow_provider_bulkdots.dots.payload import iter_dots
 
 Series = tuple[str, str]
 #: The kinds of difference, each with the count it adds to.

@@ -18,8 +18,8 @@ from typing import Protocol
 
 from airflow_provider_bulkdots.delivery.exactly_once.existing import drop_existing, read_existing
 from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader
-from airflow_provider_bulkdots.delivery.http.split import iter_dots
 from airflow_provider_bulkdots.dots import Body
+from airflow_provider_bulkdots.dots.payload import iter_dots
 from airflow_provider_bulkdots.dots.spool import spool_bodies
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 

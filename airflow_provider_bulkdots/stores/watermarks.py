@@ -9,7 +9,8 @@ has sent everything and every body was acknowledged, each watermark moves to the
 timestamp sent. When it stops early (a delivery error, a lost reply), a watermark moves only up
 to the newest reading of its series below the oldest one in a body not acknowledged, and only
 when every device's rows came in time order (else not at all). Bodies are read back from
-their exact bytes, so a watermark never covers a dot the API did not acknowledge.
+their exact bytes (:func:`..dots.payload.series_spans`), so a watermark never covers a dot the
+API did not acknowledge.
 
 The watermarks live in the asset's state store (``context["asset_state_store"]``, Airflow
 3.3+) under the key ``bulkdots_watermarks``; on older Airflow in a Variable named
@@ -25,11 +26,10 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
-import msgspec
-
 from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader
 from airflow_provider_bulkdots.dots import Body, ReshapeOptions
 from airflow_provider_bulkdots.dots.errors import RowRejected
+from airflow_provider_bulkdots.dots.payload import series_spans
 from airflow_provider_bulkdots.dots.timestamps import TimestampNormaliser
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.planning.late import LateCounts, without_held_late
@@ -38,7 +38,6 @@ from airflow_provider_bulkdots.sources.lines import LineMap
 log = logging.getLogger(__name__)
 STATE_KEY = "bulkdots_watermarks"
 VARIABLE_PREFIX = "bulkdots_watermark:"
-_decode = msgspec.json.Decoder().decode
 
 
 class WatermarkStore(Protocol):
@@ -204,7 +203,7 @@ class Watermarks:
     def track(self, bodies: Iterator[Body]) -> Iterator[Body]:
         """Pass the bodies on, noting the instants each holds."""
         for body in bodies:
-            self._ranges[body.seq] = _body_ranges(body)
+            self._ranges[body.seq] = series_spans(body.payload)
             yield body
         self._exhausted = True
 
@@ -265,24 +264,6 @@ def _normaliser(options: ReshapeOptions) -> TimestampNormaliser:
 def _is_empty(value: Any) -> bool:
     """A cell that holds no reading (the core counts it as missing)."""
     return value is None or value == "" or (isinstance(value, float) and value != value)
-
-
-def _body_ranges(body: Body) -> Ranges:
-    """The oldest and newest instant of each series in a body, read from its bytes."""
-    ranges: Ranges = {}
-    for record in _decode(body.payload):
-        device = record["device"]
-        record_time = record.get("timestamp")
-        for value_object in record["values"]:
-            object_time = value_object.get("timestamp", record_time)
-            for variable, dot in value_object.items():
-                if variable == "timestamp":
-                    continue
-                own = dot.get("timestamp") if isinstance(dot, dict) else None
-                millis = object_time if own is None else own
-                low, high = ranges.get((device, variable), (millis, millis))
-                ranges[(device, variable)] = (min(low, millis), max(high, millis))
-    return ranges
 
 
 def _flatten(value: Mapping[str, Any]) -> dict[Series, int]:

@@ -17,16 +17,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger, LedgerState
-from airflow_provider_bulkdots.delivery.exactly_once.reconcile import (
-    Reconciler,
-    resend_base,
-    without_halves,
-)
+from airflow_provider_bulkdots.delivery.exactly_once.reconcile import Reconciler
 from airflow_provider_bulkdots.delivery.http.sender import Sender
 from airflow_provider_bulkdots.delivery.pacing.token import WaitTooLong
 from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary, SendResult
 from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.dots.payload import is_resend, without_halves
 from airflow_provider_bulkdots.exceptions import BulkDotsError
 
 #: Bodies named by one intent write (one store write per this many bodies sent).
@@ -230,7 +227,7 @@ class ExactlyOnceDelivery:
     # -- what came back -----------------------------------------------------------------
 
     def _on_result(self, body: Body, result: SendResult) -> None:
-        resend = resend_base(body.body_id) != body.body_id
+        resend = is_resend(body.body_id)
         if result.outcome == "sent":
             if resend and self.reconciler is not None:
                 self.reconciler.resend_done(body, list(result.task_ids))
@@ -244,7 +241,7 @@ class ExactlyOnceDelivery:
             self._unposted.discard(body_id)
 
     def _on_unsettled(self, body: Body, result: SendResult) -> None:
-        fresh = resend_base(body.body_id) == body.body_id  # not a reconciliation resend
+        fresh = not is_resend(body.body_id)  # not a reconciliation resend
         if fresh and not result.may_be_stored:
             with self._unposted_lock:  # every request of it was refused before storing
                 self._unposted.add(body.body_id)

@@ -12,13 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader
-from airflow_provider_bulkdots.delivery.exactly_once.reconcile import (
-    dot_key,
-    payload_without,
-    series_spans,
-)
-from airflow_provider_bulkdots.delivery.http.split import iter_dots
 from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.dots.payload import iter_dots, payload_without, series_spans
 
 Series = tuple[str, str]
 
@@ -53,7 +48,7 @@ def drop_existing(
         return key[2] in existing.get(key[:2], ())
 
     for body in bodies:
-        keys = [dot_key(dot.device, dot.variable, dot.timestamp) for dot in iter_dots(body.payload)]
+        keys = [dot.key for dot in iter_dots(body.payload)]
         hits = sum(1 for key in keys if found(key))
         if not hits:
             yield body

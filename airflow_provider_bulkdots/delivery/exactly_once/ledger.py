@@ -18,7 +18,8 @@ Layout in a :class:`KeyValueStore` (string values, JSON): ``<prefix>`` holds the
 ``{"version", "fingerprint", "acks", "intents", "complete"}``; ``<prefix>/a/<n>`` up to
 ``CHUNK_ENTRIES`` acknowledgements ``[body_id, part, [task_id, ...]]`` (part ``"*"`` settles
 the body, with a fourth item counting the dots the API refused in it when there are any;
-``"0"``, ``"01"``... name a split half by its path of halves, ``"r<n>"`` a resend);
+``"0"``, ``"01"``... name a split half by its path of halves; a resend's id is
+``<body_id>~r<n>``; body ids, resend ids and parts are :mod:`..dots.payload`'s);
 ``<prefix>/i/<n>`` up to ``CHUNK_ENTRIES`` body ids with an intent, in order, and
 ``["-", body_id]`` where a try stopped (a long wait deferred to the triggerer, an error)
 before any request could store part of an intended body (none carried it, or the API refused
@@ -35,13 +36,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from airflow_provider_bulkdots.dots.payload import WHOLE_BODY, WITHDRAWN, is_half
+
 log = logging.getLogger(__name__)
 
 #: Entries per stored value: 256 acknowledgements are about 20 kB, under the 64 kB that
 #: Airflow's task state store accepts without a warning.
 CHUNK_ENTRIES = 256
-SETTLED = "*"
-WITHDRAWN = "-"
 VERSION = 2
 
 
@@ -70,7 +71,7 @@ class LedgerState:
 
     def split_halves(self, body_id: str) -> list[str]:
         """The paths of the acknowledged split halves of an unsettled body."""
-        return [part for part in self.parts.get(body_id, {}) if part.isdigit()]
+        return [part for part in self.parts.get(body_id, {}) if is_half(part)]
 
     def part_task_ids(self, body_id: str) -> list[str]:
         """The task_ids of every acknowledged part of an unsettled body."""
@@ -188,7 +189,7 @@ class DeliveryLedger:
     def settle(self, body_id: str, task_ids: list[str], refused: int = 0) -> None:
         """Record that every dot of a body is acknowledged or refused (``refused`` of them),
         with its task_ids."""
-        entry: list[object] = [body_id, SETTLED, list(task_ids)]
+        entry: list[object] = [body_id, WHOLE_BODY, list(task_ids)]
         self._append_ack([*entry, refused] if refused else entry)
 
     def _append_ack(self, entry: list[object]) -> None:
@@ -272,7 +273,7 @@ def _apply_ack(state: LedgerState, entry: object) -> None:
     if not isinstance(entry, list) or len(entry) not in (3, 4):
         return
     body_id, part, task_ids = str(entry[0]), str(entry[1]), [str(t) for t in entry[2]]
-    if part == SETTLED:
+    if part == WHOLE_BODY:
         earlier = state.parts.pop(body_id, {})
         state.settled[body_id] = task_ids or [t for p in sorted(earlier) for t in earlier[p]]
         if len(entry) == 4 and isinstance(entry[3], int) and entry[3] > 0:

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from airflow_provider_bulkdots.delivery.http.split import iter_dots
+from airflow_provider_bulkdots.dots.payload import iter_dots
 
 Series = tuple[str, str]
 

@@ -24,86 +24,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader, StoredDot
 from airflow_provider_bulkdots.delivery.exactly_once.readback_plan import plan_reads
-from airflow_provider_bulkdots.delivery.http.split import CannotSplitError, iter_dots, split_payload
 from airflow_provider_bulkdots.delivery.reporting.progress import StepMeter, format_duration
 from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.dots.payload import (
+    iter_dots,
+    payload_without,
+    resend_id,
+    series_spans,
+)
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 
-_TIMESTAMP = "timestamp"
 #: How far the API's clock may run behind ours when ``created_at`` is compared with our start.
 CLOCK_SKEW_MS = 300_000
-#: The separator of a resend's id: ``<body_id>~r<n>``.
-RESEND_MARK = "~r"
-
-
-def dot_key(device: str, variable: str, timestamp: object) -> tuple[str, str, int]:
-    """What identifies a stored dot: its series and its timestamp in ms."""
-    return device, variable, int(timestamp) if isinstance(timestamp, int | float) else -1
-
-
-def series_spans(payload: bytes) -> dict[tuple[str, str], tuple[int, int]]:
-    """Each series of a payload with the first and last timestamp of its dots there."""
-    spans: dict[tuple[str, str], tuple[int, int]] = {}
-    for dot in iter_dots(payload):
-        device, variable, ts = dot_key(dot.device, dot.variable, dot.timestamp)
-        low, high = spans.get((device, variable), (ts, ts))
-        spans[(device, variable)] = (min(low, ts), max(high, ts))
-    return spans
-
-
-def payload_without(payload: bytes, found: Callable[[tuple[str, str, int]], bool]) -> bytes:
-    """``payload`` without the dots ``found`` accepts; ``b""`` when none is left.
-
-    Records and value objects keep their timestamps, so every kept dot keeps its own.
-    """
-    records = msgspec.json.decode(payload)
-    kept_records = []
-    for record in records:
-        kept_objects = []
-        for value_object in record["values"]:
-            stamp = value_object.get(_TIMESTAMP, record.get(_TIMESTAMP))
-            kept = {}
-            for name, dot in value_object.items():
-                if name == _TIMESTAMP:
-                    continue
-                own = dot.get(_TIMESTAMP, stamp) if isinstance(dot, dict) else stamp
-                if not found(dot_key(str(record.get("device", "")), name, own)):
-                    kept[name] = dot
-            if kept:
-                if _TIMESTAMP in value_object:
-                    kept[_TIMESTAMP] = value_object[_TIMESTAMP]
-                kept_objects.append(kept)
-        if kept_objects:
-            kept_records.append({**record, "values": kept_objects})
-    return msgspec.json.encode(kept_records) if kept_records else b""
-
-
-def half_at(payload: bytes, path: str) -> bytes:
-    """The split half at ``path`` (``"0"`` first half, ``"01"`` its second half, ...)."""
-    for step in path:
-        payload = split_payload(payload)[int(step)]
-    return payload
-
-
-def without_halves(payload: bytes, paths: Iterable[str]) -> bytes:
-    """``payload`` without the dots of its acknowledged split halves (``payload`` on doubt)."""
-    stored: Counter[tuple[str, str, int]] = Counter()
-    try:
-        for path in paths:
-            for dot in iter_dots(half_at(payload, path)):
-                stored[dot_key(dot.device, dot.variable, dot.timestamp)] += 1
-    except (CannotSplitError, IndexError, ValueError):
-        return payload
-    return payload_without(payload, lambda key: key in stored)
 
 
 @dataclass
@@ -278,7 +217,7 @@ class Reconciler:
             item.body.seq,
             missing,
             dots,
-            body_id=f"{item.body.body_id}{RESEND_MARK}{item.resends}",
+            body_id=resend_id(item.body.body_id, item.resends),
         )
         self._in_flight[resend.body_id] = item
         return resend
@@ -320,26 +259,12 @@ def _largest_series(payload: bytes) -> tuple[tuple[str, str], dict[int, float | 
     """The series with the most dots in a payload, and its dots' values by timestamp."""
     series: dict[tuple[str, str], dict[int, float | None]] = defaultdict(dict)
     for dot in iter_dots(payload):
-        device, variable, timestamp = dot_key(dot.device, dot.variable, dot.timestamp)
-        value = dot.dot.get("value") if isinstance(dot.dot, dict) else dot.dot
+        device, variable, timestamp = dot.key
+        value = dot.value
         number = float(value) if isinstance(value, int | float) else None
         series[(device, variable)][timestamp] = number
     largest = max(series, key=lambda key: len(series[key]))
     return largest, series[largest]
 
 
-def resend_base(body_id: str) -> str:
-    """The id of the body a resend id belongs to (the id itself for a body)."""
-    return body_id.split(RESEND_MARK, 1)[0]
-
-
-__all__ = [
-    "ReconcileCounts",
-    "Reconciler",
-    "Unsettled",
-    "half_at",
-    "payload_without",
-    "resend_base",
-    "series_spans",
-    "without_halves",
-]
+__all__ = ["ReconcileCounts", "Reconciler", "Unsettled"]

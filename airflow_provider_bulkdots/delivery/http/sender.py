@@ -40,13 +40,6 @@ from airflow_provider_bulkdots.delivery.http.attempt import (
 )
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy, send_until_settled
-from airflow_provider_bulkdots.delivery.http.split import (
-    CannotSplitError,
-    count_dots,
-    devices_of,
-    iter_dots,
-    split_payload,
-)
 from airflow_provider_bulkdots.delivery.http.window import InFlightWindow
 from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
 from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer, WaitTooLong
@@ -58,6 +51,14 @@ from airflow_provider_bulkdots.delivery.reporting.results import (
 )
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
 from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.dots.payload import (
+    CannotSplitError,
+    count_dots,
+    devices_of,
+    half_path,
+    iter_dots,
+    split_payload,
+)
 from airflow_provider_bulkdots.exceptions import (
     BodyTooLargeError,
     BulkDotsApiError,
@@ -308,19 +309,18 @@ class Sender:
             raise api_error(refused.status, refused.data, refused.text, result.body_id) from None
         result.splits += 1
         for step, half in enumerate(halves):
-            self._send_payload(half, count_dots(half), result, f"{part}{step}")
+            self._send_payload(half, count_dots(half), result, half_path(part, step))
 
     def _reject(self, payload: bytes, refused: Refused, result: SendResult) -> None:
         error = api_error(refused.status, refused.data, refused.text, result.body_id)
         for dot in iter_dots(payload):
-            value = dot.dot.get("value") if isinstance(dot.dot, dict) else dot.dot
             result.rejected.append(
                 RejectedDot(
                     body_id=result.body_id,
                     device=dot.device,
                     variable=dot.variable,
                     timestamp=dot.timestamp,
-                    value=value,
+                    value=dot.value,
                     status=refused.status,
                     code=error.code,
                     message=error.message,

@@ -18,11 +18,7 @@ from airflow_provider_bulkdots.delivery.exactly_once.existing import (
 )
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger
 from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader
-from airflow_provider_bulkdots.delivery.exactly_once.reconcile import (
-    Reconciler,
-    half_at,
-    payload_without,
-)
+from airflow_provider_bulkdots.delivery.exactly_once.reconcile import Reconciler
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.http.sender import Sender
 from airflow_provider_bulkdots.delivery.http.transport import make_session
@@ -30,6 +26,7 @@ from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer, WaitTooL
 from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.settings import resolve_settings
 from airflow_provider_bulkdots.dots.body import Body
+from airflow_provider_bulkdots.dots.payload import half_at, payload_without
 from airflow_provider_bulkdots.emulator import Emulator, Faults
 from airflow_provider_bulkdots.exceptions import NotAcknowledgedError
 from tests.delivery.exactly_once.test_ledger import MemoryStore

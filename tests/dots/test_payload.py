@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_bulkdots.delivery.http.split import (
+from airflow_provider_bulkdots.dots.payload import (
     CannotSplitError,
     count_dots,
     iter_dots,
@@ -123,3 +123,24 @@ def test_every_dot_exactly_once_in_order(data: list[dict[str, Any]]) -> None:
     for half in (first, second):
         for record in msgspec.json.decode(half):
             assert record["values"], "no empty record"
+
+
+def test_ids_and_parts_are_built_and_read_in_one_place() -> None:
+    from airflow_provider_bulkdots.dots.body import Body
+    from airflow_provider_bulkdots.dots.payload import (
+        body_id,
+        half_path,
+        is_half,
+        is_resend,
+        resend_base,
+        resend_id,
+    )
+
+    payload = b'[{"device":"d","timestamp":1,"values":[{"v":1}]}]'
+    assert Body(7, payload, 1).body_id == body_id(7, payload)
+    assert body_id(7, payload).startswith("000007-") and len(body_id(7, payload)) == 23
+    resend = resend_id(body_id(7, payload), 2)
+    assert resend.endswith("~r2") and is_resend(resend) and not is_resend(body_id(7, payload))
+    assert resend_base(resend) == body_id(7, payload)
+    assert half_path(half_path("", 0), 1) == "01" and is_half("01")
+    assert not is_half("*") and not is_half("-")
