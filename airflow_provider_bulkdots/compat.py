@@ -17,7 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from airflow import __version__ as AIRFLOW_VERSION
-from airflow.sdk import Asset, BaseHook, BaseOperator, Context, ObjectStoragePath, Variable
+from airflow.sdk import (
+    Asset,
+    BaseHook,
+    BaseOperator,
+    Context,
+    ObjectStoragePath,
+    Variable,
+    get_current_context,
+)
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.log import mask_secret
 
@@ -39,6 +47,14 @@ def provider_option(section: str, key: str) -> str | None:
 
     value = conf.get(section, key, fallback=None)
     return value if value and str(value).strip() else None
+
+
+def current_context() -> Context | None:
+    """The running task's context (a TaskFlow task calling the hook), ``None`` outside one."""
+    try:
+        return get_current_context()
+    except RuntimeError:  # not inside a task's execute
+        return None
 
 
 def cli_command_types() -> tuple[Any, Any, Any]:
@@ -78,7 +94,9 @@ __all__ = [
     "ObjectStoragePath",
     "Variable",
     "cli_command_types",
+    "current_context",
     "date_time_trigger",
+    "get_current_context",
     "mask_secret",
     "openlineage_classes",
     "provider_option",

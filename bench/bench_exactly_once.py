@@ -81,9 +81,7 @@ def phase(emu: Emulator, name: str, bodies: list[Body], faults: Faults) -> dict[
     auth = TokenAuth(TOKEN)
     limiter = TokenPacer(RATE)  # writes and reads share the pace
     reader = SeriesReader(session, auth, settings, limiter)
-    reconciler = Reconciler(
-        reader, delay=RECONCILE_DELAY, timeout=300, on_settled=lambda body, ids: None
-    )
+    reconciler = Reconciler(reader, delay=RECONCILE_DELAY, timeout=300)
     ledger = DeliveryLedger(MemoryStore(), "ledger", "bench")
     sender = Sender(session, auth, settings, limiter=limiter)
     delivery = ExactlyOnceDelivery(sender, ledger, reconciler)

@@ -146,7 +146,7 @@ def hook_alone(data: Path) -> tuple[float, int]:
     options = ReshapeOptions(layout="wide", max_body_bytes=MAX_BODY, on_invalid="skip")
     started = time.perf_counter()
     with data.open(newline="") as handle:
-        delivery = hook.deliver(build_bodies(csv.DictReader(handle), options))
+        delivery = hook.send(build_bodies(csv.DictReader(handle), options))
     hook.close()
     return time.perf_counter() - started, delivery.dots
 

@@ -63,7 +63,7 @@ def phase(emu: Emulator, name: str, n: int, faults: Faults | None) -> dict[str, 
     )
     hook = BulkDotsHook("bulkdots_bench", progress_interval=10)
     started = time.monotonic()
-    summary = hook.deliver(bodies(n, name))
+    summary = hook.send(bodies(n, name))
     seconds = time.monotonic() - started
     stats = emu.stats()
     sent = n * DOTS_PER_BODY

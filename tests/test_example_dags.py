@@ -17,6 +17,7 @@ from airflow_provider_bulkdots.stores.summary import SUMMARY_KEYS
 from tests.operators.dag_runs import (
     EXAMPLE_DAGS,
     example_dags,
+    ledger_of,
     migrate_db,
     set_connection,
     stored_task_ids,
@@ -52,6 +53,7 @@ def test_every_example_dag_parses(dags: dict[str, DAG]) -> None:
         "bulkdots_etl_taskflow",
         "bulkdots_fan_out",
         "bulkdots_plan_load_check",
+        "bulkdots_taskflow_hook",
     }
     assert {path.stem for path in EXAMPLE_DAGS.glob("*.py")} == set(dags)
 
@@ -111,6 +113,22 @@ def test_etl_taskflow_loads_the_transformed_rows(dags: dict[str, DAG], emu: Emul
     )
     assert stored["value"] == first["temperature_f"]
     assert values[("load", -1, "return_value")] == stored_task_ids(emu)
+
+
+def test_taskflow_hook_delivers_once_with_the_ledger_in_the_task_state_store(
+    dags: dict[str, DAG], emu: Emulator
+) -> None:
+    run = dags["bulkdots_taskflow_hook"].test()
+
+    assert run.state == "success"
+    result = xcoms(run)[("load_day", -1, "return_value")]
+    stats = emu.stats()
+    assert result["dots_sent"] == stats["dots"] == stats["unique_dots"] > 0
+    assert result["task_ids"] == stored_task_ids(emu)
+    assert list(result)[: len(SUMMARY_KEYS)] == list(SUMMARY_KEYS)
+    # The hook found the task instance's state store itself: its ledger is complete there.
+    ledger = ledger_of(run, task_id="load_day")
+    assert ledger.complete and len(ledger.settled) == result["bodies"]
 
 
 def test_fan_out_maps_one_instance_per_file(

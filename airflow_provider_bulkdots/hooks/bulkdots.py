@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from airflow_provider_bulkdots.compat import BaseHook
+from airflow_provider_bulkdots.compat import BaseHook, current_context
+from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger
 from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.http.attempt import HEADERS, reply_json
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth, check_token, url_spellings
@@ -25,9 +28,21 @@ from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings, resolve_settings
 from airflow_provider_bulkdots.dots.body import Body
-from airflow_provider_bulkdots.dots.options import OnInvalid
-from airflow_provider_bulkdots.exceptions import BulkDotsError, api_error
+from airflow_provider_bulkdots.dots.options import OnInvalid, ReshapeOptions
+from airflow_provider_bulkdots.exceptions import BulkDotsError, DevicesDisabledError, api_error
+from airflow_provider_bulkdots.hooks.delivery import (
+    BodyStage,
+    DatasetDelivery,
+    DeliveryParts,
+    Guarantees,
+)
 from airflow_provider_bulkdots.planning.replace import SpanDeleter
+from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
+from airflow_provider_bulkdots.stores.ledger import (
+    DEFAULT_RETENTION_DAYS,
+    ledger_location,
+    task_ledger,
+)
 
 
 def rate_state_dir() -> tuple[Path, bool]:
@@ -46,12 +61,42 @@ def _mask_secret(secret: str) -> None:
     mask_secret(secret)
 
 
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What :meth:`BulkDotsHook.deliver` did: the task_ids in body order (earlier tries'
+    included) and the summary, the same keys as the operator's XCom ``summary``."""
+
+    task_ids: list[str]
+    summary: dict[str, Any]
+
+
+def _run_to_the_end(delivery: DatasetDelivery, on_invalid: str) -> DeliveryResult:
+    """Run ``delivery``; raise where it cannot count as done, as the operator fails."""
+    started = time.monotonic()
+    delivery.run()
+    summary = delivery.summary(time.monotonic() - started)
+    quarantined = delivery.delivery_summary.quarantined
+    if quarantined and on_invalid != "skip":
+        raise DevicesDisabledError(quarantined, delivery.delivery_summary)
+    problem = delivery.incomplete(on_invalid)
+    if problem is not None:
+        problem.summary = delivery.delivery_summary
+        raise problem
+    return DeliveryResult(delivery.task_ids, summary)
+
+
 class BulkDotsHook(BaseHook):
     """Talks to the Ubidots bulk dots endpoint of one connection.
 
     The connection's host is the API URL (``https://industrial.api.ubidots.com`` if empty),
     its password the token, its extras the delivery settings. Keyword arguments override the
-    extras for one task; ``sleep`` replaces every wait (tests pass ``lambda s: None``).
+    extras for one task; ``sleep`` replaces every wait (tests pass ``lambda s: None``);
+    ``defer_long_waits``: a wait the API asks for of ``defer_threshold`` seconds or more stops
+    the delivery with :class:`~..delivery.pacing.token.WaitTooLong` (the operator defers on
+    it) instead of being waited out.
+
+    :meth:`deliver` sends a dataset with the operator's guarantees (ledger, read-back,
+    ``skip_existing``, progress), for a TaskFlow task; :meth:`send` sends ready bodies.
     """
 
     conn_name_attr = "bulkdots_conn_id"
@@ -73,6 +118,7 @@ class BulkDotsHook(BaseHook):
         retry_unknown_outcome: bool | None = None,
         sleep: Callable[[float], None] | None = None,
         progress_interval: float = 30.0,
+        defer_long_waits: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -92,9 +138,9 @@ class BulkDotsHook(BaseHook):
         self._settings: DeliverySettings | None = None
         self._auth: TokenAuth | None = None
         self._session: requests.Session | None = None
-        self._sender: Sender | None = None
+        self._senders: dict[bool, Sender] = {}
         self._limiter: TokenPacer | None = None
-        self.defer_long_waits = False
+        self.defer_long_waits = defer_long_waits
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(bulkdots_conn_id={self.bulkdots_conn_id!r})"
@@ -163,11 +209,17 @@ class BulkDotsHook(BaseHook):
         """Wait for the token's next turn (before a read of the API)."""
         self.limiter.wait_turn(self._sleep or time.sleep)
 
-    def get_sender(self) -> Sender:
-        """The sender all deliveries of this Hook share (one limiter, one session)."""
-        if self._sender is None:
+    def get_sender(self, *, reading_back: bool = False) -> Sender:
+        """The sender all deliveries of this Hook share (one limiter, one session).
+
+        ``reading_back``: lost replies are read back by the caller, so the sender never
+        resends them blind, whatever ``retry_unknown_outcome`` says.
+        """
+        if reading_back not in self._senders:
             settings, auth = self._load()
-            self._sender = Sender(
+            if reading_back:
+                settings = dataclasses.replace(settings, retry_unknown_outcome=False)
+            self._senders[reading_back] = Sender(
                 self.get_conn(),
                 auth,
                 settings,
@@ -177,7 +229,7 @@ class BulkDotsHook(BaseHook):
                 progress_interval=self.progress_interval,
                 defer_over=self._defer_over(settings),
             )
-        return self._sender
+        return self._senders[reading_back]
 
     def get_reader(self) -> SeriesReader:
         """Reads series back through the read endpoint, at the same pace as the writes."""
@@ -200,7 +252,7 @@ class BulkDotsHook(BaseHook):
         if self._session is not None:
             self._session.close()
             self._session = None
-            self._sender = None
+            self._senders.clear()
 
     # -- checking the token ---------------------------------------------------------------
 
@@ -237,11 +289,113 @@ class BulkDotsHook(BaseHook):
 
     def deliver(
         self,
+        data: Any,
+        options: ReshapeOptions | None = None,
+        *,
+        reading: ReadOptions | None = None,
+        resume: bool = True,
+        reconcile: bool = True,
+        reconcile_delay: float = 5.0,
+        reconcile_timeout: float = 300.0,
+        skip_existing: bool = False,
+        ledger_retention_days: float = DEFAULT_RETENTION_DAYS,
+        rejected_path: str | None = None,
+        context: Any = None,
+    ) -> DeliveryResult:
+        """Send a dataset with the operator's guarantees; for a TaskFlow ``@task``.
+
+        ``data`` and ``reading`` as the operator's ``data`` (rows, a DataFrame, an Arrow
+        table, a file path or URI, an Asset); ``options`` how rows become dots (its
+        ``max_body_bytes`` is the connection's). Inside a task the ledger lives in that task
+        instance's state store (found through Airflow's current context, or ``context``), so
+        a retried try sends only what no earlier try settled; outside a task there is no
+        ledger (logged). The other keywords are the operator's (:class:`.Guarantees`).
+
+        Returns the task_ids and the summary (the operator's XCom ``summary``). Raises
+        :class:`~..dots.errors.InvalidRowsError` before any request for an invalid row with
+        ``on_invalid="fail"``; :class:`~..exceptions.DevicesDisabledError` for devices the API
+        disabled (unless ``on_invalid="skip"``); :class:`~..exceptions.BulkDotsDeliveryError`
+        for lost replies left unknown or (``on_invalid="fail"``) dots the API refused.
+        """
+        guarantees = Guarantees(
+            resume,
+            reconcile,
+            reconcile_delay,
+            reconcile_timeout,
+            skip_existing,
+            ledger_retention_days,
+        )
+        options = dataclasses.replace(
+            options or ReshapeOptions(), max_body_bytes=self.settings.max_body_bytes
+        )
+        dataset = open_dataset(data, options=options, reading=reading)
+        context = context if context is not None else current_context()
+        ledger = self._task_ledger(context, guarantees, dataset.fingerprint, options)
+        try_number = int(getattr(context["ti"], "try_number", 1)) if context else 1
+        delivery = self.delivery(
+            dataset,
+            options,
+            guarantees=guarantees,
+            ledger=ledger,
+            rejected_path=rejected_path,
+            try_number=try_number,
+        )
+        return _run_to_the_end(delivery, options.on_invalid)
+
+    def _task_ledger(
+        self, context: Any, guarantees: Guarantees, fingerprint: str, options: ReshapeOptions
+    ) -> DeliveryLedger | None:
+        """The ledger in the running task instance's state store (``None`` outside a task)."""
+        if not guarantees.resume:
+            return None
+        if context is None:
+            self.log.warning("Not inside an Airflow task: no delivery ledger (resume is off).")
+            return None
+        location = ledger_location(context, guarantees.ledger_retention_days)
+        return task_ledger(location, fingerprint, options)
+
+    def delivery(
+        self,
+        dataset: Dataset,
+        options: ReshapeOptions,
+        *,
+        guarantees: Guarantees,
+        ledger: DeliveryLedger | None,
+        rejected_path: str | None = None,
+        try_number: int = 1,
+        stages: Sequence[BodyStage] = (),
+        log: Any = None,
+    ) -> DatasetDelivery:
+        """One delivery of ``dataset`` through this hook, built complete (see
+        :class:`.DatasetDelivery`); the caller runs it. What :meth:`deliver` and the operator
+        both use."""
+        parts = DeliveryParts(
+            sender=self.get_sender(reading_back=guarantees.reconcile),
+            reader=self.get_reader,
+            settings=self.settings,
+            progress_interval=self.progress_interval,
+            close=self.close,
+            token_turns=lambda: self.limiter.state().turns,
+        )
+        return DatasetDelivery(
+            parts,
+            dataset,
+            options,
+            guarantees=guarantees,
+            ledger=ledger,
+            rejected_path=rejected_path,
+            try_number=try_number,
+            stages=stages,
+            log=log or self.log,
+        )
+
+    def send(
+        self,
         bodies: Iterable[Body],
         on_result: OnResult | None = None,
         meter: ProgressMeter | None = None,
     ) -> DeliverySummary:
-        """Send bodies (consumed lazily); report each as acknowledged; return the counts.
+        """Send ready bodies (consumed lazily), without a ledger; return the counts.
 
         ``on_result(body, result)`` runs in the calling thread, in completion order, once per
         body that finished: acknowledged (``result.outcome == "sent"``, possibly with

@@ -2,43 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-import msgspec
-
 from airflow_provider_bulkdots.compat import BaseOperator, date_time_trigger
-from airflow_provider_bulkdots.delivery.exactly_once.delivery import (
-    ExactlyOnceCounts,
-    ExactlyOnceDelivery,
-)
-from airflow_provider_bulkdots.delivery.exactly_once.existing import (
-    collect_spans,
-    drop_existing,
-    read_existing,
-)
-from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger, KeyValueStore
-from airflow_provider_bulkdots.delivery.exactly_once.reconcile import Reconciler
+from airflow_provider_bulkdots.delivery.exactly_once.ledger import KeyValueStore
 from airflow_provider_bulkdots.delivery.pacing.token import WaitTooLong
-from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter, format_duration
+from airflow_provider_bulkdots.delivery.reporting.progress import format_duration
 from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
-from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, checked_bodies
-from airflow_provider_bulkdots.dots.spool import spool_bodies
+from airflow_provider_bulkdots.dots import Body, InvalidRow, ReshapeOptions
 from airflow_provider_bulkdots.exceptions import ConfigurationError
+from airflow_provider_bulkdots.hooks.delivery import BodyStage, DatasetDelivery, Guarantees
 from airflow_provider_bulkdots.operators.replacing import replaced
 from airflow_provider_bulkdots.planning.late import lag_ms
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
-from airflow_provider_bulkdots.sources.dataset import ReadProgress
 from airflow_provider_bulkdots.sources.limits import LineLimits
 from airflow_provider_bulkdots.sources.sql import SQL_ARGUMENTS
 from airflow_provider_bulkdots.stores.assets import attach_assets, note_delivery
-from airflow_provider_bulkdots.stores.ledger import DEFAULT_RETENTION_DAYS, ledger_location
-from airflow_provider_bulkdots.stores.rejected import RejectedRowsWriter
-from airflow_provider_bulkdots.stores.summary import summary_lines, task_summary
+from airflow_provider_bulkdots.stores.ledger import (
+    DEFAULT_RETENTION_DAYS,
+    ledger_location,
+    task_ledger,
+)
+from airflow_provider_bulkdots.stores.summary import summary_lines
 from airflow_provider_bulkdots.stores.watermarks import (
     NoWatermarks,
     Watermarks,
@@ -47,7 +35,6 @@ from airflow_provider_bulkdots.stores.watermarks import (
 
 if TYPE_CHECKING:
     from airflow_provider_bulkdots.compat import Context
-    from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
 # Arguments kept as given: the input, the connection and its settings this task overrides, the
@@ -246,10 +233,8 @@ class BulkDotsOperator(BaseOperator):
         overrides = {key: getattr(self, key) for key in OVERRIDE_KEYS}
         if self.reconcile:  # a lost reply is read back, never resent blind
             overrides["retry_unknown_outcome"] = False
-        hook = BulkDotsHook(self.bulkdots_conn_id, **overrides)
         # A long wait is handed to the triggerer only when the ledger can resume the task.
-        hook.defer_long_waits = self.resume
-        return hook
+        return BulkDotsHook(self.bulkdots_conn_id, defer_long_waits=self.resume, **overrides)
 
     def resume_store(self, context: Context) -> tuple[KeyValueStore, str]:
         """Where the delivery ledger lives between tries: the store and the key prefix."""
@@ -330,6 +315,17 @@ class BulkDotsOperator(BaseOperator):
         moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
         self.defer(trigger=DateTimeTrigger(moment=moment), method_name="resume_after_wait")
 
+    def guarantees(self) -> Guarantees:
+        """How this task keeps "nothing lost, nothing sent twice" (its arguments)."""
+        return Guarantees(
+            resume=self.resume,
+            reconcile=self.reconcile,
+            reconcile_delay=self.reconcile_delay,
+            reconcile_timeout=self.reconcile_timeout,
+            skip_existing=self.skip_existing,
+            ledger_retention_days=self.ledger_retention_days,
+        )
+
     def execute(self, context: Context) -> list[str]:
         if self.plan_only:
             from airflow_provider_bulkdots.operators.planned import plan_only
@@ -341,80 +337,50 @@ class BulkDotsOperator(BaseOperator):
         watermarks = self.watermarks(context, options)
         dataset = watermarks.wrap(self.open_input(options))
         self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)
-        ledger = self._ledger(context, dataset.fingerprint, options) if self.resume else None
-        run = ExactlyOnceDelivery(hook.get_sender(), ledger, self._reconciler(hook), log=self.log)
-        report = Report(line_of=dataset.line_of, row_of=dataset.row_of)
-        run.meter = ProgressMeter(
-            hook.settings.rate_limit,
-            interval=hook.progress_interval,
-            token_turns=lambda: hook.limiter.state().turns,
+        ledger = None
+        if self.resume:
+            ledger = task_ledger(self.resume_store(context), dataset.fingerprint, options)
+        delivery = hook.delivery(
+            dataset,
+            options,
+            guarantees=self.guarantees(),
+            ledger=ledger,
+            rejected_path=self.rejected_path,
+            try_number=context["ti"].try_number,
+            stages=self._stages(watermarks, hook),
+            log=self.log,
         )
         try:
-            try_number = context["ti"].try_number
-            with RejectedRowsWriter(self.rejected_path, try_number) as rejected_writer:
-                report.on_rejected = rejected_writer.write
-                tap = measuring(dataset.progress, report, run.meter)
-                bodies = checked_bodies(dataset.rows(), options, report, tap)
-                bodies = watermarks.track(watermarks.unheld(bodies, hook.get_reader, run.counts))
-                bodies = replaced(self, bodies, hook, report, ledger)
-                try:
-                    run.run(self._without_existing(bodies, hook, run.counts))
-                except WaitTooLong as wait:
-                    self._defer_for(wait.seconds)
-                finally:
-                    hook.close()
-                    watermarks.save(run.settled_seqs)
-                    for dot in run.summary.rejected:
-                        rejected_writer.write_api_rejection(dot)
+            try:
+                delivery.run()
+            except WaitTooLong as wait:
+                self._defer_for(wait.seconds)
+            finally:
+                watermarks.save(delivery.settled_seqs)
         finally:
-            summary = task_summary(report, run.summary, run.counts, time.monotonic() - started)
-            self._log_rejected(report.rejected_sample, report.rejected_rows)
+            summary = delivery.summary(time.monotonic() - started)
+            self._log_rejected(*delivery.invalid_rows())
             self.log.info("Summary: what this try did (every count is in the XCom 'summary')")
             for line in summary_lines(summary, self.rejected_path):
                 self.log.info("  %s", line)
             context["ti"].xcom_push(key="summary", value=summary)
         note_delivery(context, self.ubidots_asset, summary)
-        self._fail_on_unsettled(run.summary, run.counts.earlier_refused_dots)
-        return run.task_ids
+        self._fail_on_unsettled(delivery)
+        return delivery.task_ids
 
-    def _reconciler(self, hook: BulkDotsHook) -> Reconciler | None:
-        if not self.reconcile:
-            return None
-        return Reconciler(
-            hook.get_reader(),
-            delay=self.reconcile_delay,
-            timeout=self.reconcile_timeout,
-            on_settled=lambda body, task_ids: None,  # replaced by the delivery
-            log=self.log,
-            progress_interval=hook.progress_interval,
-        )
+    def _stages(self, watermarks: Watermarks | NoWatermarks, hook: BulkDotsHook) -> list[BodyStage]:
+        """The operator's steps between the core and the sending: incremental watermarks
+        (with ``lag``, late readings read back), then ``replace``."""
 
-    def _without_existing(
-        self, bodies: Iterator[Body], hook: BulkDotsHook, counts: ExactlyOnceCounts
-    ) -> Iterator[Body]:
-        """With ``skip_existing``, the bodies without the dots their series already hold."""
-        if not self.skip_existing:
-            return bodies
-        spans: dict[tuple[str, str], tuple[int, int]] = {}
-        held = spool_bodies(collect_spans(bodies, spans))
-        reader = hook.get_reader()
-        existing = read_existing(reader, spans)
-        counts.read_requests += reader.requests
-        skipped = [0]
+        def incremental(bodies: Iterator[Body], delivery: DatasetDelivery) -> Iterator[Body]:
+            return watermarks.track(watermarks.unheld(bodies, delivery.reader, delivery.counts))
 
-        def counted() -> Iterator[Body]:
-            yield from drop_existing(held, existing, skipped)
-            counts.skipped_existing_dots = skipped[0]
+        def replacing(bodies: Iterator[Body], delivery: DatasetDelivery) -> Iterator[Body]:
+            return replaced(self, bodies, hook, delivery.report, delivery.ledger)
 
-        self.log.info(
-            "skip_existing: read %d series back in %d requests; %d dots already stored there.",
-            len(spans),
-            reader.requests,
-            sum(len(found) for found in existing.values()),
-        )
-        return counted()
+        return [incremental, replacing]
 
-    def _fail_on_unsettled(self, delivery: DeliverySummary, earlier_refused: int = 0) -> None:
+    def _fail_on_unsettled(self, delivery: DatasetDelivery) -> None:
         """Fail, without retrying, when a retry could not put things right by itself.
 
         The ledger is kept: clearing the task later resends only what was not acknowledged.
@@ -422,37 +388,15 @@ class BulkDotsOperator(BaseOperator):
         from airflow_provider_bulkdots.compat import AirflowFailException, AirflowSkipException
         from airflow_provider_bulkdots.exceptions import DevicesDisabledError
 
-        if delivery.quarantined:  # retryable: a retry sends only those devices' dots
-            error = DevicesDisabledError(delivery.quarantined, delivery)
+        summary = delivery.delivery_summary
+        if summary.quarantined:  # retryable: a retry sends only those devices' dots
+            error = DevicesDisabledError(summary.quarantined, summary)
             if self.on_invalid == "skip":
                 raise AirflowSkipException(str(error))
             raise error
-        if delivery.unacknowledged_bodies:
-            raise AirflowFailException(
-                f"{delivery.unacknowledged_bodies} body(ies) with "
-                f"{delivery.unacknowledged_dots} dots lost their reply and "
-                "retry_unknown_outcome is off: the API may or may not have stored them. "
-                "Check what was stored, then clear the task to resend them (or not)."
-            )
-        if delivery.rejected and self.on_invalid == "fail":
-            listed = "\n".join(f"  {dot.describe()}" for dot in delivery.rejected[:20])
-            raise AirflowFailException(
-                f"the API refused {len(delivery.rejected)} dot(s); every other dot was stored:"
-                f"\n{listed}"
-            )
-        if earlier_refused and self.on_invalid == "fail":
-            raise AirflowFailException(
-                f"the API refused {earlier_refused} dot(s) in an earlier try of this task (see "
-                "that try's log, and its lines in rejected_path); every other dot was stored"
-            )
-
-    def _ledger(
-        self, context: Context, fingerprint: str, options: ReshapeOptions
-    ) -> DeliveryLedger:
-        store, prefix = self.resume_store(context)
-        options_json = msgspec.json.encode(asdict(options), order="sorted")
-        tied = hashlib.sha256(fingerprint.encode() + b"|" + options_json).hexdigest()
-        return DeliveryLedger(store, prefix, tied)
+        problem = delivery.incomplete(self.on_invalid)
+        if problem is not None:
+            raise AirflowFailException(str(problem))
 
     def _log_rejected(self, sample: list[InvalidRow], total: int) -> None:
         if not total:
@@ -460,21 +404,3 @@ class BulkDotsOperator(BaseOperator):
         self.log.warning("%d invalid row(s) skipped; the first:", total)
         for row in sample:
             self.log.warning("  %s", row)
-
-
-def measuring(
-    read: ReadProgress, report: Report, meter: ProgressMeter
-) -> Callable[[Iterator[Body]], Iterator[Body]]:
-    """A tap telling ``meter`` of each body as it is built: its dots, and how far into the
-    input the reader was."""
-
-    def tap(bodies: Iterator[Body]) -> Iterator[Body]:
-        for body in bodies:
-            meter.total, meter.unit = read.total, read.unit
-            position = read.position
-            at_bytes = read.unit == "bytes" and position is not None
-            read_to = position() if at_bytes and position else report.rows_read
-            meter.built(body.seq, body.dot_count, read_to)
-            yield body
-
-    return tap

@@ -16,10 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from airflow_provider_bulkdots.delivery.exactly_once.ledger import KeyValueStore
+import msgspec
+
+from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger, KeyValueStore
+from airflow_provider_bulkdots.dots.options import ReshapeOptions
 
 log = logging.getLogger(__name__)
 VARIABLE_PREFIX = "bulkdots_ledger:"
@@ -71,3 +75,14 @@ def ledger_location(context: Any, retention_days: float) -> tuple[KeyValueStore,
     ti = context["ti"]
     key = ledger_key(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
     return VariableStore(), key
+
+
+def task_ledger(
+    location: tuple[KeyValueStore, str], fingerprint: str, options: ReshapeOptions
+) -> DeliveryLedger:
+    """The ledger of one delivery at ``location``, tied to the input's ``fingerprint`` and the
+    reshape ``options``: another input, or the same one reshaped otherwise, starts afresh."""
+    store, prefix = location
+    options_json = msgspec.json.encode(asdict(options), order="sorted")
+    tied = hashlib.sha256(fingerprint.encode() + b"|" + options_json).hexdigest()
+    return DeliveryLedger(store, prefix, tied)

@@ -48,7 +48,7 @@ def parts_through(gateway: Gateway, token: str, endpoint: str, **extras: object)
     auth, limiter = TokenAuth(token), TokenPacer(0)
     parts.sender = Sender(session, auth, settings, limiter=limiter)
     parts.reader = SeriesReader(session, auth, settings, limiter)
-    reconciler = Reconciler(parts.reader, delay=0, timeout=60, on_settled=lambda body, ids: None)
+    reconciler = Reconciler(parts.reader, delay=0, timeout=60)
     parts.delivery = ExactlyOnceDelivery(parts.sender, None, reconciler)
     return parts
 

@@ -180,7 +180,7 @@ def test_deliver_reports_each_body_and_streams_lazily(conn: Emulator) -> None:
             yield body
 
     hook = BulkDotsHook(max_in_flight=in_flight, sleep=no_sleep)
-    summary = hook.deliver(source(), lambda body, result: reported.append((body, result)))
+    summary = hook.send(source(), lambda body, result: reported.append((body, result)))
     assert most_held <= 2 * in_flight + 1
     assert sorted(body.seq for body, _ in reported) == list(range(40))
     assert all(result.acknowledged and len(result.task_ids) == 1 for _, result in reported)
@@ -252,7 +252,7 @@ def test_fatal_error_stops_and_keeps_what_was_acknowledged(conn: Emulator) -> No
             yield body
 
     with pytest.raises(PaymentRequiredError) as caught:
-        hook.deliver(source(), lambda body, result: acknowledged.append(body.seq))
+        hook.send(source(), lambda body, result: acknowledged.append(body.seq))
     stored = {dot["device"] for dot in conn.dots()}
     assert stored == {f"dev-{seq}" for seq in acknowledged}
     assert len(acknowledged) < 20
@@ -266,7 +266,7 @@ def test_fatal_error_stops_and_keeps_what_was_acknowledged(conn: Emulator) -> No
 def test_5xx_retried_then_delivered(conn: Emulator) -> None:
     waits: list[float] = []
     conn.fail_next(3, 503)
-    summary = BulkDotsHook(max_in_flight=1, sleep=waits.append).deliver([make_body(0)])
+    summary = BulkDotsHook(max_in_flight=1, sleep=waits.append).send([make_body(0)])
     assert summary.retries == 3 and summary.bodies == 1
     assert len(waits) == 3 and all(w > 0 for w in waits)
     assert waits[2] > waits[0] / 2, "backoff grows"
@@ -276,7 +276,7 @@ def test_5xx_retried_then_delivered(conn: Emulator) -> None:
 def test_429_honours_retry_after(conn: Emulator) -> None:
     waits: list[float] = []
     conn.set_faults(Faults(burst_429=2))
-    summary = BulkDotsHook(max_in_flight=1, sleep=waits.append).deliver([make_body(0)])
+    summary = BulkDotsHook(max_in_flight=1, sleep=waits.append).send([make_body(0)])
     assert summary.throttled == 2
     assert len([w for w in waits if w >= 1.0]) >= 2, "Retry-After: 1 honoured"
     _assert_stored_once(conn, 10)
@@ -312,7 +312,7 @@ def test_server_down_midway(conn: Emulator) -> None:
     conn.set_faults(Faults(down_after=5))
     acknowledged: list[int] = []
     with pytest.raises(BulkDotsDeliveryError):
-        BulkDotsHook(max_in_flight=1, max_retries=2, sleep=no_sleep).deliver(
+        BulkDotsHook(max_in_flight=1, max_retries=2, sleep=no_sleep).send(
             make_bodies(10), lambda body, result: acknowledged.append(body.seq)
         )
     assert acknowledged == [0, 1, 2, 3, 4]
@@ -329,7 +329,7 @@ def test_413_splits_and_loses_nothing(
         set_connection(monkeypatch, small.url, rate_limit=0)
         big = make_body(0, dots=200)
         assert 2_000 < big.size <= 10_000
-        summary = BulkDotsHook(sleep=no_sleep).deliver([big, make_body(1)])
+        summary = BulkDotsHook(sleep=no_sleep).send([big, make_body(1)])
         assert summary.statuses["413"] >= 1
         assert summary.splits >= 1
         assert summary.bodies == 2 and summary.dots == 210
@@ -338,7 +338,7 @@ def test_413_splits_and_loses_nothing(
 
 
 def test_too_large_for_max_body_bytes_is_split_before_sending(conn: Emulator) -> None:
-    summary = BulkDotsHook(max_body_bytes=1000, sleep=no_sleep).deliver([make_body(0, dots=100)])
+    summary = BulkDotsHook(max_body_bytes=1000, sleep=no_sleep).send([make_body(0, dots=100)])
     assert "413" not in summary.statuses
     assert conn.stats()["largest_body"] <= 1000
     _assert_stored_once(conn, 100)
@@ -355,7 +355,7 @@ def test_single_dot_over_the_limit_is_an_error(conn: Emulator) -> None:
 def test_400_isolates_the_offending_dots(conn: Emulator) -> None:
     bodies = [make_body(0, dots=40, bad=(3, 30)), make_body(1)]
     results: dict[int, SendResult] = {}
-    summary = BulkDotsHook(sleep=no_sleep).deliver(
+    summary = BulkDotsHook(sleep=no_sleep).send(
         bodies, lambda body, result: results.__setitem__(body.seq, result)
     )
     assert [(d.device, d.variable, d.value) for d in summary.rejected] == [
@@ -384,7 +384,7 @@ def test_send_bodies_raises_after_sending_the_rest(conn: Emulator) -> None:
 
 def test_dropped_replies_are_resent_and_counted(conn: Emulator) -> None:
     conn.drop_next(3)  # the first body's reply, three times over
-    summary = BulkDotsHook(max_in_flight=1, sleep=no_sleep).deliver(make_bodies(10))
+    summary = BulkDotsHook(max_in_flight=1, sleep=no_sleep).send(make_bodies(10))
     stats = conn.stats()
     assert stats["unique_dots"] == 100
     assert stats["duplicates"] == 30 == summary.possible_duplicate_dots
@@ -396,7 +396,7 @@ def test_dropped_replies_not_resent_when_configured(conn: Emulator) -> None:
     conn.drop_next(1)
     results: list[SendResult] = []
     hook = BulkDotsHook(max_in_flight=1, retry_unknown_outcome=False, sleep=no_sleep)
-    summary = hook.deliver(make_bodies(4), lambda body, result: results.append(result))
+    summary = hook.send(make_bodies(4), lambda body, result: results.append(result))
     assert [r.outcome for r in results] == ["unknown", "sent", "sent", "sent"]
     assert (summary.unacknowledged_bodies, summary.unacknowledged_dots) == (1, 10)
     assert conn.stats()["duplicates"] == 0
@@ -419,7 +419,7 @@ def test_read_timeout_is_an_unknown_outcome(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_every_fault_at_once_stores_each_dot(conn: Emulator) -> None:
     conn.set_faults(Faults(error_rate=0.2, drop_response_rate=0.1, burst_429=3, seed=7))
-    summary = BulkDotsHook(max_in_flight=4, max_retries=20, sleep=no_sleep).deliver(make_bodies(60))
+    summary = BulkDotsHook(max_in_flight=4, max_retries=20, sleep=no_sleep).send(make_bodies(60))
     stats = conn.stats()
     assert stats["unique_dots"] == 600, "nothing lost"
     assert stats["duplicates"] <= summary.possible_duplicate_dots
@@ -443,7 +443,7 @@ def test_rate_limit_held(conn: Emulator) -> None:
     conn.set_rate_limit(50)
     hook = BulkDotsHook(rate_limit=40, max_in_flight=8)
     started = time.monotonic()
-    summary = hook.deliver(make_bodies(60))
+    summary = hook.send(make_bodies(60))
     elapsed = time.monotonic() - started
     assert conn.stats()["requests"] == {"200": 60}, "no 429"
     assert elapsed >= 59 / 40, "never faster than the rate (59 intervals between 60 turns)"
@@ -481,7 +481,7 @@ def test_token_never_shown(
         with pytest.raises(BulkDotsDeliveryError) as lost:
             hook.send_bodies([make_body(1)])
         texts.append(str(lost.value))
-        texts.append(str(hook.deliver([make_body(2, bad=(1,))]).as_dict()))
+        texts.append(str(hook.send([make_body(2, bad=(1,))]).as_dict()))
     captured = capfd.readouterr()
     assert "Reply lost" in captured.out, "the Hook's log lines are captured"
     texts += [caplog.text, captured.out, captured.err]
@@ -600,12 +600,12 @@ def test_progress_logged_at_a_pace_not_per_request(
     conn: Emulator, capfd: pytest.CaptureFixture[str]
 ) -> None:
     capfd.readouterr()
-    BulkDotsHook(sleep=no_sleep, progress_interval=3600).deliver(make_bodies(30))
+    BulkDotsHook(sleep=no_sleep, progress_interval=3600).send(make_bodies(30))
     out = capfd.readouterr().out
     assert "Progress:" not in out
     assert out.count("Delivered: 30 bodies, 300 dots; 30 requests in ") == 1
     conn.set_faults(Faults(latency_s=0.05))
-    BulkDotsHook(max_in_flight=1, progress_interval=0.1).deliver(make_bodies(6))
+    BulkDotsHook(max_in_flight=1, progress_interval=0.1).send(make_bodies(6))
     progress = [line for line in capfd.readouterr().out.splitlines() if "Progress:" in line]
     assert 1 <= len(progress) < 6
     assert "requests/s (no limit)" in progress[0] and "retried" in progress[0]

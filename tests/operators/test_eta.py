@@ -19,7 +19,7 @@ import pytest
 from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reporting.results import SendResult
 from airflow_provider_bulkdots.dots import Report, ReshapeOptions, checked_bodies
-from airflow_provider_bulkdots.operators.bulkdots import measuring
+from airflow_provider_bulkdots.hooks.delivery import measuring
 from airflow_provider_bulkdots.sources import ReadOptions, open_dataset
 
 ROWS = 120_000

@@ -10,12 +10,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
+import time
+import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
+from airflow_provider_bulkdots.dots import ReshapeOptions
+from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
 
 DATA = os.environ.get("BULKDOTS_TEST_DATA", "/nonexistent")
@@ -23,6 +28,8 @@ POINTS = ("before_post", "after_post", "after_execute", "between_halves")
 #: ``replace=True`` loads killed after the delete: before its marker is stored, right after it
 #: (before any write), and after the first acknowledgements of the write were stored.
 REPLACE_POINTS = ("replace_before_marker", "replace_after_marker", "replace_mid_write")
+#: The TaskFlow task sending through ``BulkDotsHook.deliver`` dies once its first dots show.
+TASKFLOW = "kill_taskflow"
 
 
 def killed_marker(dag_id: str) -> Path:
@@ -141,3 +148,45 @@ for point in REPLACE_POINTS:
             reconcile_delay=1.0,
         )
     globals()[dag.dag_id] = dag
+
+
+def kill_once_dots_show(dag_id: str, device: str) -> None:
+    """Poll the API (the emulator's read endpoint) until ``device`` holds a dot, then die:
+    a kill mid-send, wherever the sending is, with no code path of the hook patched."""
+    connection = json.loads(os.environ["AIRFLOW_CONN_BULKDOTS_DEFAULT"])
+    request = urllib.request.Request(
+        f"{connection['host']}/api/v1.6/devices/{device}/temperature/values/?page_size=1",
+        headers={"X-Auth-Token": connection["password"]},
+    )
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                if json.load(reply).get("count", 0) > 0:
+                    die(dag_id)
+        except OSError:
+            pass  # no such series yet (404)
+        time.sleep(0.05)  # polling another process (the API), not synchronising threads
+
+
+with DAG(
+    dag_id=TASKFLOW,
+    schedule="@once",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=0)},
+) as taskflow_dag:
+
+    @task(task_id="send")
+    def send_through_the_hook() -> dict[str, Any]:
+        """A TaskFlow task: the hook finds this task instance's state store for its ledger."""
+        if not killed_marker(TASKFLOW).exists():
+            watcher = threading.Thread(
+                target=kill_once_dots_show, args=(TASKFLOW, "taskflow-0"), daemon=True
+            )
+            watcher.start()
+        options = ReshapeOptions(device_column="logger", timestamp_column="time")
+        hook = BulkDotsHook(max_in_flight=2, max_body_bytes=4000)
+        result = hook.deliver(f"{DATA}/taskflow.csv", options, reconcile_delay=1.0)
+        return result.summary
+
+    send_through_the_hook()

@@ -29,11 +29,12 @@ import pytest
 from airflow_provider_bulkdots.dots import ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.emulator import Emulator, start_emulator
 from tests.processes import free_port, stop_group
-from tests.scheduler.kill_dags import POINTS, REPLACE_POINTS
+from tests.scheduler.kill_dags import POINTS, REPLACE_POINTS, TASKFLOW
 
 HERE = Path(__file__).resolve().parent
 AIRFLOW = Path(sys.executable).with_name("airflow")
 ROWS = 2400  # per input: 3 loggers x 800 instants x 3 variables = 7,200 dots (about 40 bodies)
+TASKFLOW_ROWS = 4 * ROWS  # the TaskFlow task dies once its first dots show: a longer send
 RUN_DEADLINE = 420.0
 
 pytestmark = pytest.mark.timeout(900)
@@ -42,10 +43,10 @@ pytestmark = pytest.mark.timeout(900)
 T0 = 1_704_067_200_000
 
 
-def input_rows(point: str, shift: float = 0) -> list[dict[str, Any]]:
+def input_rows(point: str, shift: float = 0, count: int = ROWS) -> list[dict[str, Any]]:
     """The rows of ``write_input`` (``shift`` added to every value: the old data of a replace)."""
     rows = []
-    for index in range(ROWS):
+    for index in range(count):
         second, logger = divmod(index, 3)
         rows.append(
             {
@@ -79,8 +80,8 @@ def preload(emu: Emulator, point: str) -> None:
             assert reply.status == 200
 
 
-def write_input(path: Path, point: str) -> None:
-    rows = input_rows(point)
+def write_input(path: Path, point: str, count: int = ROWS) -> None:
+    rows = input_rows(point, count=count)
     with path.open("w", newline="") as handle:
         out = csv.DictWriter(handle, fieldnames=list(rows[0]))
         out.writeheader()
@@ -140,6 +141,7 @@ def airflow(
     shutil.copy(HERE / "kill_dags.py", home / "dags" / "kill_dags.py")
     for point in POINTS + REPLACE_POINTS:
         write_input(home / "data" / f"{point}.csv", point)
+    write_input(home / "data" / "taskflow.csv", "taskflow", TASKFLOW_ROWS)
     with start_emulator(token="kill-tests", rate_limit=0, max_body_bytes=4000) as emu:
         for point in REPLACE_POINTS:
             preload(emu, point)
@@ -252,11 +254,31 @@ def test_a_replace_killed_after_its_delete_ends_with_the_input_once(
     assert kept and len(kept) == 2400 + 900  # untouched: another variable, an earlier span
 
 
-def summary(home: Path, dag_id: str) -> dict[str, Any]:
-    """The XCom summary the retry pushed."""
+def test_a_taskflow_task_killed_mid_send_and_its_retry_store_every_dot_once(
+    airflow: tuple[Path, Emulator, dict[str, str]],
+) -> None:
+    """``BulkDotsHook.deliver`` in a ``@task``: SIGKILL once its first dots are stored; the
+    retry finds the ledger in the task instance's state store and completes exactly once."""
+    home, emu, _ = airflow
+
+    state, try_number = finished_run(home, TASKFLOW)
+
+    assert state == "success" and try_number >= 2
+    assert (home / "data" / f"{TASKFLOW}.killed").exists()
+    dots = stored(emu, "taskflow")
+    assert len(dots) == TASKFLOW_ROWS * 3  # nothing lost
+    assert set(dots.values()) == {1}  # nothing twice
+    retry = summary(home, TASKFLOW, key="return_value")
+    # The retry skipped what the killed try had settled, or read back what it may have sent.
+    assert retry["resumed_bodies"] + retry["reconciled_bodies"] > 0
+    assert retry["dots_sent"] < TASKFLOW_ROWS * 3
+
+
+def summary(home: Path, dag_id: str, key: str = "summary") -> dict[str, Any]:
+    """The XCom summary the retry pushed (``return_value``: what a TaskFlow task returned)."""
     with sqlite3.connect(home / "airflow.db", timeout=30) as db:
         (value,) = db.execute(
-            "SELECT value FROM xcom WHERE dag_id = ? AND key = 'summary'", (dag_id,)
+            "SELECT value FROM xcom WHERE dag_id = ? AND key = ?", (dag_id, key)
         ).fetchone()
     decoded = json.loads(value)
     return json.loads(decoded) if isinstance(decoded, str) else decoded
@@ -264,18 +286,17 @@ def summary(home: Path, dag_id: str) -> dict[str, Any]:
 
 def test_the_kills_happened_where_chosen(airflow: tuple[Path, Emulator, dict[str, str]]) -> None:
     home, _, _ = airflow
-    for point in POINTS + REPLACE_POINTS:
-        finished_run(home, f"kill_{point}")
+    dag_ids = [f"kill_{point}" for point in POINTS + REPLACE_POINTS] + [TASKFLOW]
+    for dag_id in dag_ids:
+        finished_run(home, dag_id)
     assert sorted(path.name for path in (home / "data").glob("*.killed")) == sorted(
-        f"kill_{point}.killed" for point in POINTS + REPLACE_POINTS
+        f"{dag_id}.killed" for dag_id in dag_ids
     )
     with sqlite3.connect(home / "airflow.db", timeout=30) as db:
         failed = db.execute(
             "SELECT dag_id FROM task_instance_history WHERE state = 'failed'"
         ).fetchall()
-    assert {dag_id for (dag_id,) in failed} == {
-        f"kill_{point}" for point in POINTS + REPLACE_POINTS
-    }
+    assert {dag_id for (dag_id,) in failed} == set(dag_ids)
 
 
 def test_clearing_a_succeeded_task_sends_nothing_again(

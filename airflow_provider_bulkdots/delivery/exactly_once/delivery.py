@@ -62,6 +62,7 @@ class ExactlyOnceDelivery:
         ledger: DeliveryLedger | None,
         reconciler: Reconciler | None,
         *,
+        meter: ProgressMeter | None = None,
         log: Any = None,
         intent_batch: int = INTENT_BATCH,
     ) -> None:
@@ -73,15 +74,13 @@ class ExactlyOnceDelivery:
         self.counts = ExactlyOnceCounts()
         self.summary = DeliverySummary()
         #: Writes the progress lines; bodies an earlier try settled count as done already.
-        self.meter: ProgressMeter | None = None
+        self.meter = meter
         self._task_ids: dict[int, list[str]] = {}
         #: Bodies of this try named in an intent that no request may have stored: none left
         #: for them yet (marked from the sending threads), or the API refused each one.
         self._unposted: set[str] = set()
         self._unposted_lock = threading.Lock()
         self._state = LedgerState()
-        if reconciler is not None:
-            reconciler.on_settled = self._reconciled
 
     @property
     def task_ids(self) -> list[str]:
@@ -100,7 +99,7 @@ class ExactlyOnceDelivery:
         try:
             self._deliver(self._to_send(bodies))
             if self.reconciler is not None:
-                self.reconciler.settle_all(self._deliver)
+                self.reconciler.settle_all(self._deliver, self._reconciled)
                 # Every body of unknown outcome is now settled by reading back.
                 self.summary.unacknowledged_bodies = self.summary.unacknowledged_dots = 0
         except BulkDotsError as error:
@@ -188,7 +187,7 @@ class ExactlyOnceDelivery:
                 yield from self._intended(batch)
                 batch = []
             if self.reconciler is not None and len(self.reconciler) >= MAX_HELD:
-                yield from self.reconciler.settle_ready(wait=True)
+                yield from self.reconciler.settle_ready(wait=True, on_settled=self._reconciled)
         yield from self._intended(batch)
 
     def _skip_or_hold(self, body: Body) -> bool:
@@ -230,7 +229,7 @@ class ExactlyOnceDelivery:
         resend = is_resend(body.body_id)
         if result.outcome == "sent":
             if resend and self.reconciler is not None:
-                self.reconciler.resend_done(body, list(result.task_ids))
+                self.reconciler.resend_done(body, list(result.task_ids), self._reconciled)
             elif not resend:
                 self._settled(body, list(result.task_ids), len(result.rejected))
         elif result.outcome == "unknown" and self.reconciler is not None:

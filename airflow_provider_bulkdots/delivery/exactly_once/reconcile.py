@@ -43,6 +43,8 @@ from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 
 #: How far the API's clock may run behind ours when ``created_at`` is compared with our start.
 CLOCK_SKEW_MS = 300_000
+#: ``on_settled(body, task_ids)``: a body read back (or resent) in full is settled.
+OnSettled = Callable[[Body, list[str]], None]
 
 
 @dataclass
@@ -69,7 +71,8 @@ class Reconciler:
     """Holds unsettled bodies until ``delay`` has passed, then reads them back.
 
     :meth:`settle_ready` returns the resends to send (bodies whose ids end in ``~r<n>``) and
-    calls ``on_settled(body, task_ids)`` for each body found complete.
+    calls the ``on_settled(body, task_ids)`` it is given for each body found complete; so do
+    :meth:`resend_done` and :meth:`settle_all`.
     """
 
     def __init__(
@@ -78,7 +81,6 @@ class Reconciler:
         *,
         delay: float,
         timeout: float,
-        on_settled: Callable[[Body, list[str]], None],
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall_clock: Callable[[], float] = time.time,
@@ -90,7 +92,6 @@ class Reconciler:
         self.progress_interval = progress_interval
         self.delay = delay
         self.timeout = timeout
-        self.on_settled = on_settled
         self.counts = ReconcileCounts()
         self._clock = clock
         self._sleep = sleep
@@ -120,16 +121,14 @@ class Reconciler:
         item.fresh = fresh
         self._queue.append(item)
 
-    def resend_done(self, resend: Body, task_ids: list[str]) -> Body | None:
-        """A resend was acknowledged: its body is settled (returned), or ``None`` if unknown."""
+    def resend_done(self, resend: Body, task_ids: list[str], on_settled: OnSettled) -> None:
+        """A resend was acknowledged: its body is settled (unless the resend is unknown)."""
         item = self._in_flight.pop(resend.body_id, None)
-        if item is None:
-            return None
-        item.task_ids.extend(task_ids)
-        self.on_settled(item.body, item.task_ids)
-        return item.body
+        if item is not None:
+            item.task_ids.extend(task_ids)
+            on_settled(item.body, item.task_ids)
 
-    def settle_ready(self, wait: bool) -> list[Body]:
+    def settle_ready(self, wait: bool, on_settled: OnSettled) -> list[Body]:
         """Read back the bodies whose delay has passed (waiting for the first if ``wait``)."""
         if wait and self._queue:
             self._sleep(max(0.0, self._queue[0].not_before - self._clock()))
@@ -141,7 +140,7 @@ class Reconciler:
         found = self._read_together(earlier) if together else {}
         resends: list[Body] = []
         for item in ready:
-            resend = self._read_back(item, found if id(item) in together else None)
+            resend = self._read_back(item, on_settled, found if id(item) in together else None)
             if resend is not None:
                 resends.append(resend)
         return resends
@@ -202,13 +201,16 @@ class Reconciler:
         return payload_without(item.payload, lambda key: key[2] in found.get(key[:2], ()))
 
     def _read_back(
-        self, item: Unsettled, found: dict[tuple[str, str], set[int]] | None = None
+        self,
+        item: Unsettled,
+        on_settled: OnSettled,
+        found: dict[tuple[str, str], set[int]] | None = None,
     ) -> Body | None:
         missing = self._missing(item, found)
         if item.resends == 0:
             self.counts.reconciled_bodies += 1
         if not missing:
-            self.on_settled(item.body, item.task_ids)
+            on_settled(item.body, item.task_ids)
             return None
         item.resends += 1
         dots = sum(1 for _ in iter_dots(missing))
@@ -234,13 +236,13 @@ class Reconciler:
                 return False
         return True
 
-    def settle_all(self, send: Callable[[list[Body]], None]) -> None:
+    def settle_all(self, send: Callable[[list[Body]], None], on_settled: OnSettled) -> None:
         """Settle every held body, sending resends through ``send``, within ``timeout``."""
         deadline = self._clock() + self.timeout
         while self._queue:
             if self._clock() > deadline:
                 raise self._unsettled_error()
-            resends = self.settle_ready(wait=True)
+            resends = self.settle_ready(wait=True, on_settled=on_settled)
             if resends:
                 send(resends)
 

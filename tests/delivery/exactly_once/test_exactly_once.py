@@ -58,6 +58,7 @@ class Parts:
         store: MemoryStore | None,
         delay: float,
         wall_clock: Any = time.time,
+        meter: ProgressMeter | None = None,
         **overrides: Any,
     ) -> None:
         settings = resolve_settings(
@@ -79,11 +80,10 @@ class Parts:
             self.reader,
             delay=delay,
             timeout=60,
-            on_settled=lambda body, ids: None,
             wall_clock=wall_clock,
         )
         ledger = DeliveryLedger(store, "ledger", "fp") if store is not None else None
-        self.delivery = ExactlyOnceDelivery(self.sender, ledger, reconciler)
+        self.delivery = ExactlyOnceDelivery(self.sender, ledger, reconciler, meter=meter)
 
 
 def run(emu: Emulator, sent: list[Body], store: MemoryStore | None = None, **kw: Any) -> Parts:
@@ -344,9 +344,8 @@ class TerminatingMeter(ProgressMeter):
 def test_requests_in_flight_when_the_task_is_stopped_stay_unknown(emu: Emulator) -> None:
     sent = bodies(8)
     store = MemoryStore()
-    first = Parts(emu, store, delay=0, max_in_flight=2)
+    first = Parts(emu, store, delay=0, meter=TerminatingMeter(limit=0), max_in_flight=2)
     first.sender.progress_interval = 0.05  # the loop ticks while both requests are in flight
-    first.delivery.meter = TerminatingMeter(limit=0)
     emu.set_faults(Faults(latency_s=0.5))
     with pytest.raises(Terminated):
         first.delivery.run(iter(sent))
