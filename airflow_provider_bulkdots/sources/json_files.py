@@ -50,7 +50,7 @@ def read_json(
         chunks = read_chunks(raw, path, limits.max_line_bytes)
         first = next(chunks, b"")
         if first.lstrip(_BOM + b" \t\r\n").startswith(b"["):
-            yield from _array(path, first + b"".join(chunks))  # read whole (README)
+            yield from _array(path, first + b"".join(chunks))  # read whole (docs/input.md)
             return
         guard = BadLineGuard(path, limits)
         row = 0

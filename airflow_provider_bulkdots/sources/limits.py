@@ -27,7 +27,7 @@ _SMALLEST_LINE_LIMIT = 1024
 
 @dataclass(frozen=True)
 class LineLimits:
-    """The bounds a text file is read within (README, "How input is read")."""
+    """The bounds a text file is read within (docs/input.md)."""
 
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
