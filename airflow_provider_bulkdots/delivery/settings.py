@@ -59,6 +59,8 @@ class Setting:
     minimum: float | None = None
     maximum: float | None = None
     task_override: bool = True
+    #: For text settings: the allowed words (a choice); ``None``: a path, ``()``: a name.
+    choices: tuple[str, ...] | None = None
 
     @property
     def range_text(self) -> str:
@@ -66,7 +68,11 @@ class Setting:
         if self.kind is bool:
             return "true or false"
         if self.kind is str:
-            return "a path starting with /"
+            if self.choices is None:
+                return "a path starting with /"
+            if not self.choices:
+                return "a connection id"
+            return ", ".join(self.choices[:-1]) + f" or {self.choices[-1]}"
         low = _number_text(self.minimum)
         return f"{low} to {_number_text(self.maximum)}" if self.maximum is not None else f">= {low}"
 
@@ -75,7 +81,7 @@ class Setting:
         if self.kind is bool:
             return self._to_bool(value)
         if self.kind is str:
-            return self._to_path(value)
+            return self._to_path(value) if self.choices is None else self._to_word(value)
         return self._to_number(value)
 
     def _refuse(self, value: Any, why: str) -> ConfigurationError:
@@ -105,6 +111,13 @@ class Setting:
             raise self._refuse(value, "must hold {device} and {variable} (one series at a time)")
         return value
 
+    def _to_word(self, value: Any) -> str:
+        if not isinstance(value, str) or value.strip() != value:
+            raise self._refuse(value, f"must be {self.range_text}")
+        if self.choices and value not in self.choices:
+            raise self._refuse(value, f"must be {self.range_text}")
+        return value
+
     def _to_number(self, value: Any) -> int | float:
         number = _parse_number(value)
         if number is None:
@@ -126,6 +139,8 @@ class Setting:
             schema["minimum"] = self.minimum
         if self.maximum is not None:
             schema["maximum"] = self.maximum
+        if self.choices:
+            schema["enum"] = [*self.choices, None]
         return {"label": self.label, "description": self.help, "schema": schema}
 
 
@@ -154,6 +169,11 @@ def _parse_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+#: Seconds of each window ``rate_limit`` may count in.
+WINDOW_SECONDS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+#: Priorities of a task on its token, first served first.
+PRIORITIES: tuple[str, ...] = ("live", "backfill")
+
 #: Every delivery setting, in the connection form's order.
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -162,10 +182,35 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=128, maximum=10_000,
     ),
     Setting(
-        "rate_limit", float, 4.0, "Rate limit (requests/s)",
-        "Requests per second the token allows (0: no limit), shared by every task that uses it "
-        "on the machine; paced at 97 % of it, never in bursts.",
-        minimum=0, maximum=1_000,
+        "rate_limit", float, 4.0, "Rate limit (requests per window)",
+        "Requests the token allows per rate_window (0: no limit), shared by every task that "
+        "uses it on the machine, or on every machine with a rate coordinator; paced at 97 % "
+        "of it, evenly, never in bursts.",
+        minimum=0, maximum=1_000_000,
+    ),
+    Setting(
+        "rate_window", str, "second", "Rate window",
+        "The window rate_limit counts: second, minute or hour (plans that count per minute "
+        "or per hour).",
+        choices=tuple(WINDOW_SECONDS),
+    ),
+    Setting(
+        "dots_per_hour", float, 0.0, "Dots per hour (account)",
+        "Dots the account may store per hour (0: no limit): a second limit paced beside "
+        "rate_limit, on the rate coordinator (it needs rate_coordinator_conn_id).",
+        minimum=0, maximum=1_000_000_000,
+    ),
+    Setting(
+        "rate_coordinator_conn_id", str, "", "Rate coordinator (Redis connection)",
+        "An Airflow connection of type redis: every task on every machine that uses the token "
+        "takes its turns there. Empty: the pace is the machine's own.",
+        choices=(),
+    ),
+    Setting(
+        "priority", str, "backfill", "Priority on the token",
+        "With a rate coordinator, live tasks take their turns before backfill tasks (a "
+        "backfill delays a live task by one turn at most).",
+        choices=PRIORITIES,
     ),
     Setting(
         "max_in_flight", int, 4, "Max requests in flight",
@@ -240,6 +285,10 @@ class DeliverySettings:
     endpoint: str = DEFAULTS["endpoint"]
     max_body_bytes: int = DEFAULTS["max_body_bytes"]
     rate_limit: float = DEFAULTS["rate_limit"]
+    rate_window: str = DEFAULTS["rate_window"]
+    dots_per_hour: float = DEFAULTS["dots_per_hour"]
+    rate_coordinator_conn_id: str = DEFAULTS["rate_coordinator_conn_id"]
+    priority: str = DEFAULTS["priority"]
     max_in_flight: int = DEFAULTS["max_in_flight"]
     timeout: float = DEFAULTS["timeout"]
     max_retries: int = DEFAULTS["max_retries"]
@@ -248,6 +297,11 @@ class DeliverySettings:
     auth_in_query: bool = DEFAULTS["auth_in_query"]
     delete_path: str = DEFAULTS["delete_path"]
     retry_unknown_outcome: bool = DEFAULTS["retry_unknown_outcome"]
+
+    @property
+    def requests_per_second(self) -> float:
+        """``rate_limit`` over its window, in requests per second (0: no limit)."""
+        return self.rate_limit / WINDOW_SECONDS[self.rate_window]
 
     @property
     def bulk_url(self) -> str:
@@ -388,6 +442,11 @@ def resolve_settings(
     chosen.update(normalise_extras(extras))
     chosen.update(check_overrides(overrides))
     converted = {key: SETTINGS_BY_NAME[key].convert(value) for key, value in chosen.items()}
+    if converted["dots_per_hour"] and not converted["rate_coordinator_conn_id"]:
+        raise ConfigurationError(
+            "dots_per_hour is paced on a rate coordinator: set rate_coordinator_conn_id too",
+            setting="dots_per_hour",
+        )
     return DeliverySettings(base_url=resolve_base_url(host, port), **converted)
 
 
@@ -399,9 +458,9 @@ def settings_table() -> str:
         if isinstance(default, bool):
             shown = str(default).lower()
         elif isinstance(default, str):
-            shown = f"`{default}`"
+            shown = f"`{default}`" if default else "(none)"
         else:
             shown = f"{default:g}"
-        allowed = setting.range_text if setting.kind in (int, float) else ""
+        allowed = setting.range_text if setting.kind in (int, float) or setting.choices else ""
         lines.append(f"| `{setting.name}` | {shown} | {allowed} | {setting.help} |")
     return "\n".join(lines)

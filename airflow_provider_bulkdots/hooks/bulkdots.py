@@ -19,6 +19,8 @@ from airflow_provider_bulkdots.delivery.http.attempt import HEADERS, reply_json
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth, check_token, url_spellings
 from airflow_provider_bulkdots.delivery.http.sender import OnResult, Sender
 from airflow_provider_bulkdots.delivery.http.transport import make_session, request_deadline
+from airflow_provider_bulkdots.delivery.pacing.coordinator import CoordinatedPacer
+from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
 from airflow_provider_bulkdots.delivery.pacing.token import (
     LEGACY_STATE_DIR_ENV,
     TokenPacer,
@@ -30,6 +32,7 @@ from airflow_provider_bulkdots.delivery.settings import DeliverySettings, resolv
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.dots.options import OnInvalid, ReshapeOptions
 from airflow_provider_bulkdots.exceptions import BulkDotsError, DevicesDisabledError, api_error
+from airflow_provider_bulkdots.hooks.coordinator import coordinated_pacer
 from airflow_provider_bulkdots.hooks.delivery import (
     BodyStage,
     DatasetDelivery,
@@ -110,6 +113,10 @@ class BulkDotsHook(BaseHook):
         *,
         max_body_bytes: int | None = None,
         rate_limit: float | None = None,
+        rate_window: str | None = None,
+        dots_per_hour: float | None = None,
+        rate_coordinator_conn_id: str | None = None,
+        priority: str | None = None,
         max_in_flight: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
@@ -126,6 +133,10 @@ class BulkDotsHook(BaseHook):
         self.overrides: dict[str, Any] = {
             "max_body_bytes": max_body_bytes,
             "rate_limit": rate_limit,
+            "rate_window": rate_window,
+            "dots_per_hour": dots_per_hour,
+            "rate_coordinator_conn_id": rate_coordinator_conn_id,
+            "priority": priority,
             "max_in_flight": max_in_flight,
             "timeout": timeout,
             "max_retries": max_retries,
@@ -139,7 +150,7 @@ class BulkDotsHook(BaseHook):
         self._auth: TokenAuth | None = None
         self._session: requests.Session | None = None
         self._senders: dict[bool, Sender] = {}
-        self._limiter: TokenPacer | None = None
+        self._limiter: Pacer | None = None
         self.defer_long_waits = defer_long_waits
 
     def __repr__(self) -> str:
@@ -185,25 +196,37 @@ class BulkDotsHook(BaseHook):
         return self._session
 
     @property
-    def limiter(self) -> TokenPacer:
-        """The pace of the token, shared by every task on this machine that uses it.
+    def limiter(self) -> Pacer:
+        """The pace of the token, shared by every task on this machine that uses it, or on
+        every machine through the rate coordinator (``rate_coordinator_conn_id``).
 
         Every request of this Hook takes a turn from it: bulk POSTs, the token check and
-        reads. Its state is a file named by a hash of host and token in the directory of
-        :func:`rate_state_dir`: a chosen one that is not this user's alone is refused
-        (:class:`~.state_files.UnsafeStateError`), the default one is given up for pacing in
-        this process, with a warning.
+        reads. Its state on the machine is a file named by a hash of host and token in the
+        directory of :func:`rate_state_dir`: a chosen one that is not this user's alone is
+        refused (:class:`~.state_files.UnsafeStateError`), the default one is given up for
+        pacing in this process, with a warning. The file also paces while the coordinator
+        does not answer.
         """
         if self._limiter is None:
             settings, auth = self._load()
+            key = auth.pacer_key(settings.base_url)
             state_dir, chosen = rate_state_dir()
-            self._limiter = TokenPacer(
-                settings.rate_limit,
-                key=auth.pacer_key(settings.base_url),
+            local = TokenPacer(
+                settings.requests_per_second,
+                key=key,
                 state_dir=state_dir,
                 refuse_unsafe=chosen,
             )
+            self._limiter = coordinated_pacer(settings, key, local, self.log)
         return self._limiter
+
+    def token_turns(self) -> int:
+        """Turns the token's shared pace has counted: on the coordinator (every machine) or
+        in the machine's file (every task of the machine)."""
+        limiter = self.limiter
+        if isinstance(limiter, CoordinatedPacer):
+            return limiter.turns()
+        return limiter.state().turns if isinstance(limiter, TokenPacer) else 0
 
     def wait_for_turn(self) -> None:
         """Wait for the token's next turn (before a read of the API)."""
@@ -375,7 +398,7 @@ class BulkDotsHook(BaseHook):
             settings=self.settings,
             progress_interval=self.progress_interval,
             close=self.close,
-            token_turns=lambda: self.limiter.state().turns,
+            token_turns=self.token_turns,
         )
         return DatasetDelivery(
             parts,

@@ -121,7 +121,7 @@ class DatasetDelivery:
             line_of=dataset.line_of, row_of=dataset.row_of, on_rejected=self.rejected.write
         )
         self.meter = ProgressMeter(
-            parts.settings.rate_limit,
+            parts.settings.requests_per_second,
             interval=parts.progress_interval,
             token_turns=parts.token_turns,
         )

@@ -37,12 +37,16 @@ if TYPE_CHECKING:
     from airflow_provider_bulkdots.compat import Context
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
-# Arguments kept as given: the input, the connection and its settings this task overrides, the
-# SQL source.
+# Arguments kept as given: the input, how exactly once is kept (the ledger, reading back,
+# skipping what the API holds), the connection and its settings this task overrides, the SQL
+# source.
 _STORED_AS_GIVEN = (
     "data",
     "on_invalid",
     "rejected_path",
+    "resume",
+    "reconcile",
+    "skip_existing",
     "bulkdots_conn_id",
     *OVERRIDE_KEYS,
     *SQL_ARGUMENTS,
@@ -119,13 +123,21 @@ class BulkDotsOperator(BaseOperator):
         "delimiter",
     )
     template_ext: Sequence[str] = (".sql",)
-    # set in __init__ from _STORED_AS_GIVEN
+    # set in __init__: the input (how it is read is resolved in reshape_options()) and
+    # _STORED_AS_GIVEN
     data: Any
     on_invalid: str
     rejected_path: str | None
+    resume: bool
+    reconcile: bool
+    skip_existing: bool
     bulkdots_conn_id: str
     max_body_bytes: int | None
     rate_limit: float | None
+    rate_window: str | None
+    dots_per_hour: float | None
+    rate_coordinator_conn_id: str | None
+    priority: str | None
     max_in_flight: int | None
     timeout: float | None
     max_retries: int | None
@@ -183,6 +195,10 @@ class BulkDotsOperator(BaseOperator):
         bulkdots_conn_id: str = "bulkdots_default",
         max_body_bytes: int | None = None,
         rate_limit: float | None = None,
+        rate_window: str | None = None,
+        dots_per_hour: float | None = None,
+        rate_coordinator_conn_id: str | None = None,
+        priority: str | None = None,
         max_in_flight: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
@@ -215,13 +231,9 @@ class BulkDotsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name in READING_OPTIONS:  # how input is read; resolved in reshape_options()
-            setattr(self, name, locals()[name])
-        for name in _STORED_AS_GIVEN:
+        for name in (*READING_OPTIONS, *_STORED_AS_GIVEN):
             setattr(self, name, locals()[name])
         self.ubidots_asset = attach_assets(self, data, ubidots_asset, incremental)
-        # Exactly once: the ledger, reading back, skipping what the API already holds.
-        self.resume, self.reconcile, self.skip_existing = resume, reconcile, skip_existing
         self.plan_only, self.shared_by = dry_run, shared_by  # dry_run() is BaseOperator's
 
     # -- building blocks, overridable in tests ---------------------------------------------

@@ -35,7 +35,7 @@ def plan_only(operator: LoadingOperator, context: Context) -> list[str]:
     plan = make_plan(
         dataset.rows(),
         options,
-        rate_limit=settings.rate_limit,
+        rate_limit=settings.requests_per_second,
         shared_by=operator.shared_by,
         report=report,
     )

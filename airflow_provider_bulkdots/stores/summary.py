@@ -42,6 +42,8 @@ SUMMARY_KEYS: dict[str, str] = {
     "unknown_outcome_dots": "dots of those bodies",
     "possible_duplicate_bodies": "bodies resent after a lost reply (may be stored twice)",
     "possible_duplicate_dots": "dots of those resends",
+    "coordinator_fallbacks": "times the rate coordinator did not answer and the machine paced "
+    "alone",
     "seconds": "wall time of the task's execute",
 }
 
@@ -79,6 +81,7 @@ def task_summary(
         "unknown_outcome_dots": delivery.unacknowledged_dots,
         "possible_duplicate_bodies": delivery.possible_duplicate_bodies,
         "possible_duplicate_dots": delivery.possible_duplicate_dots,
+        "coordinator_fallbacks": delivery.coordinator_fallbacks,
         "seconds": round(seconds, 3),
     }
 
@@ -155,6 +158,16 @@ def _refused_lines(summary: dict[str, Any], rejected_path: str | None) -> list[s
     return lines
 
 
+def _pace_lines(summary: dict[str, Any]) -> list[str]:
+    fallbacks = summary.get("coordinator_fallbacks", 0)
+    if not fallbacks:
+        return []
+    return [
+        f"Paced alone: the rate coordinator did not answer ({_count(fallbacks, 'time')}); "
+        "this machine paced the token by itself meanwhile."
+    ]
+
+
 def summary_lines(summary: dict[str, Any], rejected_path: str | None = None) -> list[str]:
     """The summary as a short block a person reads, one fact per line (the XCom keeps the
     machine-readable dict): what was sent, what was not sent again, what is uncertain, where
@@ -163,5 +176,6 @@ def summary_lines(summary: dict[str, Any], rejected_path: str | None = None) -> 
         *_sent_lines(summary),
         *_doubt_lines(summary),
         *_refused_lines(summary, rejected_path),
+        *_pace_lines(summary),
         f"Took: {summary['seconds']:,.1f} s.",
     ]

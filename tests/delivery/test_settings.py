@@ -223,3 +223,20 @@ def test_a_port_in_the_url_and_another_in_the_port_field_is_explained_in_words()
 def test_bad_hosts(host: str, match: str) -> None:
     with pytest.raises(ConfigurationError, match=match):
         resolve_base_url(host)
+
+
+def test_rate_window_and_the_fleet_settings() -> None:
+    settings = resolve_settings(None, None, {"rate_limit": "120", "rate_window": "minute"})
+    assert settings.requests_per_second == 2.0
+    assert resolve_settings(None, None, {"rate_window": "hour"}).requests_per_second == 4 / 3600
+    with pytest.raises(ConfigurationError, match="rate_window must be second, minute or hour"):
+        resolve_settings(None, None, {"rate_window": "day"})
+    with pytest.raises(ConfigurationError, match="priority must be live or backfill"):
+        resolve_settings(None, None, None, {"priority": "urgent"})
+    with pytest.raises(ConfigurationError, match="dots_per_hour is paced on a rate coordinator"):
+        resolve_settings(None, None, {"dots_per_hour": 100_000})
+    fleet = resolve_settings(
+        None, None, {"dots_per_hour": 100_000, "rate_coordinator_conn_id": "fleet_redis"}
+    )
+    assert (fleet.dots_per_hour, fleet.rate_coordinator_conn_id) == (100_000, "fleet_redis")
+    assert (fleet.priority, DeliverySettings().rate_coordinator_conn_id) == ("backfill", "")

@@ -23,6 +23,10 @@ def test_every_setting_reaches_the_hook(conn: Emulator) -> None:
     values = {
         "max_body_bytes": 2_000,
         "rate_limit": 7.0,
+        "rate_window": "minute",
+        "dots_per_hour": 50_000.0,
+        "rate_coordinator_conn_id": "fleet_redis",
+        "priority": "live",
         "max_in_flight": 3,
         "timeout": 5.0,
         "max_retries": 2,

@@ -41,7 +41,7 @@ from airflow_provider_bulkdots.delivery.http.attempt import (
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy, send_until_settled
 from airflow_provider_bulkdots.delivery.http.window import InFlightWindow
-from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
+from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer, SharedPace
 from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer, WaitTooLong
 from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reporting.results import (
@@ -89,11 +89,12 @@ class Sender:
 
     ``sleep`` spends every wait (pacing and backoff); by default it is a wait on the stop
     event, so a stopping delivery interrupts it. Tests pass ``lambda s: None`` to switch the
-    waits off. ``limiter`` defaults to a :class:`TokenPacer` at ``settings.rate_limit`` kept in
-    this process. With ``defer_over``, a wait that long or longer asked by the API (a 429's
-    ``Retry-After``, or the token's shared hold) is not spent: :class:`WaitTooLong` stops the
-    delivery (bodies in flight finish and are reported) unless part of a body is already
-    acknowledged, in which case that body waits in place.
+    waits off. ``limiter`` defaults to a :class:`TokenPacer` at
+    ``settings.requests_per_second`` kept in this process. With ``defer_over``, a wait that
+    long or longer asked by the API (a 429's ``Retry-After``, or the token's shared hold) is
+    not spent: :class:`WaitTooLong` stops the delivery (bodies in flight finish and are
+    reported) unless part of a body is already acknowledged, in which case that body waits
+    in place.
     """
 
     def __init__(
@@ -112,7 +113,7 @@ class Sender:
         self.auth = auth
         self.settings = settings
         self.policy = RetryPolicy.from_settings(settings)
-        self.limiter: Pacer = limiter or TokenPacer(settings.rate_limit)
+        self.limiter: Pacer = limiter or TokenPacer(settings.requests_per_second)
         self.defer_over = defer_over
         self._long_wait: WaitTooLong | None = None
         self._sleep = sleep
@@ -142,11 +143,11 @@ class Sender:
         """The threshold of a deferral, unless part of this body is already acknowledged."""
         return None if result.task_ids else self.defer_over
 
-    def _attempt(self, payload: bytes, result: SendResult) -> Outcome:
-        """One paced request, counted in ``result``."""
+    def _attempt(self, payload: bytes, dots: int, result: SendResult) -> Outcome:
+        """One paced request of ``dots`` dots, counted in ``result``."""
         if self._stop.is_set():
             raise _Stopped
-        self.limiter.wait_turn(self._wait, self._defer_over(result))
+        self.limiter.wait_turn(self._wait, self._defer_over(result), dots)
         if self._on_request is not None:
             self._on_request(result.body_id)  # before the request can leave
         result.requests += 1
@@ -190,7 +191,7 @@ class Sender:
                 )
 
         outcome = send_until_settled(
-            lambda: self._attempt(payload, result),
+            lambda: self._attempt(payload, dots, result),
             self.policy,
             sleep=self._wait,
             on_retry=on_retry,
@@ -347,15 +348,16 @@ class Sender:
         ``on_unsettled`` those an error, a stop or a disabled device left unsettled
         (``"failed"``, ``"stopped"``, ``"quarantined"``; see ``SendResult.may_be_stored``).
         ``on_request(body_id)`` runs in the sending thread just before each request of a body
-        leaves. The first error that is not retried (or retries
-        exhausted) stops the delivery: bodies in flight finish and are reported, the rest are
-        not sent, and the error is raised with ``summary`` set.
-        ``meter`` writes the progress lines (by default one that knows no total).
+        leaves. The first error not retried (or retries exhausted) stops the delivery: bodies in
+        flight finish and are reported, the rest are not sent, and the error is raised with
+        ``summary`` set. ``meter`` writes the progress lines (by default one knowing no total).
         """
         self._begin(on_ack, on_request)
-        summary = DeliverySummary()
-        started = time.monotonic()
-        meter = meter or ProgressMeter(self.settings.rate_limit, interval=self.progress_interval)
+        summary, started = DeliverySummary(), time.monotonic()
+        fallbacks = self._pace_report()[0]
+        meter = meter or ProgressMeter(
+            self.settings.requests_per_second, interval=self.progress_interval
+        )
         meter.sending()
 
         def on_done(body: Body, result: SendResult) -> None:
@@ -372,7 +374,7 @@ class Sender:
 
         def tick() -> None:
             if meter.due():
-                self.log.info("%s", meter.line())
+                self.log.info("%s", meter.line(self._pace_report()[1]))
 
         window: InFlightWindow[Body, SendResult] = InFlightWindow(
             self.settings.max_in_flight, self._stop, tick, self.progress_interval
@@ -385,9 +387,16 @@ class Sender:
             raise
         finally:
             summary.seconds = time.monotonic() - started
+            summary.coordinator_fallbacks = self._pace_report()[0] - fallbacks
             self._log_rejected(summary.rejected)
             self.log.info("%s", meter.final_line())
         return summary
+
+    def _pace_report(self) -> tuple[int, str | None]:
+        """The pace's fallbacks so far and the limit it waits on (a shared pace says them)."""
+        if isinstance(self.limiter, SharedPace):
+            return self.limiter.fallbacks, self.limiter.waiting_on
+        return 0, None
 
     def _begin(self, on_ack: OnAck | None, on_request: Callable[[str], None] | None) -> None:
         """A delivery starts: no stop, no long wait, no device known disabled."""

@@ -480,8 +480,12 @@ class TokenPacer:
         with self._checked() as (state, now):
             return take_turn(state, now, self.rate, self.headroom, self.adaptation)
 
-    def wait_turn(self, wait: Callable[[float], None], defer_over: float | None = None) -> float:
+    def wait_turn(
+        self, wait: Callable[[float], None], defer_over: float | None = None, dots: int = 0
+    ) -> float:
         """Wait (through ``wait``) until a turn is taken; return the seconds waited.
+
+        ``dots`` is not paced on one machine (the account's dots are paced by the coordinator).
 
         The waiter first queues up for a slot, then takes its turn at that slot (or as soon as
         the previous turn allows): turns go in queue order, so no process starves, however

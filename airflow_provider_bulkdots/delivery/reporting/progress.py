@@ -185,14 +185,17 @@ class ProgressMeter:
             f"{rate:.2f} requests/s against a limit of {self.limit:g}/s ({rate / self.limit:.2f})"
         )
 
-    def line(self) -> str:
-        """The progress line; the speed is the one since the previous line."""
+    def line(self, waiting_on: str | None = None) -> str:
+        """The progress line; the speed is the one since the previous line. ``waiting_on``
+        names the limit the requests last waited for (``rate_limit``, ``dots_per_hour``)."""
         now = self.clock()
         rate = (self.requests - self._last_requests) / max(now - self._last_line, 1e-9)
         self._last_line, self._last_requests = now, self.requests
+        waiting = f"; waiting on {waiting_on}" if waiting_on else ""
         return (
             f"Progress: {self._how_far()}; {self.requests:,} requests, "
-            f"{self._against_limit(rate)}; {self.throttled} throttled, {self.retries} retried."
+            f"{self._against_limit(rate)}{waiting}; {self.throttled} throttled, "
+            f"{self.retries} retried."
         )
 
     def held(self) -> tuple[float, float]:

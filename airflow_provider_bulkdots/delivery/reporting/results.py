@@ -99,6 +99,8 @@ class DeliverySummary:
     #: Dots not sent per device the API answered 423 (device disabled) for.
     quarantined: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    #: Times the rate coordinator did not answer and the machine paced alone.
+    coordinator_fallbacks: int = 0
 
     @property
     def throttled(self) -> int:

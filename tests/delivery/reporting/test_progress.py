@@ -56,6 +56,8 @@ def test_a_line_gives_done_total_percent_eta_and_the_rate_against_the_limit() ->
     assert "103 requests, 3.43 requests/s against a limit of 4/s (0.86)" in line
     assert line.endswith("1 throttled, 2 retried.")
     assert not meter.due()
+    clock.now += 30
+    assert "(0.00); waiting on dots_per_hour; 1 throttled" in meter.line("dots_per_hour")
 
 
 def test_an_unknown_total_counts_bodies_and_dots_without_an_eta() -> None:
