@@ -19,7 +19,8 @@
      │    └── NotAcknowledgedError    a 2xx without a task_id: not an acknowledgement
      ├── BulkDotsDeliveryError       retries exhausted (429, 5xx, network) or outcome unknown
      │    ├── RejectedDotsError      every body was sent, but the API refused some dots
-     │    └── DevicesDisabledError   every other device was served; these answered 423
+     │    ├── DevicesDisabledError   every other device was served; these answered 423
+     │    └── DeliveryStoppedError   stopped from outside (the task was killed: on_kill)
      └── CheckFailedError            a check found more differences than its tolerance
 
 None of them ever holds the token: messages are built from the API's reply, which does not
@@ -274,6 +275,22 @@ class RejectedDotsError(BulkDotsDeliveryError):
         if first is not None:
             reason += f"; first: {first.describe()}"
         super().__init__(reason, status=400, summary=summary)
+
+
+class DeliveryStoppedError(BulkDotsDeliveryError):
+    """The delivery was stopped from outside (Airflow killed the task: ``on_kill``).
+
+    No request started after the stop, no wait was spent; the ledger was written up to what
+    was acknowledged, so the next try sends only what is left (reading back what was in
+    flight).
+    """
+
+    def __init__(self, summary: Any = None) -> None:
+        super().__init__(
+            "the delivery was stopped (the task was killed); the ledger keeps what was "
+            "acknowledged: a retry sends only the rest",
+            summary=summary,
+        )
 
 
 class DevicesDisabledError(BulkDotsDeliveryError):

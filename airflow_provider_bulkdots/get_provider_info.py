@@ -93,6 +93,13 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "cli": ["airflow_provider_bulkdots.cli.get_cli_commands"],
+        "asset-uris": [
+            {
+                "schemes": ["ubidots"],
+                "handler": "airflow_provider_bulkdots.sources.assets.sanitize_uri",
+            }
+        ],
+        "extra-links": ["airflow_provider_bulkdots.links.ubidots.UbidotsDevicesLink"],
         "config": CONFIG,
         "connection-types": [
             {

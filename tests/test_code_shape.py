@@ -11,7 +11,7 @@ Layers, bottom first (a module may import its own layer and the ones below, neve
     2    sources/, compat.py (every Airflow import of the provider, see tests/test_compat.py)
     3    stores/ (what a task leaves in Airflow and on disk: ledger store, watermarks,
          assets, lineage, rejected rows, summary)
-    4    hooks/, get_provider_info.py
+    4    hooks/, links/ (the operators' extra links), get_provider_info.py
     5    operators/ (the operators and their parts), cli.py, __main__.py
     6    emulator/  (a stand-in of the API; nothing of the provider imports it)
 
@@ -54,6 +54,7 @@ LAYERS: dict[str, float] = {
     "compat": 2,
     "stores": 3,
     "hooks": 4,
+    "links": 4,
     "get_provider_info": 4,
     "operators": 5,
     "cli": 5,

@@ -172,6 +172,13 @@ class DatasetDelivery:
 
     # -- running --------------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """Stop the delivery from another thread (``on_kill``): no request starts after
+        this; :meth:`run` raises :class:`~..exceptions.DeliveryStoppedError` once the
+        requests in flight ended, the ledger written (intents of bodies no request carried
+        withdrawn, acknowledgements flushed), so the next try resumes from it."""
+        self.parts.sender.stop()
+
     def run(self) -> list[str]:
         """Send every body; return the task_ids. Raises the first error not retried (with
         its ``summary``), or :class:`~..delivery.pacing.token.WaitTooLong` for a deferral."""

@@ -15,6 +15,7 @@ from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
 from airflow_provider_bulkdots.dots import Body, InvalidRow, ReshapeOptions
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.hooks.delivery import BodyStage, DatasetDelivery, Guarantees
+from airflow_provider_bulkdots.links.ubidots import UbidotsDevicesLink
 from airflow_provider_bulkdots.operators.replacing import replaced
 from airflow_provider_bulkdots.planning.late import lag_ms
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
@@ -174,6 +175,7 @@ class BulkDotsOperator(BaseOperator):
     delimiter: str
     line_limits: LineLimits | None
     ui_color = "#d7ecfb"
+    operator_extra_links = (UbidotsDevicesLink(),)
 
     def __init__(
         self,
@@ -362,6 +364,7 @@ class BulkDotsOperator(BaseOperator):
             stages=self._stages(watermarks, hook),
             log=self.log,
         )
+        self._running = delivery  # for on_kill
         try:
             try:
                 delivery.run()
@@ -379,6 +382,14 @@ class BulkDotsOperator(BaseOperator):
         note_delivery(context, self.ubidots_asset, summary)
         self._fail_on_unsettled(delivery)
         return delivery.task_ids
+
+    def on_kill(self) -> None:
+        """Airflow is killing the task: stop the delivery (no new request, no wait) and let
+        it write its ledger, so the next try sends only what was not acknowledged."""
+        running = getattr(self, "_running", None)
+        if running is not None:
+            self.log.warning("The task is being killed: stopping the delivery.")
+            running.stop()
 
     def _stages(self, watermarks: Watermarks | NoWatermarks, hook: BulkDotsHook) -> list[BodyStage]:
         """The operator's steps between the core and the sending: incremental watermarks

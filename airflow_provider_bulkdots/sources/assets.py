@@ -8,6 +8,7 @@ Ubidots, ``ubidots://<host>/<device pattern>``, so downstream DAGs can be schedu
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import SplitResult
 
 UBIDOTS_SCHEME = "ubidots"
 
@@ -40,6 +41,24 @@ def ubidots_asset(target: Any) -> Any:
             f"ubidots_asset must be an Asset or a 'ubidots://<host>/<devices>' URI, got {uri!r}"
         )
     return Asset(uri=uri)
+
+
+def sanitize_uri(uri: SplitResult) -> SplitResult:
+    """Airflow's normaliser of ``ubidots://`` Asset URIs (``asset-uris`` in the provider info).
+
+    ``ubidots://<API host>/<devices>``: the host is required and lower-cased, port 443 is
+    dropped, empty path segments go; a query is refused (devices are named in the path). So
+    ``ubidots://Industrial.API.Ubidots.com:443//site-3/`` is the same Asset as
+    ``ubidots://industrial.api.ubidots.com/site-3``.
+    """
+    if not uri.hostname:
+        raise ValueError("a ubidots:// Asset URI names the API host: ubidots://<host>/<devices>")
+    if uri.query:
+        raise ValueError("a ubidots:// Asset URI takes no query: name the devices in its path")
+    port = uri.port
+    netloc = uri.hostname if port in (None, 443) else f"{uri.hostname}:{port}"
+    path = "/" + "/".join(segment for segment in uri.path.split("/") if segment)
+    return uri._replace(netloc=netloc, path=path, fragment="")
 
 
 def dataset_name(uri: str) -> tuple[str, str]:

@@ -64,6 +64,7 @@ from airflow_provider_bulkdots.exceptions import (
     BulkDotsApiError,
     BulkDotsDeliveryError,
     BulkDotsError,
+    DeliveryStoppedError,
     DevicesDisabledError,
     QuotaExceededError,
     RejectedDotsError,
@@ -120,6 +121,8 @@ class Sender:
         self.log = log or logging.getLogger(__name__)
         self.progress_interval = progress_interval
         self._stop = threading.Event()
+        #: Set by :meth:`stop` (the task is being killed): stays set for every delivery.
+        self._halted = threading.Event()
         self._warned_413 = False
         self._on_ack: OnAck | None = None
         self._on_request: Callable[[str], None] | None = None
@@ -381,6 +384,8 @@ class Sender:
         )
         try:
             window.run(bodies, self.send_body, on_done)
+            if self._halted.is_set():
+                raise DeliveryStoppedError()
             meter.all_sent()
         except (BulkDotsError, WaitTooLong) as error:
             error.summary = summary
@@ -399,13 +404,22 @@ class Sender:
         return 0, None
 
     def _begin(self, on_ack: OnAck | None, on_request: Callable[[str], None] | None) -> None:
-        """A delivery starts: no stop, no long wait, no device known disabled."""
-        self._stop.clear()
+        """A delivery starts: no stop (unless halted), no long wait, no device known disabled."""
+        if not self._halted.is_set():
+            self._stop.clear()
         self._on_ack = on_ack
         self._on_request = on_request
         self._long_wait = None
         with self._disabled_lock:
             self._disabled.clear()
+
+    def stop(self) -> None:
+        """Stop every delivery of this sender, from any thread (the task is being killed):
+        no request starts after this, no wait is spent; a request already on the wire ends
+        within its deadline (``timeout``) and is reported as it ended. The delivery then
+        raises :class:`~...exceptions.DeliveryStoppedError`."""
+        self._halted.set()
+        self._stop.set()
 
     def _log_rejected(self, rejected: list[RejectedDot]) -> None:
         """Each dot the API refused, once per delivery."""
