@@ -464,3 +464,16 @@ def settings_table() -> str:
         allowed = setting.range_text if setting.kind in (int, float) or setting.choices else ""
         lines.append(f"| `{setting.name}` | {shown} | {allowed} | {setting.help} |")
     return "\n".join(lines)
+
+
+def documented_overrides(indent: str = "    ") -> str:
+    """``:param:`` lines of the settings a task may override, from their one declaration
+    (appended to the hook's and the operator's class docstrings)."""
+    lines = []
+    for setting in SETTINGS:
+        if setting.name in OVERRIDE_KEYS:
+            lines.append(
+                f"{indent}:param {setting.name}: {setting.help} Connection extra "
+                f"``{setting.name}``; default ``{setting.default!r}``."
+            )
+    return "\n" + "\n".join(lines) + "\n"

@@ -28,7 +28,11 @@ from airflow_provider_bulkdots.delivery.pacing.token import (
 )
 from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary
-from airflow_provider_bulkdots.delivery.settings import DeliverySettings, resolve_settings
+from airflow_provider_bulkdots.delivery.settings import (
+    DeliverySettings,
+    documented_overrides,
+    resolve_settings,
+)
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.dots.options import OnInvalid, ReshapeOptions
 from airflow_provider_bulkdots.exceptions import BulkDotsError, DevicesDisabledError, api_error
@@ -100,6 +104,12 @@ class BulkDotsHook(BaseHook):
 
     :meth:`deliver` sends a dataset with the operator's guarantees (ledger, read-back,
     ``skip_existing``, progress), for a TaskFlow task; :meth:`send` sends ready bodies.
+
+    :param bulkdots_conn_id: the connection (API URL, token, delivery settings).
+    :param sleep: replaces every wait (tests pass ``lambda s: None``).
+    :param progress_interval: seconds between progress lines.
+    :param defer_long_waits: a wait the API asks for of ``defer_threshold`` seconds or more
+        stops the delivery with ``WaitTooLong`` (the operator defers on it).
     """
 
     conn_name_attr = "bulkdots_conn_id"
@@ -458,3 +468,8 @@ class BulkDotsHook(BaseHook):
                 report.rejected_sample[:1],
             )
         return task_ids
+
+
+BulkDotsHook.__doc__ = (
+    (BulkDotsHook.__doc__ or "").rstrip() + documented_overrides()
+).rstrip() + "\n"

@@ -11,7 +11,7 @@ from airflow_provider_bulkdots.compat import BaseOperator, date_time_trigger
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import KeyValueStore
 from airflow_provider_bulkdots.delivery.pacing.token import WaitTooLong
 from airflow_provider_bulkdots.delivery.reporting.progress import format_duration
-from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
+from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS, documented_overrides
 from airflow_provider_bulkdots.dots import Body, InvalidRow, ReshapeOptions
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.hooks.delivery import BodyStage, DatasetDelivery, Guarantees
@@ -102,6 +102,52 @@ class BulkDotsOperator(BaseOperator):
 
     Returns the task_ids in send order; pushes the counts under the XCom key ``summary``.
     A retried try does not resend the bodies an earlier try had acknowledged.
+
+    :param data: the input (templated): rows, a DataFrame, an Arrow table or stream, a Polars
+        frame, an Asset naming a file, a path or URI of a CSV, JSON Lines or Parquet file; with
+        ``sql_conn_id``, a SQL query.
+    :param layout: ``"wide"`` (a column per variable), ``"long"`` (a row per dot) or
+        ``"records"`` (the endpoint's own shape).
+    :param device_column: the column naming each row's device (templated).
+    :param device: one device label for every row, instead of ``device_column`` (templated).
+    :param timestamp_column: the column of each row's instant (templated).
+    :param timestamp_unit: the unit of epoch numbers: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"``.
+    :param timezone: the zone of naive datetimes and offset-less strings (templated).
+    :param variables: the columns that are variables (wide layout; default: every other
+        column) (templated).
+    :param variable_column: the column naming the variable (long layout) (templated).
+    :param value_column: the column holding the value (long layout) (templated).
+    :param context_columns: columns sent as each dot's context (templated).
+    :param file_format: ``"csv"``, ``"jsonl"`` or ``"parquet"``, else told from the suffix.
+    :param on_invalid: ``"fail"``: an invalid row fails the task with nothing sent;
+        ``"skip"``: valid rows are sent and invalid ones reported.
+    :param rejected_path: where invalid rows and refused dots are written as JSON Lines, one
+        record across tries (templated).
+    :param bulkdots_conn_id: the connection (API URL, token, delivery settings).
+    :param resume: keep the delivery ledger, so a retried try sends only what no earlier
+        try settled (``False``: no ledger at all).
+    :param reconcile: read a body whose reply was lost back and resend only its missing dots.
+    :param reconcile_delay: seconds between a lost reply and its read-back.
+    :param reconcile_timeout: seconds of reading back and resending before the task fails.
+    :param skip_existing: read each series back first and leave out dots it already holds.
+    :param ledger_retention_days: how long the task state store keeps the ledger.
+    :param sql_conn_id: a SQL connection: ``data`` is then a query run through it.
+    :param sql_parameters: parameters passed to the driver with the query (templated).
+    :param sql_batch_rows: rows fetched from the query at a time.
+    :param ubidots_asset: the Asset (or ``ubidots://`` URI) this task updates.
+    :param incremental: send only readings newer than the watermarks of ``ubidots_asset``.
+    :param lag: with ``incremental``, how far behind a watermark readings are looked at again.
+    :param replace: delete what each series holds in the input's span first, then write.
+    :param timestamp_format: a ``strptime`` format for text timestamps (templated).
+    :param na_values: more cell texts that mean "no reading" (templated).
+    :param keep_default_na: whether pandas' default missing-value texts count too.
+    :param true_values: cell texts read as 1 (templated).
+    :param false_values: cell texts read as 0 (templated).
+    :param decimal: the decimal mark of numbers in text (templated).
+    :param delimiter: the CSV delimiter (templated).
+    :param line_limits: bounds of a file's lines, cells and unreadable rows (``LineLimits``).
+    :param dry_run: send nothing; push the plan under the XCom key ``plan``.
+    :param shared_by: how many tasks share the token's rate, for the plan's time.
     """
 
     template_fields: Sequence[str] = (
@@ -427,3 +473,8 @@ class BulkDotsOperator(BaseOperator):
         self.log.warning("%d invalid row(s) skipped; the first:", total)
         for row in sample:
             self.log.warning("  %s", row)
+
+
+BulkDotsOperator.__doc__ = (
+    (BulkDotsOperator.__doc__ or "").rstrip() + documented_overrides()
+).rstrip() + "\n"
