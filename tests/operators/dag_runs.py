@@ -172,7 +172,13 @@ def ledger_variables(run: DagRun | None = None, map_index: int = -1) -> dict[str
 
 
 def _decoded(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    """An XCom's value; the operator's extra link is stored by Airflow as plain text."""
+    if not isinstance(value, str | bytes):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value.decode() if isinstance(value, bytes) else value
 
 
 def stored_task_ids(emu: Emulator) -> list[str]:
