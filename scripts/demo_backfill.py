@@ -161,6 +161,8 @@ def read_xcoms(run_id: str) -> tuple[dict | None, list[str]]:
             XComModel.dag_id == DAG_ID, XComModel.run_id == run_id, XComModel.task_id == TASK_ID
         )
         for row in rows:
+            if row.key not in ("summary", "return_value"):
+                continue  # e.g. the extra link, stored as plain text
             value = row.value if not isinstance(row.value, str) else json.loads(row.value)
             if row.key == "summary":
                 summary = value
