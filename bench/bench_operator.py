@@ -121,6 +121,8 @@ def run_dag(data: Path, resume: bool) -> tuple[float, dict, list[str], str]:  # 
             select(XComModel).where(XComModel.dag_id == DAG_ID, XComModel.run_id == run.run_id)
         )
         for row in rows:
+            if row.key not in ("summary", "return_value"):
+                continue  # e.g. the extra link, stored as plain text
             value = row.value
             values[row.key] = json.loads(value) if isinstance(value, str | bytes) else value
     return seconds, values.get("summary", {}), values.get("return_value", []), str(run.state)
