@@ -379,13 +379,8 @@ class Sender:
             if meter.due():
                 self.log.info("%s", meter.line(self._pace_report()[1]))
 
-        window: InFlightWindow[Body, SendResult] = InFlightWindow(
-            self.settings.max_in_flight, self._stop, tick, self.progress_interval
-        )
         try:
-            window.run(bodies, self.send_body, on_done)
-            if self._halted.is_set():
-                raise DeliveryStoppedError()
+            self._run_window(bodies, on_done, tick)
             meter.all_sent()
         except (BulkDotsError, WaitTooLong) as error:
             error.summary = summary
@@ -396,6 +391,21 @@ class Sender:
             self._log_rejected(summary.rejected)
             self.log.info("%s", meter.final_line())
         return summary
+
+    def _run_window(
+        self,
+        bodies: Iterable[Body],
+        on_done: Callable[[Body, SendResult], None],
+        tick: Callable[[], None],
+    ) -> None:
+        """Send ``bodies`` at most ``max_in_flight`` at a time; raise
+        :class:`~...exceptions.DeliveryStoppedError` if :meth:`stop` was called."""
+        window: InFlightWindow[Body, SendResult] = InFlightWindow(
+            self.settings.max_in_flight, self._stop, tick, self.progress_interval
+        )
+        window.run(bodies, self.send_body, on_done)
+        if self._halted.is_set():
+            raise DeliveryStoppedError()
 
     def _pace_report(self) -> tuple[int, str | None]:
         """The pace's fallbacks so far and the limit it waits on (a shared pace says them)."""
