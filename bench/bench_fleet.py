@@ -149,7 +149,7 @@ def run_fleet(args: argparse.Namespace, work: Path, redis_port: int | None) -> d
         env["AIRFLOW_CONN_BULKDOTS_DEFAULT"] = json.dumps(connection)
         machines = []
         for machine in range(args.machines):
-            env["BULKDOTS_RATE_STATE_DIR"] = str(work / f"{name}-machine-{machine}")
+            env["AIRFLOW__BULKDOTS__RATE_STATE_DIR"] = str(work / f"{name}-machine-{machine}")
             machines.append(
                 subprocess.Popen(
                     [
