@@ -458,7 +458,7 @@ def settings_table() -> str:
         if isinstance(default, bool):
             shown = str(default).lower()
         elif isinstance(default, str):
-            shown = f"`{default}`" if default else "(none)"
+            shown = f"`{default}`" if default else ""
         else:
             shown = f"{default:g}"
         allowed = setting.range_text if setting.kind in (int, float) or setting.choices else ""
