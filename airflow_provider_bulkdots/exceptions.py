@@ -20,7 +20,8 @@
      ├── BulkDotsDeliveryError       retries exhausted (429, 5xx, network) or outcome unknown
      │    ├── RejectedDotsError      every body was sent, but the API refused some dots
      │    ├── DevicesDisabledError   every other device was served; these answered 423
-     │    └── DeliveryStoppedError   stopped from outside (the task was killed: on_kill)
+     │    ├── DeliveryStoppedError   stopped from outside (the task was killed: on_kill)
+     │    └── StaleTryError          a newer try of the task holds the delivery record
      └── CheckFailedError            a check found more differences than its tolerance
 
 None of them ever holds the token: messages are built from the API's reply, which does not
@@ -275,6 +276,28 @@ class RejectedDotsError(BulkDotsDeliveryError):
         if first is not None:
             reason += f"; first: {first.describe()}"
         super().__init__(reason, status=400, summary=summary)
+
+
+class StaleTryError(BulkDotsDeliveryError):
+    """This try is no longer the newest: another try holds the delivery record's lease.
+
+    ``try_number`` is this try's, ``holder`` the try that took over (``None`` when the record
+    could not be read back at all: then it is treated as taken over). Raised before the next
+    request; the try writes nothing more to the record.
+    """
+
+    try_number: int
+    holder: int | None
+
+    def __init__(self, try_number: int, holder: int | None, why: str = "") -> None:
+        self.try_number = try_number
+        self.holder = holder
+        newer = f"try {holder}" if holder is not None else "a newer try"
+        super().__init__(
+            f"try {try_number} of this task is no longer the one delivering: {newer} holds the "
+            f"delivery record's lease{why}; try {try_number} stops before its next request so "
+            f"that only {newer} sends (nothing is sent twice)"
+        )
 
 
 class DeliveryStoppedError(BulkDotsDeliveryError):

@@ -385,7 +385,7 @@ class BulkDotsHook(BaseHook):
             self.log.warning("Not inside an Airflow task: no delivery ledger (resume is off).")
             return None
         location = ledger_location(context, guarantees.ledger_retention_days)
-        return task_ledger(location, fingerprint, options)
+        return task_ledger(location, fingerprint, options, context.get("ti"))
 
     def delivery(
         self,

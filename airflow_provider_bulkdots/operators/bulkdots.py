@@ -399,7 +399,8 @@ class BulkDotsOperator(BaseOperator):
         self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)
         ledger = None
         if self.resume:
-            ledger = task_ledger(self.resume_store(context), dataset.fingerprint, options)
+            location = self.resume_store(context)
+            ledger = task_ledger(location, dataset.fingerprint, options, context["ti"])
         delivery = hook.delivery(
             dataset,
             options,

@@ -16,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 import msgspec
 
+from airflow_provider_bulkdots.delivery.exactly_once.lease import TryLease
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger, KeyValueStore
 from airflow_provider_bulkdots.dots.options import ReshapeOptions
 
@@ -32,33 +34,47 @@ DEFAULT_RETENTION_DAYS = 30
 
 
 class VariableStore:
-    """Airflow Variables, through the Task SDK (visible to every worker)."""
+    """Airflow Variables, through the Task SDK (visible to every worker), one call at a time
+    (as :class:`TaskStateStore`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> str | None:
         from airflow_provider_bulkdots.compat import Variable
 
-        value = Variable.get(key, default=None)
+        with self._lock:
+            value = Variable.get(key, default=None)
         return None if value is None else str(value)
 
     def set(self, key: str, value: str) -> None:
         from airflow_provider_bulkdots.compat import Variable
 
-        Variable.set(key, value, description="airflow-provider-bulkdots delivery ledger")
+        with self._lock:
+            Variable.set(key, value, description="airflow-provider-bulkdots delivery ledger")
 
 
 class TaskStateStore:
-    """The task instance's state store (Airflow 3.3+), every key kept ``retention`` long."""
+    """The task instance's state store (Airflow 3.3+), every key kept ``retention`` long.
+
+    One call at a time: the sending threads read the lease while the ledger's writer writes,
+    and the Task SDK pairs requests and replies through one channel to its supervisor (in
+    ``dag.test()`` an in-process one that is not thread-safe).
+    """
 
     def __init__(self, accessor: Any, retention: timedelta) -> None:
         self.accessor = accessor
         self.retention = retention
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> str | None:
-        value = self.accessor.get(key)
+        with self._lock:
+            value = self.accessor.get(key)
         return None if value is None else str(value)
 
     def set(self, key: str, value: str) -> None:
-        self.accessor.set(key, value, retention=self.retention)
+        with self._lock:
+            self.accessor.set(key, value, retention=self.retention)
 
 
 def ledger_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
@@ -78,11 +94,22 @@ def ledger_location(context: Any, retention_days: float) -> tuple[KeyValueStore,
 
 
 def task_ledger(
-    location: tuple[KeyValueStore, str], fingerprint: str, options: ReshapeOptions
+    location: tuple[KeyValueStore, str],
+    fingerprint: str,
+    options: ReshapeOptions,
+    ti: Any = None,
 ) -> DeliveryLedger:
     """The ledger of one delivery at ``location``, tied to the input's ``fingerprint`` and the
-    reshape ``options``: another input, or the same one reshaped otherwise, starts afresh."""
+    reshape ``options``: another input, or the same one reshaped otherwise, starts afresh.
+
+    ``ti``, the running task instance: the ledger then holds this try's lease on the record
+    (:mod:`..delivery.exactly_once.lease`), so that only the newest try of it sends.
+    """
     store, prefix = location
     options_json = msgspec.json.encode(asdict(options), order="sorted")
     tied = hashlib.sha256(fingerprint.encode() + b"|" + options_json).hexdigest()
-    return DeliveryLedger(store, prefix, tied)
+    lease = None
+    if ti is not None:
+        try_number = int(getattr(ti, "try_number", None) or 1)
+        lease = TryLease(store, prefix, try_number, str(getattr(ti, "run_id", "") or ""))
+    return DeliveryLedger(store, prefix, tied, lease=lease)

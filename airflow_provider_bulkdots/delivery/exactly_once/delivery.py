@@ -2,7 +2,9 @@
 
 Each body is, in this order: skipped if an earlier try settled it (the ledger says so);
 settled by reading back if an earlier try may have sent it (an intent without settlement);
-otherwise named in an intent, stored before the request, then sent. A body whose reply is lost
+otherwise named in an intent, stored before the request, then sent. With a lease on the ledger
+(:mod:`.lease`), the try takes it first and checks it before every request: a try that another
+one took over stops before its next request and writes nothing more. A body whose reply is lost
 (or whose 2xx status line came with a broken body) is held, read back after the delay, and
 only its missing dots are resent. Acknowledged split halves and settled bodies are recorded
 as they come. Pure of Airflow: the store behind the ledger is the caller's.
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -30,6 +33,8 @@ from airflow_provider_bulkdots.exceptions import BulkDotsError
 INTENT_BATCH = 16
 #: Unsettled bodies held before the sending pauses to read them back.
 MAX_HELD = 256
+#: Added to the request ``timeout`` when a try takes over a lease that was not released.
+LEASE_MARGIN = 1.0
 
 
 @dataclass
@@ -65,9 +70,12 @@ class ExactlyOnceDelivery:
         meter: ProgressMeter | None = None,
         log: Any = None,
         intent_batch: int = INTENT_BATCH,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.sender = sender
         self.ledger = ledger
+        self.lease = ledger.lease if ledger is not None else None
+        self._sleep = sleep
         self.reconciler = reconciler
         self.log = log or logging.getLogger(__name__)
         self.intent_batch = intent_batch
@@ -94,8 +102,45 @@ class ExactlyOnceDelivery:
 
     def run(self, bodies: Iterable[Body]) -> DeliverySummary:
         """Deliver every body; the counts of this try's requests (see :attr:`counts`)."""
-        self._state = self.ledger.load() if self.ledger is not None else LedgerState()
-        self._log_found(self._state)
+        try:
+            self._take_lease()
+            self._state = self.ledger.load() if self.ledger is not None else LedgerState()
+            self._log_found(self._state)
+            self._run(bodies)
+        finally:
+            self._release_lease()
+        return self.summary
+
+    def _take_lease(self) -> None:
+        """Take the record's lease; wait out a request a try it takes over may still make."""
+        if self.lease is None:
+            return
+        earlier = self.lease.take()
+        if earlier is None:
+            return
+        grace = self.sender.settings.timeout + LEASE_MARGIN
+        self.log.warning(
+            "Try %d takes the delivery record over from try %d, which did not release it (it "
+            "may still run, on %s pid %d): waiting %.1f s so that a request it had begun ends; "
+            "try %d stops before its next request.",
+            self.lease.try_number,
+            earlier.try_number,
+            earlier.host or "?",
+            earlier.pid,
+            grace,
+            earlier.try_number,
+        )
+        self._sleep(grace)
+
+    def _release_lease(self) -> None:
+        if self.lease is None:
+            return
+        try:
+            self.lease.release()
+        except Exception as error:  # a later try waits out the grace instead: only slower
+            self.log.warning("Could not release the delivery record's lease: %s", error)
+
+    def _run(self, bodies: Iterable[Body]) -> None:
         try:
             self._deliver(self._to_send(bodies))
             if self.reconciler is not None:
@@ -110,7 +155,6 @@ class ExactlyOnceDelivery:
             self._finish()
         if self.ledger is not None:
             self.ledger.complete()
-        return self.summary
 
     def _log_found(self, state: LedgerState) -> None:
         """Say, before anything is sent, what the ledger of earlier tries holds."""
@@ -236,6 +280,8 @@ class ExactlyOnceDelivery:
             self.reconciler.add(body, task_ids=result.task_ids)
 
     def _on_request(self, body_id: str) -> None:
+        if self.lease is not None:
+            self.lease.check()  # raises, before the request, if another try took over
         with self._unposted_lock:
             self._unposted.discard(body_id)
 

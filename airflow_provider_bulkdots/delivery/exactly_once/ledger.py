@@ -34,9 +34,12 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from airflow_provider_bulkdots.dots.payload import WHOLE_BODY, WITHDRAWN, is_half
+
+if TYPE_CHECKING:
+    from airflow_provider_bulkdots.delivery.exactly_once.lease import TryLease
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +106,22 @@ class DeliveryLedger:
     """Intents, acknowledgements and settlements of one task instance, in a store.
 
     Thread-safe: acknowledgements may come from the sending threads. ``flush_interval`` is
-    how long an acknowledgement may wait for the background writer.
+    how long an acknowledgement may wait for the background writer. ``lease``: this try's
+    lease on the record (:mod:`.lease`); once another try took it over, nothing more is
+    written.
     """
 
     def __init__(
-        self, store: KeyValueStore, prefix: str, fingerprint: str, flush_interval: float = 0.5
+        self,
+        store: KeyValueStore,
+        prefix: str,
+        fingerprint: str,
+        flush_interval: float = 0.5,
+        *,
+        lease: TryLease | None = None,
     ) -> None:
         self.store = store
+        self.lease = lease
         self.prefix = prefix
         self.fingerprint = fingerprint
         self.flush_interval = flush_interval
@@ -205,7 +217,10 @@ class DeliveryLedger:
         self.flush()
 
     def flush(self) -> None:
-        """Store everything recorded so far; raises what the store raised."""
+        """Store everything recorded so far; raises what the store raised. Writes nothing
+        once another try took the record's lease over."""
+        if self.lease is not None and not self.lease.holds():
+            return
         with self._write_lock:
             with self._lock:
                 writes = self._acks.take_dirty() + self._intents.take_dirty()
