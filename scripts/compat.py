@@ -18,6 +18,7 @@ With --write-docs, the table goes into docs/installation.md ("Compatibility") be
 markers, headed by the date of the run and the commit it ran on.
 
     scripts/compat [--workers 2] [--airflow 3.3.0 ...] [--python 3.11 ...] [--write-docs]
+                   [--lowest] [--select tests/some_test.py ...] [--keep]
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ def _imports_the_wheel(venv: Path, cwd: Path, log: Path) -> bool:
     return done.returncode == 0 and done.stdout.startswith(str(venv))
 
 
-def run_job(job: Job, wheel: Path, tests: Path, work: Path) -> Result:
+def run_job(job: Job, wheel: Path, tests: Path, work: Path, select: tuple[str, ...] = ()) -> Result:
     """Fresh venv, the wheel with this Airflow, then the test suite in a copy of the tests."""
     started = time.monotonic()
     name = f"airflow-{job.airflow}-python-{job.python}"
@@ -249,7 +250,7 @@ def run_job(job: Job, wheel: Path, tests: Path, work: Path) -> Result:
         return Result(job, False, "install failed", time.monotonic() - started, log)
     if not _imports_the_wheel(venv, cwd, log):
         return Result(job, False, "wheel not imported", time.monotonic() - started, log)
-    pytest = [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    pytest = [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *select]
     try:
         done = _run(pytest, TEST_TIMEOUT, cwd=cwd, env=_environment(venv))
     except subprocess.TimeoutExpired:
@@ -328,6 +329,9 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
+        "--select", nargs="*", default=[], help="only these test paths or node ids (default: all)"
+    )
+    parser.add_argument(
         "--report", type=Path, help="only report the combinations a run in this folder finished"
     )
     args = parser.parse_args()
@@ -344,13 +348,17 @@ def main() -> int:
     print("Python: " + ", ".join(f"{m} ({p})" for m, p in pythons), flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="bulkdots-compat-"))
+    # Readable by other users: the tests of local state files run code as a second user,
+    # which imports the wheel from this folder's environment (nothing secret lives here).
+    work.chmod(0o755)
     wheel, sdist = build(work)
     tests = unpack_tests(sdist, work)
     jobs = [Job(a, m, p, dependencies_date(a)) for a in airflows for m, p in pythons]
     jobs.sort(key=lambda job: job.airflow not in (airflows[0], airflows[-1]))  # ends first
     print(f"work folder: {work}", flush=True)
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        futures = [pool.submit(run_job, job, wheel, tests, work) for job in jobs]
+        select = tuple(args.select)
+        futures = [pool.submit(run_job, job, wheel, tests, work, select) for job in jobs]
         results = [_record(future.result(), work) for future in futures]
     status = report(results, args.write_docs)
     if not args.keep and status == 0:

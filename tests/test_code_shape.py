@@ -34,8 +34,11 @@ from pathlib import Path
 
 import pytest
 
+import airflow_provider_bulkdots
+
 PACKAGE = "airflow_provider_bulkdots"
-ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+# The installed package: CI also runs these tests against the built wheel, without the source.
+ROOT = Path(airflow_provider_bulkdots.__file__).resolve().parent
 MAX_FUNCTION_LINES = 60
 
 LAYERS: dict[str, float] = {
