@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import msgspec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_bulkdots.dots import Report, ReshapeOptions, build_bodies
@@ -90,6 +90,8 @@ def test_arbitrary_rows_give_valid_bodies_or_named_rejections(
 
 @FUZZ
 @given(content=st.binary(max_size=2000), kind=st.sampled_from(["csv", "jsonl"]))
+@example(content=b'"\x80"', kind="jsonl")  # not UTF-8 inside a JSON string (msgspec raised)
+@example(content=b'{"a": 1}\n{"a": "\x80"}\n', kind="jsonl")
 def test_arbitrary_files_give_valid_bodies_or_named_rejections(
     tmp_path_factory: object, content: bytes, kind: str
 ) -> None:
@@ -209,3 +211,13 @@ def test_hostile_files_within_small_limits_give_rows_or_one_named_error(
     for rejected in report.rejected_sample:
         assert 1 <= rejected.row_number <= len(rows)
         assert rejected.line is None or 1 <= rejected.line <= lines
+
+
+def test_a_json_line_that_is_not_utf8_is_rejected_by_its_line_and_the_rest_kept(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b'{"device": "d", "t": 1}\n{"device": "d", "t": "\x80"}\n{"device": "d"}\n')
+    rows = list(open_dataset(str(path)).rows())
+    assert rows[0] == {"device": "d", "t": 1} and rows[2] == {"device": "d"}
+    assert "not UTF-8 text at byte" in rows[1].error

@@ -26,9 +26,12 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def _decode_line(text: bytes) -> Any:
-    """msgspec first (fast); Python's json for the NaN/Infinity tokens it writes."""
+    """msgspec first (fast); Python's json for the NaN/Infinity tokens it writes. Text that
+    is not UTF-8 is refused as malformed, like pandas' ``read_json`` (strict UTF-8)."""
     try:
         return _decode(text)
+    except UnicodeDecodeError as error:
+        raise msgspec.DecodeError(f"not UTF-8 text at byte {error.start}") from None
     except msgspec.DecodeError as error:
         try:
             return json.loads(text)
