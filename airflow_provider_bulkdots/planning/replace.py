@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-import tenacity
 
 from airflow_provider_bulkdots.delivery.exactly_once.existing import collect_spans
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import KeyValueStore
@@ -36,7 +35,7 @@ from airflow_provider_bulkdots.delivery.http.attempt import (
     reply_json,
 )
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy
+from airflow_provider_bulkdots.delivery.http.retry import Again, RetryPolicy, repeat_until_answered
 from airflow_provider_bulkdots.delivery.http.transport import request_deadline
 from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
@@ -51,13 +50,6 @@ from airflow_provider_bulkdots.planning.check import DotsReader
 
 Series = tuple[str, str]
 log = logging.getLogger(__name__)
-
-
-class _Again(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None, limited: bool = False):
-        super().__init__(reason)
-        self.retry_after = retry_after
-        self.limited = limited
 
 
 class SpanDeleter:
@@ -84,29 +76,10 @@ class SpanDeleter:
         url = self.settings.delete_url(device, variable)
         params = {"startDate": start_ms, "endDate": end_ms}
 
-        def wait(state: tenacity.RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            again = error if isinstance(error, _Again) else _Again("")
-            seconds = self.policy.wait(state.attempt_number, again.retry_after, again.limited)
-            if again.limited:
-                self.limiter.throttled(seconds)
-            return seconds
-
-        def give_up(state: tenacity.RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            raise BulkDotsDeliveryError(
-                f"deleting {device}/{variable} gave up after {state.attempt_number - 1} "
-                f"retries; last: {error}"
-            )
-
-        retrying = tenacity.Retrying(
-            stop=self.policy.stop(),
-            wait=wait,
-            retry=tenacity.retry_if_exception_type(_Again),
-            sleep=self._sleep,
-            retry_error_callback=give_up,
-        )
-        task_id: str | None = retrying(self._post, url, params)
+        task_id: str | None = repeat_until_answered(
+            self._post, url, params, policy=self.policy, pacer=self.limiter, sleep=self._sleep,
+            doing=f"deleting {device}/{variable}",
+        )  # fmt: skip
         return task_id
 
     def _post(self, url: str, params: dict[str, Any]) -> str | None:
@@ -123,14 +96,14 @@ class SpanDeleter:
                     allow_redirects=False,
                 )
         except requests.RequestException as exc:
-            raise _Again(f"{type(exc).__name__}: {self.auth.redact(str(exc))}") from None
+            raise Again(f"{type(exc).__name__}: {self.auth.redact(str(exc))}") from None
         data = reply_json(response)
         if 200 <= response.status_code < 300:
             task_id = data.get("task_id") or data.get("id")
             return str(task_id) if task_id else None
         if is_retryable_status(response.status_code):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise _Again(f"HTTP {response.status_code}", retry_after, response.status_code == 429)
+            raise Again(f"HTTP {response.status_code}", retry_after, response.status_code == 429)
         text = self.auth.redact(response.text[:QUOTED_REPLY_CHARS])
         raise api_error(response.status_code, data, text)
 

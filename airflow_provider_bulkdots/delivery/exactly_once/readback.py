@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-import tenacity
 
 from airflow_provider_bulkdots.delivery.http.attempt import (
     HEADERS,
@@ -32,7 +31,7 @@ from airflow_provider_bulkdots.delivery.http.attempt import (
     reply_json,
 )
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy
+from airflow_provider_bulkdots.delivery.http.retry import Again, RetryPolicy, repeat_until_answered
 from airflow_provider_bulkdots.delivery.http.transport import request_deadline
 from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
 from airflow_provider_bulkdots.delivery.settings import CHECK_PATH, DeliverySettings
@@ -74,15 +73,6 @@ def _is_number(value: object) -> bool:
 
 def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-class _Again(Exception):
-    """A read to repeat: nothing was learned."""
-
-    def __init__(self, reason: str, retry_after: float | None = None, limited: bool = False):
-        super().__init__(reason)
-        self.retry_after = retry_after
-        self.limited = limited
 
 
 class SeriesReader:
@@ -142,30 +132,10 @@ class SeriesReader:
 
     def _read(self, url: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """One page, retried within the policy's bounds; ``None`` for a 404."""
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            again = error if isinstance(error, _Again) else _Again("")
-            seconds = self.policy.wait(state.attempt_number, again.retry_after, again.limited)
-            if again.limited:
-                self.limiter.throttled(seconds)
-            return seconds
-
-        def give_up(state: tenacity.RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            raise BulkDotsDeliveryError(
-                f"reading back {urlsplit(url).path} gave up after "
-                f"{state.attempt_number - 1} retries; last: {error}"
-            )
-
-        retrying = tenacity.Retrying(
-            stop=self.policy.stop(),
-            wait=wait,
-            retry=tenacity.retry_if_exception_type(_Again),
-            sleep=self._sleep,
-            retry_error_callback=give_up,
-        )
-        page: dict[str, Any] | None = retrying(self._read_once, url, params)
+        page: dict[str, Any] | None = repeat_until_answered(
+            self._read_once, url, params, policy=self.policy, pacer=self.limiter,
+            sleep=self._sleep, doing=f"reading back {urlsplit(url).path}",
+        )  # fmt: skip
         return page
 
     def _get(self, url: str, params: dict[str, Any]) -> requests.Response:
@@ -184,7 +154,7 @@ class SeriesReader:
                     allow_redirects=False,
                 )
         except requests.RequestException as exc:
-            raise _Again(f"{type(exc).__name__}: {self.auth.redact(str(exc))}") from None
+            raise Again(f"{type(exc).__name__}: {self.auth.redact(str(exc))}") from None
 
     def _not_found(self, url: str) -> None:
         """A 404 is "no such series" only where the API answers; else an error naming the path
@@ -197,7 +167,7 @@ class SeriesReader:
             self._api_answers = True
             return
         if is_retryable_status(check.status_code):
-            raise _Again(f"HTTP {check.status_code}")
+            raise Again(f"HTTP {check.status_code}")
         prefix = urlsplit(root).path or "/"
         raise BulkDotsDeliveryError(
             f"reading back {urlsplit(url).path} answered 404, and the API's device list "
@@ -217,5 +187,5 @@ class SeriesReader:
             return data
         if is_retryable_status(status):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise _Again(f"HTTP {status}", retry_after, limited=status in (420, 429))
+            raise Again(f"HTTP {status}", retry_after, limited=status in (420, 429))
         raise api_error(status, data, self.auth.redact(response.text[:QUOTED_REPLY_CHARS]))

@@ -15,10 +15,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import tenacity
 
 from airflow_provider_bulkdots.delivery.http.attempt import Outcome, ReplyLost, Retryable
+from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
 from airflow_provider_bulkdots.delivery.settings import DEFAULTS, DeliverySettings
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 
@@ -145,3 +147,54 @@ def _give_up(state: tenacity.RetryCallState, body_id: str) -> Outcome:
         attempts=state.attempt_number,
         retry_after=last.retry_after if isinstance(last, Retryable) else None,
     )
+
+
+Result = TypeVar("Result")
+
+
+class Again(Exception):
+    """A request safe to repeat (a read, a delete) to make again: nothing was learned.
+
+    ``limited`` marks a 429/420, whose wait is also reported to the pace (``throttled``).
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None, limited: bool = False):
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.limited = limited
+
+
+def repeat_until_answered(
+    request: Callable[..., Result],
+    *args: Any,
+    policy: RetryPolicy,
+    pacer: Pacer,
+    sleep: Callable[[float], None],
+    doing: str,
+) -> Result:
+    """Call ``request(*args)`` again while it raises :class:`Again`, within the policy's bounds;
+    its result. Past them, :class:`BulkDotsDeliveryError` says ``"<doing> gave up after ..."``."""
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        again = error if isinstance(error, Again) else Again("")
+        seconds = policy.wait(state.attempt_number, again.retry_after, again.limited)
+        if again.limited:
+            pacer.throttled(seconds)
+        return seconds
+
+    def give_up(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        raise BulkDotsDeliveryError(
+            f"{doing} gave up after {state.attempt_number - 1} retries; last: {error}"
+        )
+
+    retrying = tenacity.Retrying(
+        stop=policy.stop(),
+        wait=wait,
+        retry=tenacity.retry_if_exception_type(Again),
+        sleep=sleep,
+        retry_error_callback=give_up,
+    )
+    result: Result = retrying(request, *args)
+    return result
