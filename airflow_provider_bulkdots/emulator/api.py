@@ -10,15 +10,18 @@ Routes: ``GET /`` (the dashboard) and ``GET /dashboard/revision`` (what it polls
 (:mod:`.reads`), ``POST /api/v2.0/devices/<device>/<variable>/values/delete/``
 (:mod:`.deletes`), and the admin calls ``GET /_emulator/stats``, ``POST /_emulator/faults``,
 ``POST /_emulator/reset``, ``POST /_emulator/dots`` (:mod:`.admin`), all but the dashboard
-behind the token.
+behind the token. The dashboard, without one, answers only a ``Host`` that is an IP address or
+``localhost`` (no DNS rebinding).
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from airflow_provider_bulkdots.emulator import admin, bulk, dashboard, deletes, reads
 from airflow_provider_bulkdots.emulator.faults import FaultInjector
@@ -36,11 +39,41 @@ BAD_TOKEN = {"code": 401002, "message": "Incorrect authentication credentials."}
 Handler = Callable[["EmulatorAPI", Request, "re.Match[str]"], Response]
 
 
+def _named_by_address(request: Request) -> bool:
+    """Whether the ``Host`` header names the emulator by an IP address or ``localhost``.
+
+    The dashboard has no token: a web page that rebinds its own DNS name to 127.0.0.1 could
+    read it from the developer's browser (DNS rebinding). Such a request carries the page's
+    name in ``Host``; an address or ``localhost`` cannot be rebound.
+    """
+    name = urlsplit("//" + request.header("Host")).hostname or ""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _refused_name(request: Request) -> Response:
+    return detail(
+        403,
+        f"The dashboard answers to an IP address or localhost only, not to "
+        f"{request.header('Host')!r} (a guard against DNS rebinding): open it as "
+        "http://127.0.0.1:<port>/.",
+    )
+
+
 def _dashboard(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+    if not _named_by_address(request):
+        return _refused_name(request)
     return Response(200, html=dashboard.render(api.store, api.rate_limiter.rate))
 
 
 def _dashboard_revision(api: EmulatorAPI, request: Request, match: re.Match[str]) -> Response:
+    if not _named_by_address(request):
+        return _refused_name(request)
     return Response(200, {"revision": api.store.revision()})
 
 

@@ -210,3 +210,23 @@ def test_time_ticks_fall_on_round_utc_steps() -> None:
     quarter = [label for _, label in time_ticks(day + 1, day + 100 * 86400_000)]
     assert quarter == ["2024-02-01", "2024-03-01", "2024-04-01"]
     assert time_ticks(day, day + 3 * 86400_000)[0][1] == "2024-01-01"
+
+
+@pytest.mark.parametrize("host", ["attacker.example:8790", "rebind.example", "127.0.0.1.nip.io"])
+def test_the_dashboard_refuses_a_dns_name_it_could_be_rebound_under(
+    bulkdots_emulator_clean: Emulator, host: str
+) -> None:
+    for path in ("/", "/dashboard/revision"):
+        reply = requests.get(bulkdots_emulator_clean.url + path, headers={"Host": host}, timeout=10)
+        assert reply.status_code == 403
+        assert "DNS rebinding" in reply.json()["detail"]
+        assert "<svg" not in reply.text
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8790", "localhost:8790", "[::1]:8790", "10.0.0.5"])
+def test_the_dashboard_answers_an_address_or_localhost(
+    bulkdots_emulator_clean: Emulator, host: str
+) -> None:
+    reply = requests.get(bulkdots_emulator_clean.url + "/", headers={"Host": host}, timeout=10)
+    assert reply.status_code == 200
+    assert "<html" in reply.text.lower()
