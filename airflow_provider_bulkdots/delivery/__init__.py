@@ -28,6 +28,7 @@ from airflow_provider_bulkdots.delivery.settings import (
     EXTRA_KEYS,
     OVERRIDE_KEYS,
     DeliverySettings,
+    SettingsOverrides,
     resolve_settings,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "RetryPolicy",
     "SendResult",
     "Sender",
+    "SettingsOverrides",
     "TokenAuth",
     "TokenPacer",
     "WaitTooLong",

@@ -17,8 +17,8 @@ import ipaddress
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_bulkdots.exceptions import ConfigurationError
@@ -169,6 +169,10 @@ def _parse_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+#: The window ``rate_limit`` counts in.
+RateWindow = Literal["second", "minute", "hour"]
+#: A task's priority on its token (with a rate coordinator), first served first.
+Priority = Literal["live", "backfill"]
 #: Seconds of each window ``rate_limit`` may count in.
 WINDOW_SECONDS: dict[str, float] = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
 #: Priorities of a task on its token, first served first.
@@ -274,6 +278,35 @@ DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTING
 
 
 @dataclass(frozen=True, slots=True)
+class SettingsOverrides:
+    """The settings one task sets itself: the Hook's and the Operator's keyword arguments of
+    the same names (``None``: the connection's extra, else the default).
+
+    Its fields are :data:`OVERRIDE_KEYS`, in the same order (a test keeps them equal); the
+    values are checked against :data:`SETTINGS` where they are resolved
+    (:func:`resolve_settings`), with the connection's extras.
+    """
+
+    max_body_bytes: int | None = None
+    rate_limit: float | None = None
+    rate_window: RateWindow | None = None
+    dots_per_hour: float | None = None
+    rate_coordinator_conn_id: str | None = None
+    priority: Priority | None = None
+    max_in_flight: int | None = None
+    timeout: float | None = None
+    max_retries: int | None = None
+    max_retry_seconds: float | None = None
+    defer_threshold: float | None = None
+    retry_unknown_outcome: bool | None = None
+
+    def given(self) -> dict[str, Any]:
+        """The settings this task sets (not ``None``), by name."""
+        chosen = {field.name: getattr(self, field.name) for field in fields(self)}
+        return {name: value for name, value in chosen.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
 class DeliverySettings:
     """How to reach the API and how hard to push it. Never holds the token.
 
@@ -285,10 +318,10 @@ class DeliverySettings:
     endpoint: str = DEFAULTS["endpoint"]
     max_body_bytes: int = DEFAULTS["max_body_bytes"]
     rate_limit: float = DEFAULTS["rate_limit"]
-    rate_window: str = DEFAULTS["rate_window"]
+    rate_window: RateWindow = DEFAULTS["rate_window"]
     dots_per_hour: float = DEFAULTS["dots_per_hour"]
     rate_coordinator_conn_id: str = DEFAULTS["rate_coordinator_conn_id"]
-    priority: str = DEFAULTS["priority"]
+    priority: Priority = DEFAULTS["priority"]
     max_in_flight: int = DEFAULTS["max_in_flight"]
     timeout: float = DEFAULTS["timeout"]
     max_retries: int = DEFAULTS["max_retries"]
@@ -435,12 +468,13 @@ def resolve_settings(
     host: str | None,
     port: int | None = None,
     extras: Mapping[str, Any] | None = None,
-    overrides: Mapping[str, Any] | None = None,
+    overrides: SettingsOverrides | None = None,
 ) -> DeliverySettings:
-    """Settings from an argument, else the connection extra, else the default."""
+    """Settings from an argument (``overrides``), else the connection extra, else the
+    default."""
     chosen: dict[str, Any] = dict(DEFAULTS)
     chosen.update(normalise_extras(extras))
-    chosen.update(check_overrides(overrides))
+    chosen.update(check_overrides(overrides.given() if overrides is not None else None))
     converted = {key: SETTINGS_BY_NAME[key].convert(value) for key, value in chosen.items()}
     if converted["dots_per_hour"] and not converted["rate_coordinator_conn_id"]:
         raise ConfigurationError(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,9 @@ from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary
 from airflow_provider_bulkdots.delivery.settings import (
     DeliverySettings,
+    Priority,
+    RateWindow,
+    SettingsOverrides,
     documented_overrides,
     resolve_settings,
 )
@@ -45,11 +47,7 @@ from airflow_provider_bulkdots.hooks.delivery import (
 )
 from airflow_provider_bulkdots.planning.replace import SpanDeleter
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
-from airflow_provider_bulkdots.stores.ledger import (
-    DEFAULT_RETENTION_DAYS,
-    ledger_location,
-    task_ledger,
-)
+from airflow_provider_bulkdots.stores.ledger import ledger_location, task_ledger
 
 
 def rate_state_dir() -> tuple[Path, bool]:
@@ -77,7 +75,7 @@ class DeliveryResult:
     summary: dict[str, Any]
 
 
-def _run_to_the_end(delivery: DatasetDelivery, on_invalid: str) -> DeliveryResult:
+def _run_to_the_end(delivery: DatasetDelivery, on_invalid: OnInvalid) -> DeliveryResult:
     """Run ``delivery``; raise where it cannot count as done, as the operator fails."""
     started = time.monotonic()
     delivery.run()
@@ -110,6 +108,8 @@ class BulkDotsHook(BaseHook):
     :param progress_interval: seconds between progress lines.
     :param defer_long_waits: a wait the API asks for of ``defer_threshold`` seconds or more
         stops the delivery with ``WaitTooLong`` (the operator defers on it).
+    :param overrides: the task's settings as one :class:`~..delivery.settings.SettingsOverrides`
+        (what the operator passes), instead of the keywords below.
     """
 
     conn_name_attr = "bulkdots_conn_id"
@@ -123,16 +123,17 @@ class BulkDotsHook(BaseHook):
         *,
         max_body_bytes: int | None = None,
         rate_limit: float | None = None,
-        rate_window: str | None = None,
+        rate_window: RateWindow | None = None,
         dots_per_hour: float | None = None,
         rate_coordinator_conn_id: str | None = None,
-        priority: str | None = None,
+        priority: Priority | None = None,
         max_in_flight: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
         max_retry_seconds: float | None = None,
         defer_threshold: float | None = None,
         retry_unknown_outcome: bool | None = None,
+        overrides: SettingsOverrides | None = None,
         sleep: Callable[[float], None] | None = None,
         progress_interval: float = 30.0,
         defer_long_waits: bool = False,
@@ -140,20 +141,25 @@ class BulkDotsHook(BaseHook):
     ) -> None:
         super().__init__(**kwargs)
         self.bulkdots_conn_id = bulkdots_conn_id
-        self.overrides: dict[str, Any] = {
-            "max_body_bytes": max_body_bytes,
-            "rate_limit": rate_limit,
-            "rate_window": rate_window,
-            "dots_per_hour": dots_per_hour,
-            "rate_coordinator_conn_id": rate_coordinator_conn_id,
-            "priority": priority,
-            "max_in_flight": max_in_flight,
-            "timeout": timeout,
-            "max_retries": max_retries,
-            "max_retry_seconds": max_retry_seconds,
-            "defer_threshold": defer_threshold,
-            "retry_unknown_outcome": retry_unknown_outcome,
-        }
+        given = SettingsOverrides(
+            max_body_bytes=max_body_bytes,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
+            dots_per_hour=dots_per_hour,
+            rate_coordinator_conn_id=rate_coordinator_conn_id,
+            priority=priority,
+            max_in_flight=max_in_flight,
+            timeout=timeout,
+            max_retries=max_retries,
+            max_retry_seconds=max_retry_seconds,
+            defer_threshold=defer_threshold,
+            retry_unknown_outcome=retry_unknown_outcome,
+        )
+        if overrides is not None and given.given():
+            raise TypeError(
+                f"give the settings {sorted(given.given())} as keywords or in overrides=, not both"
+            )
+        self.overrides: SettingsOverrides = overrides if overrides is not None else given
         self._sleep = sleep
         self.progress_interval = progress_interval
         self._settings: DeliverySettings | None = None
@@ -198,6 +204,12 @@ class BulkDotsHook(BaseHook):
     def settings(self) -> DeliverySettings:
         """The resolved settings: argument, then connection extra, then default."""
         return self._load()[0]
+
+    def body_options(self, options: ReshapeOptions | None = None) -> ReshapeOptions:
+        """``options`` (default: the defaults) with this hook's resolved ``max_body_bytes``:
+        the one way the body limit (argument, then extra, then default) reaches the packer."""
+        limit = self.settings.max_body_bytes
+        return replace(options or ReshapeOptions(), max_body_bytes=limit)
 
     def get_conn(self) -> requests.Session:
         """The one ``requests.Session`` of this Hook (TLS verified, no automatic retries)."""
@@ -251,7 +263,7 @@ class BulkDotsHook(BaseHook):
         if reading_back not in self._senders:
             settings, auth = self._load()
             if reading_back:
-                settings = dataclasses.replace(settings, retry_unknown_outcome=False)
+                settings = replace(settings, retry_unknown_outcome=False)
             self._senders[reading_back] = Sender(
                 self.get_conn(),
                 auth,
@@ -326,12 +338,7 @@ class BulkDotsHook(BaseHook):
         options: ReshapeOptions | None = None,
         *,
         reading: ReadOptions | None = None,
-        resume: bool = True,
-        reconcile: bool = True,
-        reconcile_delay: float = 5.0,
-        reconcile_timeout: float = 300.0,
-        skip_existing: bool = False,
-        ledger_retention_days: float = DEFAULT_RETENTION_DAYS,
+        guarantees: Guarantees | None = None,
         rejected_path: str | None = None,
         context: Any = None,
     ) -> DeliveryResult:
@@ -339,10 +346,12 @@ class BulkDotsHook(BaseHook):
 
         ``data`` and ``reading`` as the operator's ``data`` (rows, a DataFrame, an Arrow
         table, a file path or URI, an Asset); ``options`` how rows become dots (its
-        ``max_body_bytes`` is the connection's). Inside a task the ledger lives in that task
-        instance's state store (found through Airflow's current context, or ``context``), so
-        a retried try sends only what no earlier try settled; outside a task there is no
-        ledger (logged). The other keywords are the operator's (:class:`.Guarantees`).
+        ``max_body_bytes`` is the connection's, :meth:`body_options`); ``guarantees`` how
+        exactly once is kept (:class:`.Guarantees`, the operator's arguments of the same
+        names; default: resume, read back a lost reply). Inside a task the ledger lives in
+        that task instance's state store (found through Airflow's current context, or
+        ``context``), so a retried try sends only what no earlier try settled; outside a task
+        there is no ledger (logged).
 
         Returns the task_ids and the summary (the operator's XCom ``summary``). Raises
         :class:`~..dots.errors.InvalidRowsError` before any request for an invalid row with
@@ -350,17 +359,8 @@ class BulkDotsHook(BaseHook):
         disabled (unless ``on_invalid="skip"``); :class:`~..exceptions.BulkDotsDeliveryError`
         for lost replies left unknown or (``on_invalid="fail"``) dots the API refused.
         """
-        guarantees = Guarantees(
-            resume,
-            reconcile,
-            reconcile_delay,
-            reconcile_timeout,
-            skip_existing,
-            ledger_retention_days,
-        )
-        options = dataclasses.replace(
-            options or ReshapeOptions(), max_body_bytes=self.settings.max_body_bytes
-        )
+        guarantees = guarantees or Guarantees()
+        options = self.body_options(options)
         dataset = open_dataset(data, options=options, reading=reading)
         context = context if context is not None else current_context()
         ledger = self._task_ledger(context, guarantees, dataset.fingerprint, options)
@@ -452,13 +452,9 @@ class BulkDotsHook(BaseHook):
         temporary file meanwhile). With ``"skip"`` invalid records are left out and logged, and
         bodies are sent as they are built.
         """
-        from airflow_provider_bulkdots.dots import Report, ReshapeOptions, checked_bodies
+        from airflow_provider_bulkdots.dots import Report, checked_bodies
 
-        options = ReshapeOptions(
-            layout="records",
-            max_body_bytes=self.settings.max_body_bytes,
-            on_invalid=on_invalid,
-        )
+        options = self.body_options(ReshapeOptions(layout="records", on_invalid=on_invalid))
         report = Report()
         task_ids = self.send_bodies(checked_bodies(records, options, report))
         if report.rejected_rows:

@@ -33,6 +33,7 @@ from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
 from airflow_provider_bulkdots.dots import Body, InvalidRow, Report, ReshapeOptions, checked_bodies
+from airflow_provider_bulkdots.dots.options import OnInvalid
 from airflow_provider_bulkdots.dots.spool import spool_bodies
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 from airflow_provider_bulkdots.sources.dataset import Dataset, ReadProgress
@@ -221,7 +222,7 @@ class DatasetDelivery:
         )
         return counted()
 
-    def incomplete(self, on_invalid: str) -> BulkDotsDeliveryError | None:
+    def incomplete(self, on_invalid: OnInvalid) -> BulkDotsDeliveryError | None:
         """Why this delivery cannot count as done though nothing raised, or ``None``:
         lost replies left unknown, or (with ``on_invalid="fail"``) dots the API refused, in
         this try or an earlier one. Quarantined devices are the caller's to report."""

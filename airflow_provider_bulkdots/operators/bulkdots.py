@@ -11,16 +11,22 @@ from airflow_provider_bulkdots.compat import BaseOperator, date_time_trigger
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import KeyValueStore
 from airflow_provider_bulkdots.delivery.pacing.token import WaitTooLong
 from airflow_provider_bulkdots.delivery.reporting.progress import format_duration
-from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS, documented_overrides
+from airflow_provider_bulkdots.delivery.settings import (
+    Priority,
+    RateWindow,
+    SettingsOverrides,
+    documented_overrides,
+)
 from airflow_provider_bulkdots.dots import Body, InvalidRow, ReshapeOptions
+from airflow_provider_bulkdots.dots.options import Layout, OnInvalid, TimestampUnit
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.hooks.delivery import BodyStage, DatasetDelivery, Guarantees
 from airflow_provider_bulkdots.links.ubidots import UbidotsDevicesLink
 from airflow_provider_bulkdots.operators.replacing import replaced
 from airflow_provider_bulkdots.planning.late import lag_ms
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
+from airflow_provider_bulkdots.sources.datasets import FileFormat
 from airflow_provider_bulkdots.sources.limits import LineLimits
-from airflow_provider_bulkdots.sources.sql import SQL_ARGUMENTS
 from airflow_provider_bulkdots.stores.assets import attach_assets, note_delivery
 from airflow_provider_bulkdots.stores.ledger import (
     DEFAULT_RETENTION_DAYS,
@@ -37,52 +43,6 @@ from airflow_provider_bulkdots.stores.watermarks import (
 if TYPE_CHECKING:
     from airflow_provider_bulkdots.compat import Context
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
-
-# Arguments kept as given: the input, how exactly once is kept (the ledger, reading back,
-# skipping what the API holds), the connection and its settings this task overrides, the SQL
-# source.
-_STORED_AS_GIVEN = (
-    "data",
-    "on_invalid",
-    "rejected_path",
-    "resume",
-    "reconcile",
-    "skip_existing",
-    "bulkdots_conn_id",
-    *OVERRIDE_KEYS,
-    *SQL_ARGUMENTS,
-    "incremental",
-    "lag",
-    "ledger_retention_days",
-    "reconcile_delay",
-    "reconcile_timeout",
-    "replace",
-)
-
-
-# The keyword arguments that say how input is read and reshaped (docs/operators/bulkdots.md and
-# docs/input.md); resolved into ReshapeOptions and ReadOptions in one place each.
-READING_OPTIONS = (
-    "layout",
-    "device_column",
-    "device",
-    "timestamp_column",
-    "timestamp_unit",
-    "timezone",
-    "variables",
-    "variable_column",
-    "value_column",
-    "context_columns",
-    "file_format",
-    "timestamp_format",
-    "na_values",
-    "keep_default_na",
-    "true_values",
-    "false_values",
-    "decimal",
-    "delimiter",
-    "line_limits",
-)
 
 
 class BulkDotsOperator(BaseOperator):
@@ -170,56 +130,7 @@ class BulkDotsOperator(BaseOperator):
         "delimiter",
     )
     template_ext: Sequence[str] = (".sql",)
-    # set in __init__: the input (how it is read is resolved in reshape_options()) and
-    # _STORED_AS_GIVEN
-    data: Any
-    on_invalid: str
-    rejected_path: str | None
-    resume: bool
-    reconcile: bool
-    skip_existing: bool
-    bulkdots_conn_id: str
-    max_body_bytes: int | None
-    rate_limit: float | None
-    rate_window: str | None
-    dots_per_hour: float | None
-    rate_coordinator_conn_id: str | None
-    priority: str | None
-    max_in_flight: int | None
-    timeout: float | None
-    max_retries: int | None
-    max_retry_seconds: float | None
-    defer_threshold: float | None
-    retry_unknown_outcome: bool | None
-    sql_conn_id: str | None
-    sql_parameters: Mapping[str, Any] | Sequence[Any] | None
-    sql_batch_rows: int
-    incremental: bool
-    lag: Any
-    ledger_retention_days: float
-    reconcile_delay: float
-    reconcile_timeout: float
-    replace: bool
     template_fields_renderers: ClassVar[dict[str, str]] = {"data": "py"}
-    layout: str
-    device_column: str | None
-    device: str | None
-    timestamp_column: str
-    timestamp_unit: str
-    timezone: str
-    variables: Sequence[str] | None
-    variable_column: str
-    value_column: str
-    context_columns: Sequence[str]
-    file_format: str | None
-    timestamp_format: str | None
-    na_values: Sequence[str] | None
-    keep_default_na: bool
-    true_values: Sequence[str] | None
-    false_values: Sequence[str] | None
-    decimal: str
-    delimiter: str
-    line_limits: LineLimits | None
     ui_color = "#d7ecfb"
     operator_extra_links = (UbidotsDevicesLink(),)
 
@@ -227,26 +138,26 @@ class BulkDotsOperator(BaseOperator):
         self,
         *,
         data: Any,
-        layout: str = "wide",
+        layout: Layout = "wide",
         device_column: str | None = "device",
         device: str | None = None,
         timestamp_column: str = "timestamp",
-        timestamp_unit: str = "ms",
+        timestamp_unit: TimestampUnit = "ms",
         timezone: str = "UTC",
         variables: Sequence[str] | None = None,
         variable_column: str = "variable",
         value_column: str = "value",
         context_columns: Sequence[str] = (),
-        file_format: str | None = None,
-        on_invalid: str = "fail",
+        file_format: FileFormat | None = None,
+        on_invalid: OnInvalid = "fail",
         rejected_path: str | None = None,
         bulkdots_conn_id: str = "bulkdots_default",
         max_body_bytes: int | None = None,
         rate_limit: float | None = None,
-        rate_window: str | None = None,
+        rate_window: RateWindow | None = None,
         dots_per_hour: float | None = None,
         rate_coordinator_conn_id: str | None = None,
-        priority: str | None = None,
+        priority: Priority | None = None,
         max_in_flight: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
@@ -279,42 +190,115 @@ class BulkDotsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name in (*READING_OPTIONS, *_STORED_AS_GIVEN):
-            setattr(self, name, locals()[name])
+        # Kept as given; the templated ones are rendered before execute() resolves them into
+        # typed objects: reshape_options(), read_options(), settings_overrides(), guarantees().
+        self.data = data
+        # how input is read and reshaped (docs/input.md)
+        self.layout: Layout = layout
+        self.device_column = device_column
+        self.device = device
+        self.timestamp_column = timestamp_column
+        self.timestamp_unit: TimestampUnit = timestamp_unit
+        self.timezone = timezone
+        self.variables = variables
+        self.variable_column = variable_column
+        self.value_column = value_column
+        self.context_columns = context_columns
+        self.file_format: FileFormat | None = file_format
+        self.timestamp_format = timestamp_format
+        self.na_values = na_values
+        self.keep_default_na = keep_default_na
+        self.true_values = true_values
+        self.false_values = false_values
+        self.decimal = decimal
+        self.delimiter = delimiter
+        self.line_limits = line_limits
+        self.on_invalid: OnInvalid = on_invalid
+        self.rejected_path = rejected_path
+        # the connection and the settings this task overrides (delivery/settings.py)
+        self.bulkdots_conn_id = bulkdots_conn_id
+        self.max_body_bytes = max_body_bytes
+        self.rate_limit = rate_limit
+        self.rate_window: RateWindow | None = rate_window
+        self.dots_per_hour = dots_per_hour
+        self.rate_coordinator_conn_id = rate_coordinator_conn_id
+        self.priority: Priority | None = priority
+        self.max_in_flight = max_in_flight
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_retry_seconds = max_retry_seconds
+        self.defer_threshold = defer_threshold
+        self.retry_unknown_outcome = retry_unknown_outcome
+        # how exactly once is kept (Guarantees)
+        self.resume = resume
+        self.reconcile = reconcile
+        self.reconcile_delay = reconcile_delay
+        self.reconcile_timeout = reconcile_timeout
+        self.skip_existing = skip_existing
+        self.ledger_retention_days = ledger_retention_days
+        # a SQL source
+        self.sql_conn_id = sql_conn_id
+        self.sql_parameters = sql_parameters
+        self.sql_batch_rows = sql_batch_rows
+        # the Ubidots asset, incremental loads, replace, the plan
+        self.incremental = incremental
+        self.lag = lag
+        self.replace = replace
         self.ubidots_asset = attach_assets(self, data, ubidots_asset, incremental)
-        self.plan_only, self.shared_by = dry_run, shared_by  # dry_run() is BaseOperator's
+        self.plan_only = dry_run  # dry_run() is BaseOperator's
+        self.shared_by = shared_by
 
     # -- building blocks, overridable in tests ---------------------------------------------
 
+    def settings_overrides(self) -> SettingsOverrides:
+        """The delivery settings this task sets (``None``: the connection's, else the
+        default); with ``reconcile``, a lost reply is read back, never resent blind."""
+        retry_unknown_outcome = False if self.reconcile else self.retry_unknown_outcome
+        return SettingsOverrides(
+            max_body_bytes=self.max_body_bytes,
+            rate_limit=self.rate_limit,
+            rate_window=self.rate_window,
+            dots_per_hour=self.dots_per_hour,
+            rate_coordinator_conn_id=self.rate_coordinator_conn_id,
+            priority=self.priority,
+            max_in_flight=self.max_in_flight,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            max_retry_seconds=self.max_retry_seconds,
+            defer_threshold=self.defer_threshold,
+            retry_unknown_outcome=retry_unknown_outcome,
+        )
+
     def make_hook(self) -> BulkDotsHook:
-        """The hook, with this task's overrides of the connection's limits."""
+        """The hook, with this task's overrides of the connection's settings."""
         from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
-        overrides = {key: getattr(self, key) for key in OVERRIDE_KEYS}
-        if self.reconcile:  # a lost reply is read back, never resent blind
-            overrides["retry_unknown_outcome"] = False
         # A long wait is handed to the triggerer only when the ledger can resume the task.
-        return BulkDotsHook(self.bulkdots_conn_id, defer_long_waits=self.resume, **overrides)
+        return BulkDotsHook(
+            self.bulkdots_conn_id,
+            overrides=self.settings_overrides(),
+            defer_long_waits=self.resume,
+        )
 
     def resume_store(self, context: Context) -> tuple[KeyValueStore, str]:
         """Where the delivery ledger lives between tries: the store and the key prefix."""
         return ledger_location(context, self.ledger_retention_days)
 
-    def reshape_options(self, max_body_bytes: int) -> ReshapeOptions:
-        """The core's options from this operator's (rendered) arguments."""
+    def reshape_options(self) -> ReshapeOptions:
+        """How rows become dots, from this operator's (rendered) arguments; the body limit is
+        the hook's to set (:meth:`.BulkDotsHook.body_options`)."""
         return ReshapeOptions(
-            layout=self.layout,  # type: ignore[arg-type]
+            layout=self.layout,
             device_column=self.device_column,
             device=self.device,
             timestamp_column=self.timestamp_column,
-            timestamp_unit=self.timestamp_unit,  # type: ignore[arg-type]
+            timestamp_unit=self.timestamp_unit,
             timezone=self.timezone,
             variables=list(self.variables) if self.variables else None,
             variable_column=self.variable_column,
             value_column=self.value_column,
             context_columns=tuple(self.context_columns or ()),
-            max_body_bytes=max_body_bytes,
-            on_invalid=self.on_invalid,  # type: ignore[arg-type]
+            on_invalid=self.on_invalid,
             timestamp_format=self.timestamp_format or None,
             na_values=self.na_values,
             keep_default_na=self.keep_default_na,
@@ -393,7 +377,7 @@ class BulkDotsOperator(BaseOperator):
             return plan_only(self, context)
         started = time.monotonic()
         hook = self.make_hook()
-        options = self.reshape_options(hook.settings.max_body_bytes)
+        options = hook.body_options(self.reshape_options())
         watermarks = self.watermarks(context, options)
         dataset = watermarks.wrap(self.open_input(options))
         self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)

@@ -47,6 +47,19 @@ class BulkDotsCheckOperator(BulkDotsOperator):
     ``processing_delay`` seconds are waited first (the API stores asynchronously).
     Pushes the counts under the XCom key ``check``; differences go to ``differences_path``
     (a local JSON Lines file, 0600). Returns the counts.
+
+    :param data: the source, as the load's ``data`` (templated); ``None``: check only for
+        duplicates in the window.
+    :param tolerance: how many differences pass the check.
+    :param differences_path: a local JSON Lines file (0600) for every difference (templated).
+    :param processing_delay: seconds waited first, for the API to store the writes.
+    :param window_devices: only these devices (templated).
+    :param window_variables: only these variables (templated).
+    :param window_start: the window's first instant: datetime, ISO text or epoch ms
+        (templated).
+    :param window_end: the window's last instant, as ``window_start`` (templated).
+
+    Every other keyword is the load's (:class:`~.bulkdots.BulkDotsOperator`).
     """
 
     template_fields: Sequence[str] = (
@@ -89,9 +102,8 @@ class BulkDotsCheckOperator(BulkDotsOperator):
 
     def expected(self, hook: BulkDotsHook, window: Window) -> ExpectedDots:
         """The source's dots inside ``window``: read and reshaped as the load did."""
-        options = self.reshape_options(hook.settings.max_body_bytes)
         # Invalid rows were not sent (skip) or nothing was (fail): expect the valid ones.
-        options = dataclasses.replace(options, on_invalid="skip")
+        options = hook.body_options(dataclasses.replace(self.reshape_options(), on_invalid="skip"))
         dataset = self.open_input(options)
         expected = ExpectedDots(window)
         expected.add(build_bodies(dataset.rows(), options, Report(line_of=dataset.line_of)))

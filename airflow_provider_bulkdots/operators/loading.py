@@ -33,7 +33,7 @@ class LoadingOperator(Protocol):
     def make_hook(self) -> BulkDotsHook:
         """The hook, with this task's overrides of the connection's limits."""
 
-    def reshape_options(self, max_body_bytes: int) -> ReshapeOptions:
+    def reshape_options(self) -> ReshapeOptions:
         """The core's options from the operator's (rendered) arguments."""
 
     def open_input(self, options: ReshapeOptions) -> Dataset:

@@ -26,7 +26,7 @@ def plan_only(operator: LoadingOperator, context: Context) -> list[str]:
         check_replace(operator)
     hook = operator.make_hook()
     settings = hook.settings
-    options = operator.reshape_options(settings.max_body_bytes)
+    options = hook.body_options(operator.reshape_options())
     dataset = operator.watermarks(context, options).wrap(operator.open_input(options))
     report = Report(line_of=dataset.line_of, row_of=dataset.row_of)
     operator.log.info(

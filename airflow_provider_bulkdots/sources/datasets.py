@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import msgspec
 
@@ -35,8 +35,10 @@ from airflow_provider_bulkdots.sources.json_files import read_json
 from airflow_provider_bulkdots.sources.limits import LineLimits
 from airflow_provider_bulkdots.sources.lines import LineMap
 
-FORMATS = ("csv", "jsonl", "parquet")
-_SUFFIXES = {
+#: A file's format (``file_format``; else told from the suffix).
+FileFormat = Literal["csv", "jsonl", "parquet"]
+FORMATS: tuple[FileFormat, ...] = ("csv", "jsonl", "parquet")
+_SUFFIXES: dict[str, FileFormat] = {
     ".csv": "csv",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -55,7 +57,7 @@ class ReadOptions:
     (``"infer"``: from the suffix, as pandas), and the bounds of a CSV or JSON Lines file
     (:class:`~.limits.LineLimits`: a line's bytes, a cell's characters, unreadable rows)."""
 
-    file_format: str | None = None
+    file_format: FileFormat | None = None
     delimiter: str = ","
     compression: str | None = "infer"
     limits: LineLimits = field(default_factory=LineLimits)
@@ -93,7 +95,7 @@ def used_columns(options: ReshapeOptions | None) -> tuple[str, ...] | None:
 
 def open_dataset(
     data: Any,
-    file_format: str | None = None,
+    file_format: FileFormat | None = None,
     *,
     options: ReshapeOptions | None = None,
     reading: ReadOptions | None = None,

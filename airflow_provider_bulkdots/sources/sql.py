@@ -29,8 +29,6 @@ DEFAULT_BATCH_ROWS = 10_000
 _SERVER_SIDE_DRIVERS = ("psycopg2", "psycopg")
 
 SqlParameters = Mapping[str, Any] | Sequence[Any] | None
-SQL_ARGUMENTS = ("sql_conn_id", "sql_parameters", "sql_batch_rows")
-"""The operator's arguments of a SQL source."""
 
 
 def open_sql(

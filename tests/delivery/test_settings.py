@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from airflow_provider_bulkdots.delivery.settings import (
     SETTINGS,
     SETTINGS_BY_NAME,
     DeliverySettings,
+    SettingsOverrides,
     check_overrides,
     resolve_base_url,
     resolve_settings,
@@ -73,7 +75,8 @@ def test_defaults() -> None:
 
 def test_argument_then_extra_then_default() -> None:
     extras = {"rate_limit": 10, "max_in_flight": 2, "timeout": None}
-    settings = resolve_settings("h.example", None, extras, {"rate_limit": 1.5, "max_retries": None})
+    overrides = SettingsOverrides(rate_limit=1.5, max_retries=None)
+    settings = resolve_settings("h.example", None, extras, overrides)
     assert settings.rate_limit == 1.5
     assert settings.max_in_flight == 2
     assert settings.timeout == 30.0
@@ -109,7 +112,17 @@ def test_unknown_extra_is_an_error() -> None:
 
 def test_unknown_or_connection_only_override_is_an_error() -> None:
     with pytest.raises(ConfigurationError, match="unknown setting 'endpoint'"):
-        resolve_settings("h", None, {}, {"endpoint": "/x"})
+        check_overrides({"endpoint": "/x"})
+    with pytest.raises(TypeError, match="endpoint"):
+        SettingsOverrides(endpoint="/x")  # type: ignore[call-arg]
+
+
+def test_the_overrides_are_the_settings_a_task_may_set() -> None:
+    assert tuple(field.name for field in fields(SettingsOverrides)) == OVERRIDE_KEYS
+    assert SettingsOverrides(rate_limit=2.0, priority="live").given() == {
+        "rate_limit": 2.0,
+        "priority": "live",
+    }
 
 
 @pytest.mark.parametrize(
@@ -232,7 +245,7 @@ def test_rate_window_and_the_fleet_settings() -> None:
     with pytest.raises(ConfigurationError, match="rate_window must be second, minute or hour"):
         resolve_settings(None, None, {"rate_window": "day"})
     with pytest.raises(ConfigurationError, match="priority must be live or backfill"):
-        resolve_settings(None, None, None, {"priority": "urgent"})
+        resolve_settings(None, None, None, SettingsOverrides(priority="urgent"))  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="dots_per_hour is paced on a rate coordinator"):
         resolve_settings(None, None, {"dots_per_hour": 100_000})
     fleet = resolve_settings(

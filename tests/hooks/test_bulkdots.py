@@ -62,14 +62,25 @@ def test_ui_field_behaviour_has_airflows_snake_case_keys() -> None:
 def test_keyword_arguments_are_the_declared_task_settings() -> None:
     import inspect
 
-    from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
+    from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS, SettingsOverrides
 
     parameters = inspect.signature(BulkDotsHook.__init__).parameters
     settings = [name for name in parameters if name in OVERRIDE_KEYS]
     assert settings == list(OVERRIDE_KEYS)
     assert all(parameters[name].default is None for name in settings)
     hook = BulkDotsHook(**dict.fromkeys(OVERRIDE_KEYS, None))
-    assert set(hook.overrides) == set(OVERRIDE_KEYS)
+    assert hook.overrides == SettingsOverrides()
+    hook = BulkDotsHook(max_retries=2, priority="live")
+    assert hook.overrides == SettingsOverrides(max_retries=2, priority="live")
+
+
+def test_the_settings_as_one_object() -> None:
+    from airflow_provider_bulkdots.delivery.settings import SettingsOverrides
+
+    overrides = SettingsOverrides(max_in_flight=3)
+    assert BulkDotsHook(overrides=overrides).overrides is overrides
+    with pytest.raises(TypeError, match="not both"):
+        BulkDotsHook(max_retries=2, overrides=overrides)
 
 
 def test_connection_as_uri(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,9 +6,10 @@ import inspect
 
 import pytest
 
-from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS
+from airflow_provider_bulkdots.delivery.settings import OVERRIDE_KEYS, SettingsOverrides
 from airflow_provider_bulkdots.emulator import Emulator
 from airflow_provider_bulkdots.exceptions import ConfigurationError
+from airflow_provider_bulkdots.hooks.delivery import Guarantees
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
 
 
@@ -49,3 +50,37 @@ def test_a_setting_out_of_range_is_refused_by_name_before_any_request(
         pytest.fail(f"accepted: {resolved}")
     assert caught.value.setting == key
     assert conn.stats()["requests"] == {}
+
+
+def test_the_operator_resolves_its_arguments_into_the_typed_objects(conn: Emulator) -> None:
+    operator = BulkDotsOperator(
+        task_id="send",
+        data=[],
+        layout="long",
+        timestamp_unit="s",
+        on_invalid="skip",
+        file_format="csv",
+        delimiter=";",
+        priority="live",
+        rate_window="minute",
+        reconcile=False,
+        retry_unknown_outcome=True,
+        skip_existing=True,
+        reconcile_delay=1.5,
+    )
+    options = operator.reshape_options()
+    assert (options.layout, options.timestamp_unit, options.on_invalid) == ("long", "s", "skip")
+    reading = operator.read_options()
+    assert (reading.file_format, reading.delimiter) == ("csv", ";")
+    assert operator.settings_overrides() == SettingsOverrides(
+        priority="live", rate_window="minute", retry_unknown_outcome=True
+    )
+    assert operator.guarantees() == Guarantees(
+        reconcile=False, skip_existing=True, reconcile_delay=1.5
+    )
+    hook = operator.make_hook()
+    assert hook.overrides == operator.settings_overrides()
+    assert hook.body_options(options).max_body_bytes == hook.settings.max_body_bytes
+    # reading back a lost reply: never resent blind, whatever the argument said
+    reading_back = BulkDotsOperator(task_id="t", data=[], retry_unknown_outcome=True)
+    assert reading_back.settings_overrides().retry_unknown_outcome is False

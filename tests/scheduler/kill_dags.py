@@ -21,6 +21,7 @@ from airflow.sdk import DAG, task
 
 from airflow_provider_bulkdots.dots import ReshapeOptions
 from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
+from airflow_provider_bulkdots.hooks.delivery import Guarantees
 from airflow_provider_bulkdots.operators.bulkdots import BulkDotsOperator
 
 DATA = os.environ.get("BULKDOTS_TEST_DATA", "/nonexistent")
@@ -186,7 +187,8 @@ with DAG(
             watcher.start()
         options = ReshapeOptions(device_column="logger", timestamp_column="time")
         hook = BulkDotsHook(max_in_flight=2, max_body_bytes=4000)
-        result = hook.deliver(f"{DATA}/taskflow.csv", options, reconcile_delay=1.0)
+        guarantees = Guarantees(reconcile_delay=1.0)
+        result = hook.deliver(f"{DATA}/taskflow.csv", options, guarantees=guarantees)
         return result.summary
 
     send_through_the_hook()
