@@ -47,7 +47,9 @@ from airflow_provider_bulkdots.hooks.delivery import (
 )
 from airflow_provider_bulkdots.planning.replace import SpanDeleter
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
-from airflow_provider_bulkdots.stores.ledger import ledger_location, task_ledger
+from airflow_provider_bulkdots.sources.assets import ubidots_asset as ubidots_asset_of
+from airflow_provider_bulkdots.stores.lasting import record_location
+from airflow_provider_bulkdots.stores.ledger import task_ledger
 
 
 def rate_state_dir() -> tuple[Path, bool]:
@@ -339,6 +341,7 @@ class BulkDotsHook(BaseHook):
         *,
         reading: ReadOptions | None = None,
         guarantees: Guarantees | None = None,
+        ubidots_asset: Any = None,
         rejected_path: str | None = None,
         context: Any = None,
     ) -> DeliveryResult:
@@ -351,7 +354,9 @@ class BulkDotsHook(BaseHook):
         names; default: resume, read back a lost reply). Inside a task the ledger lives in
         that task instance's state store (found through Airflow's current context, or
         ``context``), so a retried try sends only what no earlier try settled; outside a task
-        there is no ledger (logged).
+        there is no ledger (logged). ``ubidots_asset`` (an Asset or ``ubidots://`` URI among
+        the task's outlets): the record is kept with it and outlives the DAG run, as the
+        operator's (``guarantees.redeliver`` sets it aside once per run).
 
         Returns the task_ids and the summary (the operator's XCom ``summary``). Raises
         :class:`~..dots.errors.InvalidRowsError` before any request for an invalid row with
@@ -363,7 +368,8 @@ class BulkDotsHook(BaseHook):
         options = self.body_options(options)
         dataset = open_dataset(data, options=options, reading=reading)
         context = context if context is not None else current_context()
-        ledger = self._task_ledger(context, guarantees, dataset.fingerprint, options)
+        asset = ubidots_asset_of(ubidots_asset) if ubidots_asset is not None else None
+        ledger = self._task_ledger(context, guarantees, dataset.fingerprint, options, asset)
         try_number = int(getattr(context["ti"], "try_number", 1)) if context else 1
         delivery = self.delivery(
             dataset,
@@ -376,15 +382,23 @@ class BulkDotsHook(BaseHook):
         return _run_to_the_end(delivery, options.on_invalid)
 
     def _task_ledger(
-        self, context: Any, guarantees: Guarantees, fingerprint: str, options: ReshapeOptions
+        self,
+        context: Any,
+        guarantees: Guarantees,
+        fingerprint: str,
+        options: ReshapeOptions,
+        asset: Any = None,
     ) -> DeliveryLedger | None:
-        """The ledger in the running task instance's state store (``None`` outside a task)."""
+        """The running task's ledger, with ``asset`` or in its state store (``None`` outside
+        a task)."""
         if not guarantees.resume:
             return None
         if context is None:
             self.log.warning("Not inside an Airflow task: no delivery ledger (resume is off).")
             return None
-        location = ledger_location(context, guarantees.ledger_retention_days)
+        location = record_location(
+            context, guarantees.ledger_retention_days, asset, guarantees.redeliver, self.log
+        )
         return task_ledger(location, fingerprint, options, context.get("ti"))
 
     def delivery(

@@ -58,7 +58,11 @@ class Guarantees:
     :param reconcile_timeout: seconds of reading back and resending before the delivery fails.
     :param skip_existing: before the first request, read each series back over the input's
         span and leave out the dots it already holds.
-    :param ledger_retention_days: how long the task state store keeps the ledger.
+    :param ledger_retention_days: how long the delivery record is kept (and, with a Ubidots
+        Asset, used by later runs of the task for the same logical date).
+    :param redeliver: set aside the record that earlier DAG runs of the task for the same
+        logical date left with the Ubidots Asset, and send everything again, on purpose (once
+        per DAG run: its retries keep the new record).
     """
 
     resume: bool = True
@@ -67,6 +71,7 @@ class Guarantees:
     reconcile_timeout: float = 300.0
     skip_existing: bool = False
     ledger_retention_days: float = DEFAULT_RETENTION_DAYS
+    redeliver: bool = False
 
 
 #: A step between the core and the sending: ``stage(bodies, delivery)`` (incremental

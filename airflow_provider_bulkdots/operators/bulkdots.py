@@ -28,11 +28,8 @@ from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
 from airflow_provider_bulkdots.sources.datasets import FileFormat
 from airflow_provider_bulkdots.sources.limits import LineLimits
 from airflow_provider_bulkdots.stores.assets import attach_assets, note_delivery
-from airflow_provider_bulkdots.stores.ledger import (
-    DEFAULT_RETENTION_DAYS,
-    ledger_location,
-    task_ledger,
-)
+from airflow_provider_bulkdots.stores.lasting import record_location
+from airflow_provider_bulkdots.stores.ledger import DEFAULT_RETENTION_DAYS, task_ledger
 from airflow_provider_bulkdots.stores.summary import summary_lines
 from airflow_provider_bulkdots.stores.watermarks import (
     NoWatermarks,
@@ -90,7 +87,10 @@ class BulkDotsOperator(BaseOperator):
     :param reconcile_delay: seconds between a lost reply and its read-back.
     :param reconcile_timeout: seconds of reading back and resending before the task fails.
     :param skip_existing: read each series back first and leave out dots it already holds.
-    :param ledger_retention_days: how long the task state store keeps the ledger.
+    :param ledger_retention_days: how long the delivery record is kept (and, with a Ubidots
+        Asset, used by later runs of the task for the same logical date).
+    :param redeliver: set aside the record earlier DAG runs of the task for the same logical
+        date left with the Ubidots Asset, and send everything again, on purpose (once per run).
     :param sql_conn_id: a SQL connection: ``data`` is then a query run through it.
     :param sql_parameters: parameters passed to the driver with the query (templated).
     :param sql_batch_rows: rows fetched from the query at a time.
@@ -170,6 +170,7 @@ class BulkDotsOperator(BaseOperator):
         reconcile_timeout: float = 300.0,
         skip_existing: bool = False,
         ledger_retention_days: float = DEFAULT_RETENTION_DAYS,
+        redeliver: bool = False,
         sql_conn_id: str | None = None,
         sql_parameters: Mapping[str, Any] | Sequence[Any] | None = None,
         sql_batch_rows: int = 10_000,
@@ -236,6 +237,7 @@ class BulkDotsOperator(BaseOperator):
         self.reconcile_timeout = reconcile_timeout
         self.skip_existing = skip_existing
         self.ledger_retention_days = ledger_retention_days
+        self.redeliver = redeliver
         # a SQL source
         self.sql_conn_id = sql_conn_id
         self.sql_parameters = sql_parameters
@@ -281,8 +283,11 @@ class BulkDotsOperator(BaseOperator):
         )
 
     def resume_store(self, context: Context) -> tuple[KeyValueStore, str]:
-        """Where the delivery ledger lives between tries: the store and the key prefix."""
-        return ledger_location(context, self.ledger_retention_days)
+        """Where the delivery record lives: with the Ubidots Asset when the task has one and a
+        logical date (it outlives the DAG run), else in the task instance's state store."""
+        return record_location(
+            context, self.ledger_retention_days, self.ubidots_asset, self.redeliver, self.log
+        )
 
     def reshape_options(self) -> ReshapeOptions:
         """How rows become dots, from this operator's (rendered) arguments; the body limit is
@@ -368,6 +373,7 @@ class BulkDotsOperator(BaseOperator):
             reconcile_timeout=self.reconcile_timeout,
             skip_existing=self.skip_existing,
             ledger_retention_days=self.ledger_retention_days,
+            redeliver=self.redeliver,
         )
 
     def execute(self, context: Context) -> list[str]:
