@@ -11,8 +11,10 @@ Layers, bottom first (a module may import its own layer and the ones below, neve
     2    sources/, compat.py (every Airflow import of the provider, see tests/test_compat.py)
     3    stores/ (what a task leaves in Airflow and on disk: ledger store, watermarks,
          assets, lineage, rejected rows, summary)
-    4    hooks/, links/ (the operators' extra links), get_provider_info.py
-    5    operators/ (the operators and their parts), cli.py, __main__.py
+    4    hooks/ (the hook, the delivery it composes, its stages: replace), links/ (the
+         operators' extra links), get_provider_info.py
+    5    operators/ (the operators only: BulkDotsOperator, BulkDotsCheckOperator), cli.py,
+         __main__.py
     6    emulator/  (a stand-in of the API; nothing of the provider imports it)
 
 A module's layer is that of the longest entry of :data:`LAYERS` its dotted name starts with.
@@ -266,6 +268,18 @@ def test_layers_are_drawn_for_the_real_packages() -> None:
             assert _is_module(f"{PACKAGE}.{key}"), f"LAYERS names {key!r}, which does not exist"
     for path in _modules():
         assert _layer(_module_name(path)) is not None
+
+
+def test_operators_holds_only_operators() -> None:
+    """Each module of ``operators/`` defines an operator; the parts a delivery or a plan is
+    made of live below (``hooks/``, ``planning/``, ``stores/``)."""
+    for path in sorted((ROOT / "operators").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text())
+        classes = [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
+        operators = [name for name in classes if name.endswith("Operator")]
+        assert operators, f"operators/{path.name} defines no operator: move it to its layer"
 
 
 @pytest.mark.parametrize(

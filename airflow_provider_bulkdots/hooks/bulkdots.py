@@ -35,6 +35,7 @@ from airflow_provider_bulkdots.delivery.settings import (
     documented_overrides,
     resolve_settings,
 )
+from airflow_provider_bulkdots.dots import Report
 from airflow_provider_bulkdots.dots.body import Body
 from airflow_provider_bulkdots.dots.options import OnInvalid, ReshapeOptions
 from airflow_provider_bulkdots.exceptions import BulkDotsError, DevicesDisabledError, api_error
@@ -45,6 +46,7 @@ from airflow_provider_bulkdots.hooks.delivery import (
     DeliveryParts,
     Guarantees,
 )
+from airflow_provider_bulkdots.planning import Plan, make_plan
 from airflow_provider_bulkdots.planning.replace import SpanDeleter
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
 from airflow_provider_bulkdots.sources.assets import ubidots_asset as ubidots_asset_of
@@ -381,6 +383,26 @@ class BulkDotsHook(BaseHook):
         )
         return _run_to_the_end(delivery, options.on_invalid)
 
+    def plan(
+        self,
+        dataset: Dataset,
+        options: ReshapeOptions | None = None,
+        *,
+        shared_by: int = 1,
+        report: Report | None = None,
+    ) -> Plan:
+        """What sending ``dataset`` would do, read and reshaped as a delivery would, with no
+        request (not even the token check): counts, bodies, and the time at the token's rate
+        (when ``shared_by`` tasks share it). Invalid rows are counted in ``report``."""
+        settings = self.settings
+        return make_plan(
+            dataset.rows(),
+            self.body_options(options),
+            rate_limit=settings.requests_per_second,
+            shared_by=shared_by,
+            report=report,
+        )
+
     def _task_ledger(
         self,
         context: Any,
@@ -466,7 +488,7 @@ class BulkDotsHook(BaseHook):
         temporary file meanwhile). With ``"skip"`` invalid records are left out and logged, and
         bodies are sent as they are built.
         """
-        from airflow_provider_bulkdots.dots import Report, checked_bodies
+        from airflow_provider_bulkdots.dots import checked_bodies
 
         options = self.body_options(ReshapeOptions(layout="records", on_invalid=on_invalid))
         report = Report()

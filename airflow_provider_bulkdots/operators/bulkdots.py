@@ -17,13 +17,21 @@ from airflow_provider_bulkdots.delivery.settings import (
     SettingsOverrides,
     documented_overrides,
 )
-from airflow_provider_bulkdots.dots import Body, InvalidRow, ReshapeOptions
+from airflow_provider_bulkdots.dots import (
+    Body,
+    InvalidRow,
+    InvalidRowsError,
+    Report,
+    ReshapeOptions,
+)
 from airflow_provider_bulkdots.dots.options import Layout, OnInvalid, TimestampUnit
 from airflow_provider_bulkdots.exceptions import ConfigurationError
 from airflow_provider_bulkdots.hooks.delivery import BodyStage, DatasetDelivery, Guarantees
+from airflow_provider_bulkdots.hooks.replace_stage import replace_stage
 from airflow_provider_bulkdots.links.ubidots import UbidotsDevicesLink
-from airflow_provider_bulkdots.operators.replacing import replaced
+from airflow_provider_bulkdots.planning import plan_as_dict
 from airflow_provider_bulkdots.planning.late import lag_ms
+from airflow_provider_bulkdots.planning.replace import check_replace
 from airflow_provider_bulkdots.sources import Dataset, ReadOptions, open_dataset
 from airflow_provider_bulkdots.sources.datasets import FileFormat
 from airflow_provider_bulkdots.sources.limits import LineLimits
@@ -378,9 +386,7 @@ class BulkDotsOperator(BaseOperator):
 
     def execute(self, context: Context) -> list[str]:
         if self.plan_only:
-            from airflow_provider_bulkdots.operators.planned import plan_only
-
-            return plan_only(self, context)
+            return self._plan_only(context)
         started = time.monotonic()
         hook = self.make_hook()
         options = hook.body_options(self.reshape_options())
@@ -428,6 +434,33 @@ class BulkDotsOperator(BaseOperator):
             self.log.warning("The task is being killed: stopping the delivery.")
             running.stop()
 
+    def _plan_only(self, context: Context) -> list[str]:
+        """``dry_run=True``: read and reshape as a run would, send nothing (not even the token
+        check: a dry run may run where the API is not reachable); log the plan, push it to the
+        XCom key ``plan``, fail as the run would. Returns no task_id."""
+        if self.replace:
+            check_replace(incremental=self.incremental, skip_existing=self.skip_existing)
+        hook = self.make_hook()
+        options = hook.body_options(self.reshape_options())
+        dataset = self.watermarks(context, options).wrap(self.open_input(options))
+        report = Report(line_of=dataset.line_of, row_of=dataset.row_of)
+        self.log.info(
+            "Dry run: planning %s for %s (nothing is sent)",
+            dataset.description,
+            hook.settings.base_url,
+        )
+        plan = hook.plan(dataset, options, shared_by=self.shared_by, report=report)
+        reads_first = self.skip_existing or bool(self.incremental and self.lag)
+        pushed = plan_as_dict(plan, reads_first=reads_first, replace=self.replace)
+        for line in plan.describe():
+            self.log.info("Plan: %s", line)
+        for delete in pushed.get("deletes", [])[:20]:
+            self.log.info("Plan: replace deletes %s", delete)
+        context["ti"].xcom_push(key="plan", value=pushed)
+        if plan.would_fail:
+            raise InvalidRowsError(report.rejected_sample, report.rejected_rows)
+        return []
+
     def _stages(self, watermarks: Watermarks | NoWatermarks, hook: BulkDotsHook) -> list[BodyStage]:
         """The operator's steps between the core and the sending: incremental watermarks
         (with ``lag``, late readings read back), then ``replace``."""
@@ -435,10 +468,13 @@ class BulkDotsOperator(BaseOperator):
         def incremental(bodies: Iterator[Body], delivery: DatasetDelivery) -> Iterator[Body]:
             return watermarks.track(watermarks.unheld(bodies, delivery.reader, delivery.counts))
 
-        def replacing(bodies: Iterator[Body], delivery: DatasetDelivery) -> Iterator[Body]:
-            return replaced(self, bodies, hook, delivery.report, delivery.ledger)
-
-        return [incremental, replacing]
+        if not self.replace:
+            return [incremental]
+        check_replace(incremental=self.incremental, skip_existing=self.skip_existing)
+        return [
+            incremental,
+            replace_stage(hook, confirm_timeout=self.reconcile_timeout, log=self.log),
+        ]
 
     def _fail_on_unsettled(self, delivery: DatasetDelivery) -> None:
         """Fail, without retrying, when a retry could not put things right by itself.

@@ -106,6 +106,34 @@ class Plan:
         return lines
 
 
+def plan_as_dict(plan: Plan, *, reads_first: bool = False, replace: bool = False) -> dict[str, Any]:
+    """The plan's dict (the operator's XCom ``plan``), with what it cannot know without
+    reading the API said: ``reads_first`` (``skip_existing``, or ``incremental`` with a
+    ``lag``: the run sends at most these dots); ``replace``: the deletes, and one delete and
+    at least one read-back per series before the writes."""
+    pushed = plan.as_dict()
+    if reads_first:
+        pushed["note"] = (
+            "skip_existing or lag read the API before sending: the run sends at most these dots"
+        )
+    if replace:
+        pushed["deletes"] = planned_deletes(plan)
+        pushed["requests"] += 2 * len(plan.series)
+        if plan.rate_limit > 0:
+            seconds = pushed["requests"] / plan.rate_limit
+            pushed["seconds_at_rate"] = round(seconds, 3)
+            pushed["seconds_when_shared"] = round(seconds * plan.shared_by, 3)
+    return pushed
+
+
+def planned_deletes(plan: Plan) -> list[dict[str, Any]]:
+    """What ``replace=True`` would delete first: each series' values in its own span."""
+    return [
+        {"device": device, "variable": variable, "start_ms": low, "end_ms": high}
+        for (device, variable), (low, high) in sorted(plan.series.items())
+    ]
+
+
 def make_plan(
     rows: Iterable[Any],
     options: ReshapeOptions,

@@ -50,6 +50,18 @@ from airflow_provider_bulkdots.planning.check import DotsReader
 
 Series = tuple[str, str]
 log = logging.getLogger(__name__)
+#: Seconds between two read-backs of a span not yet empty.
+CONFIRM_POLL_SECONDS = 1.0
+
+
+def check_replace(*, incremental: bool, skip_existing: bool) -> None:
+    """Refuse what cannot be combined with ``replace`` (before reading anything)."""
+    if incremental or skip_existing:
+        raise ConfigurationError(
+            "replace=True takes the whole input as the truth of its span: it cannot be "
+            "combined with incremental or skip_existing",
+            setting="replace",
+        )
 
 
 class SpanDeleter:
