@@ -166,6 +166,12 @@ class DatasetDelivery:
         """The seqs of the bodies settled so far, by this try or an earlier one."""
         return self.exactly_once.settled_seqs
 
+    @property
+    def held_devices(self) -> dict[int, set[str]]:
+        """Bodies (by seq) of this try acknowledged but for the devices the API answered 423
+        for: those devices."""
+        return self.exactly_once.held_devices
+
     def summary(self, seconds: float) -> dict[str, Any]:
         """The task summary (the operator's XCom ``summary``) of what was done so far."""
         return task_summary(

@@ -414,7 +414,7 @@ class BulkDotsOperator(BaseOperator):
             except WaitTooLong as wait:
                 self._defer_for(wait.seconds)
             finally:
-                watermarks.save(delivery.settled_seqs)
+                watermarks.save(delivery.settled_seqs, delivery.held_devices)
         finally:
             summary = delivery.summary(time.monotonic() - started)
             self._log_rejected(*delivery.invalid_rows())

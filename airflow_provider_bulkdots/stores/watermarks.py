@@ -12,10 +12,19 @@ when every device's rows came in time order (else not at all). Bodies are read b
 their exact bytes (:func:`..dots.payload.series_spans`), so a watermark never covers a dot the
 API did not acknowledge.
 
+Gaps are remembered: the spans ``[oldest, newest]`` of each series in the bodies the API
+acknowledged *beyond* a body it did not (a body that kept failing, a device answered 423) are
+kept beside the watermark, and the next run leaves out the readings inside them too. So the
+next run sends the gap and what is new, and nothing else that was acknowledged. A span that
+overlaps one of a body not acknowledged is not kept (its readings are sent again by the next
+run: the watermark's rule). When a run completes with every body acknowledged, its spans are
+folded into the watermark; spans at or below a watermark are dropped.
+
 The watermarks live in the asset's state store (``context["asset_state_store"]``, Airflow
 3.3+) under the key ``bulkdots_watermarks``; on older Airflow in a Variable named
 ``bulkdots_watermark:<hash of the asset's URI>``. Either way the value is JSON:
-``{"variables": {device: {variable: epoch ms}}}``.
+``{"variables": {device: {variable: epoch ms}}, "acknowledged": {device: {variable: [[from ms,
+to ms], ...]}}}`` (``acknowledged``: the gaps' neighbours, absent when there are none).
 """
 
 from __future__ import annotations
@@ -86,6 +95,8 @@ class VariableWatermarks:
 Series = tuple[str, str]
 """A device and one of its variables: what a watermark is kept for."""
 Ranges = dict[Series, tuple[int, int]]
+Spans = dict[Series, list[tuple[int, int]]]
+"""Per series, spans of instants whose readings the API acknowledged beyond its watermark."""
 
 
 class Watermarks:
@@ -101,10 +112,17 @@ class Watermarks:
         self.store = store
         self.options = options
         self.lag_ms = lag_ms  # readings this far behind a watermark are looked at again
-        self.stored = _flatten(store.load() or {})
+        loaded = store.load() or {}
+        self.stored = _flatten(loaded)
+        self.spans = _flatten_spans(loaded)
         self._by_device: dict[str, dict[str, int]] = {}
         for (device, variable), millis in self.stored.items():
             self._by_device.setdefault(device, {})[variable] = millis
+        self._spans_of: dict[str, dict[str, list[tuple[int, int]]]] = {}
+        for (device, variable), spans in self.spans.items():
+            self._spans_of.setdefault(device, {})[variable] = spans
+        #: Per body (seq) acknowledged except some devices (423): those devices.
+        self._held_devices: dict[int, set[str]] = {}
         self._timestamp = _normaliser(options)
         self._reserved = options.reserved_columns()
         self._newest_read: dict[str, int] = {}
@@ -131,7 +149,7 @@ class Watermarks:
 
     def digest(self) -> str:
         """A hash of the watermarks this run filters by."""
-        marks = {**_nest(self.stored), "lag_ms": self.lag_ms}
+        marks = {**_nest(self.stored, self.spans), "lag_ms": self.lag_ms}
         return hashlib.sha256(json.dumps(marks, sort_keys=True).encode()).hexdigest()
 
     # -- rows ------------------------------------------------------------------------------
@@ -159,10 +177,11 @@ class Watermarks:
             self.in_time_order = False
         else:
             self._newest_read[device] = millis
-        marks = self._by_device.get(device)
-        if not marks or millis > max(marks.values()) - self.lag_ms:
+        marks = self._by_device.get(device) or {}
+        spans = self._spans_of.get(device) or {}
+        if not spans and (not marks or millis > max(marks.values()) - self.lag_ms):
             return row
-        return self._newer_readings(row, marks, millis)
+        return self._newer_readings(row, marks, millis, spans)
 
     def _read(self, row: Any) -> tuple[str, int] | None:
         if not isinstance(row, Mapping):
@@ -176,14 +195,23 @@ class Watermarks:
         except RowRejected:
             return None
 
-    def _newer_readings(self, row: Mapping[str, Any], marks: dict[str, int], millis: int) -> Any:
+    def _newer_readings(
+        self,
+        row: Mapping[str, Any],
+        marks: dict[str, int],
+        millis: int,
+        spans: dict[str, list[tuple[int, int]]],
+    ) -> Any:
         """The row without readings already sent, or None when none is left."""
         options = self.options
+
+        def sent_already(name: str) -> bool:
+            return millis <= marks.get(name, -1) - self.lag_ms or _within(spans.get(name), millis)
+
         if options.layout == "long":
-            variable = row.get(options.variable_column)
-            return row if millis > marks.get(str(variable), -1) - self.lag_ms else None
+            return None if sent_already(str(row.get(options.variable_column))) else row
         variables = options.variables or [key for key in row if key not in self._reserved]
-        sent = {name for name in variables if millis <= marks.get(name, -1) - self.lag_ms}
+        sent = {name for name in variables if sent_already(name)}
         if not sent:
             return row
         if all(name in sent or _is_empty(row.get(name)) for name in variables):
@@ -209,18 +237,63 @@ class Watermarks:
 
     # -- saving ----------------------------------------------------------------------------
 
-    def save(self, settled: Iterable[int]) -> None:
+    def save(self, settled: Iterable[int], held: Mapping[int, Iterable[str]] | None = None) -> None:
         """Store the watermarks advanced over the ``settled`` bodies (by seq: acknowledged in
-        this try or an earlier one), if any moved; re-read first, merged by maximum."""
-        self._acknowledged = set(settled)
+        this try or an earlier one), and the spans acknowledged beyond them, if any changed;
+        re-read first, merged. ``held``: bodies acknowledged but for some devices (423)."""
+        self._held_devices = {seq: set(devices) for seq, devices in (held or {}).items()}
+        self._acknowledged = set(settled) | set(self._held_devices)
         advanced = self.advanced()
-        if not advanced:
+        spans = self.acknowledged_spans()
+        complete = self._complete()
+        if not advanced and not spans and not (complete and self.spans):
             return
-        merged = _flatten(self.store.load() or {})
+        loaded = self.store.load() or {}
+        merged, merged_spans = _flatten(loaded), _flatten_spans(loaded)
         for series, millis in advanced.items():
             merged[series] = max(merged.get(series, -1), millis)
-        self.store.save(_nest(merged))
-        log.info("Watermarks advanced for %d series (device, variable)", len(advanced))
+        for series, found in spans.items():
+            merged_spans.setdefault(series, []).extend(found)
+        if complete:  # every reading read was acknowledged, this run or before: no gap left
+            for series, found in merged_spans.items():
+                merged[series] = max([merged.get(series, -1), *(high for _, high in found)])
+            merged_spans = {}
+        self.store.save(_nest(merged, _pruned(merged_spans, merged)))
+        log.info(
+            "Watermarks advanced for %d series (device, variable); acknowledged spans kept "
+            "beyond a gap for %d series",
+            len(advanced),
+            len(spans),
+        )
+
+    def _complete(self) -> bool:
+        """Whether the run read everything and every body was acknowledged whole."""
+        whole = self._acknowledged - set(self._held_devices)
+        return self._exhausted and whole.issuperset(self._ranges)
+
+    def _acked_series(self, seq: int, series: Series) -> bool:
+        held = self._held_devices.get(seq)
+        return seq in self._acknowledged and (held is None or series[0] not in held)
+
+    def acknowledged_spans(self) -> Spans:
+        """Per series, the spans of acknowledged bodies that overlap no body not acknowledged
+        (what the next run leaves out beyond the watermark)."""
+        unacked: Spans = {}
+        for seq, ranges in self._ranges.items():
+            for series, span in ranges.items():
+                if not self._acked_series(seq, series):
+                    unacked.setdefault(series, []).append(span)
+        if not unacked:
+            return {}
+        found: Spans = {}
+        for seq, ranges in self._ranges.items():
+            for series, (low, high) in ranges.items():
+                others = unacked.get(series, [])
+                if not others or not self._acked_series(seq, series):
+                    continue
+                if not any(low <= o_high and o_low <= high for o_low, o_high in others):
+                    found.setdefault(series, []).append((low, high))
+        return found
 
     def advanced(self) -> dict[Series, int]:
         """Where each watermark moves: to the newest instant of its series such that every
@@ -229,20 +302,19 @@ class Watermarks:
         Without completion this relies on time order: a series' readings not yet sent are
         then newer than those sent, so only the bodies not acknowledged bound the watermark.
         """
-        acknowledged = self._acknowledged
-        complete = self._exhausted and acknowledged.issuperset(self._ranges)
+        complete = self._complete()
         if not complete and not self.in_time_order:
             log.warning("Rows were not in time order: watermarks stay until a run completes")
             return {}
         unsent: dict[Series, int] = {}  # per series, its oldest reading in a body not acked
         for seq, ranges in self._ranges.items():
-            if seq not in acknowledged:
-                for series, (low, _) in ranges.items():
+            for series, (low, _) in ranges.items():
+                if not self._acked_series(seq, series):
                     unsent[series] = min(unsent.get(series, low), low)
         newest: dict[Series, int] = {}
         for seq, ranges in self._ranges.items():
-            if seq in acknowledged:
-                for series, (low, high) in ranges.items():
+            for series, (low, high) in ranges.items():
+                if self._acked_series(seq, series):
                     limit = unsent.get(series)
                     certain = high if limit is None or high < limit else low
                     if limit is None or certain < limit:
@@ -266,6 +338,35 @@ def _is_empty(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, float) and value != value)
 
 
+def _within(spans: list[tuple[int, int]] | None, millis: int) -> bool:
+    return bool(spans) and any(low <= millis <= high for low, high in spans or ())
+
+
+def _flatten_spans(value: Mapping[str, Any]) -> Spans:
+    acknowledged = value.get("acknowledged") or {}
+    return {
+        (device, variable): [(int(low), int(high)) for low, high in spans]
+        for device, per_variable in acknowledged.items()
+        for variable, spans in per_variable.items()
+    }
+
+
+def _pruned(spans: Spans, marks: Mapping[Series, int]) -> Spans:
+    """Spans above their watermark only, overlapping ones merged, in order."""
+    kept: Spans = {}
+    for series, found in spans.items():
+        mark = marks.get(series, -1)
+        merged: list[tuple[int, int]] = []
+        for low, high in sorted(span for span in found if span[1] > mark):
+            if merged and low <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+            else:
+                merged.append((low, high))
+        if merged:
+            kept[series] = merged
+    return kept
+
+
 def _flatten(value: Mapping[str, Any]) -> dict[Series, int]:
     variables = value.get("variables") or {}
     return {
@@ -275,11 +376,17 @@ def _flatten(value: Mapping[str, Any]) -> dict[Series, int]:
     }
 
 
-def _nest(flat: Mapping[Series, int]) -> dict[str, Any]:
+def _nest(flat: Mapping[Series, int], spans: Spans | None = None) -> dict[str, Any]:
     variables: dict[str, dict[str, int]] = {}
     for (device, variable), millis in sorted(flat.items()):
         variables.setdefault(device, {})[variable] = millis
-    return {"variables": variables}
+    nested: dict[str, Any] = {"variables": variables}
+    if spans:
+        acknowledged: dict[str, dict[str, list[list[int]]]] = {}
+        for (device, variable), found in sorted(spans.items()):
+            acknowledged.setdefault(device, {})[variable] = [[low, high] for low, high in found]
+        nested["acknowledged"] = acknowledged
+    return nested
 
 
 class NoWatermarks:
@@ -294,7 +401,7 @@ class NoWatermarks:
     def track(self, bodies: Iterator[Body]) -> Iterator[Body]:
         return bodies
 
-    def save(self, settled: Iterable[int]) -> None:
+    def save(self, settled: Iterable[int], held: Any = None) -> None:
         pass
 
 

@@ -192,6 +192,31 @@ def test_a_failed_run_advances_only_over_acknowledged_bodies(conn: Emulator, tab
     assert summary["rows_read"] < 2 * 360
 
 
+def test_a_run_failing_in_the_middle_leaves_a_gap_the_next_run_fills_alone(
+    conn: Emulator, table: Table
+) -> None:
+    dag = _hourly_dag("bulkdots_incremental_gap", "logger_db")
+    table.add_hour(0)
+    assert _run(dag, 1)[0] == "success"
+    table.add_hour(1)
+    conn.set_faults(Faults(disabled_devices=("pump-b",)))  # 423 for pump-b all run long
+
+    state, failed = _run(dag, 2)
+
+    assert state == "failed"
+    pump_b = sum(2 if row[3] is not None else 1 for row in _rows_of_hour(1) if row[0] == "pump-b")
+    assert failed["quarantined_devices"] == {"pump-b": pump_b}
+    conn.set_faults(Faults())
+    table.add_hour(2)
+    new = sum(2 if row[3] is not None else 1 for row in _rows_of_hour(2))
+
+    state, summary = _run(dag, 3)
+
+    assert state == "success"
+    _assert_each_reading_once(conn, table)  # run 2's acknowledged readings not sent again
+    assert summary["dots_sent"] == pump_b + new
+
+
 class MemoryStore:
     def __init__(self) -> None:
         self.value: dict[str, Any] | None = None
@@ -207,7 +232,7 @@ def _bodies(rows: list[dict[str, Any]], options: ReshapeOptions) -> list[Body]:
     return list(build_bodies(rows, options))
 
 
-def test_out_of_order_acknowledgements_move_watermarks_to_the_first_gap_only() -> None:
+def test_a_gap_is_remembered_the_next_run_sends_only_it_and_what_is_new() -> None:
     options = ReshapeOptions(max_body_bytes=200)
     rows = [{"device": "d", "timestamp": 1_700_000_000_000 + n, "a": n, "b": -n} for n in range(40)]
     store: WatermarkStore = MemoryStore()
@@ -216,9 +241,14 @@ def test_out_of_order_acknowledgements_move_watermarks_to_the_first_gap_only() -
     assert len(bodies) > 4
     marks.save(body.seq for body in bodies[:2] + bodies[3:])  # the third body's reply never came
 
+    # The watermark stops before the gap; the bodies acknowledged beyond it are remembered.
+    assert store.load() is not None and "acknowledged" in store.load()  # type: ignore[operator]
+    grown = [*rows, {"device": "d", "timestamp": 1_700_000_000_040, "a": 40, "b": -40}]
     again = Watermarks(store, options)
-    resent = list(again.keep(iter(rows)))
-    dots_before_gap = sum(body.dot_count for body in bodies[:2])
-    assert sum(len(row) - 2 for row in resent) == 80 - dots_before_gap
-    # a row whose readings were split over the gap keeps only the reading not yet sent
-    assert {len(row) for row in resent} <= {3, 4}
+    resent = list(again.keep(iter(grown)))
+    assert sum(len(row) - 2 for row in resent) == bodies[2].dot_count + 2  # the gap + the new
+    # A run that sends them all, acknowledged, folds the spans into the watermark.
+    again_bodies = list(again.track(iter(_bodies(resent, options))))
+    again.save(body.seq for body in again_bodies)
+    assert "acknowledged" not in store.load()  # type: ignore[operator]
+    assert list(Watermarks(store, options).keep(iter(grown))) == []

@@ -89,6 +89,8 @@ class ExactlyOnceDelivery:
         self._unposted: set[str] = set()
         self._unposted_lock = threading.Lock()
         self._state = LedgerState()
+        #: Bodies (by seq) acknowledged but for the devices the API answered 423 for.
+        self.held_devices: dict[int, set[str]] = {}
 
     @property
     def task_ids(self) -> list[str]:
@@ -287,6 +289,8 @@ class ExactlyOnceDelivery:
 
     def _on_unsettled(self, body: Body, result: SendResult) -> None:
         fresh = not is_resend(body.body_id)  # not a reconciliation resend
+        if fresh and result.outcome == "quarantined":
+            self.held_devices[body.seq] = set(result.quarantined)
         if fresh and not result.may_be_stored:
             with self._unposted_lock:  # every request of it was refused before storing
                 self._unposted.add(body.body_id)
