@@ -36,7 +36,7 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 # Anchors for "page.md#a-heading" links, the same slugs GitHub makes (the pages read on
 # GitHub too).
 myst_heading_anchors = 3
-myst_enable_extensions = ["colon_fence"]
+myst_enable_extensions = ["colon_fence", "deflist"]
 
 # Fences without a language (the error tree) are shown as they are, not lexed as Python.
 highlight_language = "text"
