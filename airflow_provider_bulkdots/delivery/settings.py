@@ -468,13 +468,15 @@ def resolve_settings(
     host: str | None,
     port: int | None = None,
     extras: Mapping[str, Any] | None = None,
-    overrides: SettingsOverrides | None = None,
+    overrides: SettingsOverrides | Mapping[str, Any] | None = None,
 ) -> DeliverySettings:
-    """Settings from an argument (``overrides``), else the connection extra, else the
-    default."""
+    """Settings from an argument (``overrides``, as the typed object or by name), else the
+    connection extra, else the default."""
+    if isinstance(overrides, SettingsOverrides):
+        overrides = overrides.given()
     chosen: dict[str, Any] = dict(DEFAULTS)
     chosen.update(normalise_extras(extras))
-    chosen.update(check_overrides(overrides.given() if overrides is not None else None))
+    chosen.update(check_overrides(overrides))
     converted = {key: SETTINGS_BY_NAME[key].convert(value) for key, value in chosen.items()}
     if converted["dots_per_hour"] and not converted["rate_coordinator_conn_id"]:
         raise ConfigurationError(
