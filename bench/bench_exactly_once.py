@@ -75,7 +75,7 @@ def phase(emu: Emulator, name: str, bodies: list[Body], faults: Faults) -> dict[
     emu.set_faults(faults)
     settings = resolve_settings(
         emu.url,
-        overrides={"rate_limit": RATE, "max_in_flight": 4, "retry_unknown_outcome": False},
+        overrides={"rate_limit": RATE, "max_in_flight": 4, "resend_lost_replies": False},
     )
     session = make_session(settings.max_in_flight)
     auth = TokenAuth(TOKEN)

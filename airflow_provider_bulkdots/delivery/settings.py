@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
@@ -40,6 +41,12 @@ _FALSE = {"0", "false", "no", "off", "n", "f", ""}
 DEPRECATED_EXTRAS: dict[str, str] = {
     # Airflow masks every extra whose name contains "token": the UI stored "***" for it.
     "token_in_query": "auth_in_query",
+    # A lost reply has one name (docs/glossary.md); also the task argument's old name.
+    "retry_unknown_outcome": "resend_lost_replies",
+}
+_WHY_RENAMED: dict[str, str] = {
+    "token_in_query": "Airflow's UI masks any extra whose name contains 'token'",
+    "retry_unknown_outcome": "a lost reply has one name: see the glossary",
 }
 
 
@@ -263,10 +270,11 @@ SETTINGS: tuple[Setting, ...] = (
         task_override=False,
     ),
     Setting(
-        "retry_unknown_outcome", bool, True, "Resend after a lost reply",
+        "resend_lost_replies", bool, True, "Resend after a lost reply",
         "Where nothing reads back (the Hook alone, or the operator with reconcile=False): "
         "resend a request whose reply was lost; nothing is lost, but its dots may be stored "
-        "twice. Off: such a body is counted and the task fails without an Airflow retry.",
+        "twice. Off: such a body is counted and the task fails without an Airflow retry. "
+        "Replaces retry_unknown_outcome, still read but deprecated.",
     ),
 )  # fmt: skip
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
@@ -298,7 +306,7 @@ class SettingsOverrides:
     max_retries: int | None = None
     max_retry_seconds: float | None = None
     defer_threshold: float | None = None
-    retry_unknown_outcome: bool | None = None
+    resend_lost_replies: bool | None = None
 
     def given(self) -> dict[str, Any]:
         """The settings this task sets (not ``None``), by name."""
@@ -329,7 +337,7 @@ class DeliverySettings:
     defer_threshold: float = DEFAULTS["defer_threshold"]
     auth_in_query: bool = DEFAULTS["auth_in_query"]
     delete_path: str = DEFAULTS["delete_path"]
-    retry_unknown_outcome: bool = DEFAULTS["retry_unknown_outcome"]
+    resend_lost_replies: bool = DEFAULTS["resend_lost_replies"]
 
     @property
     def requests_per_second(self) -> float:
@@ -419,12 +427,12 @@ def _extra_name(raw_key: str) -> str:
     """The current name of an extra key (legacy prefix and deprecated names undone)."""
     key = raw_key[len(_LEGACY_PREFIX) :] if raw_key.startswith(_LEGACY_PREFIX) else raw_key
     if key in DEPRECATED_EXTRAS:
-        log.warning(
-            "The connection extra %r is deprecated: name it %r (Airflow's UI masks any extra "
-            "whose name contains 'token').",
-            raw_key,
-            DEPRECATED_EXTRAS[key],
+        message = (
+            f"The connection extra {raw_key!r} is deprecated: name it "
+            f"{DEPRECATED_EXTRAS[key]!r} ({_WHY_RENAMED[key]})."
         )
+        log.warning("%s", message)
+        warnings.warn(message, DeprecationWarning, stacklevel=4)
         return DEPRECATED_EXTRAS[key]
     if key not in SETTINGS_BY_NAME:
         raise ConfigurationError(
@@ -453,7 +461,8 @@ def normalise_extras(extras: Mapping[str, Any] | None) -> dict[str, Any]:
 def check_overrides(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """A task's settings that are set, each known, overridable and valid."""
     checked: dict[str, Any] = {}
-    for key, value in (overrides or {}).items():
+    for given, value in (overrides or {}).items():
+        key = renamed_argument(given) if given in DEPRECATED_EXTRAS else given
         if key not in OVERRIDE_KEYS:
             raise ConfigurationError(
                 f"unknown setting {key!r}; a task may set: {', '.join(OVERRIDE_KEYS)}",
@@ -502,6 +511,38 @@ def settings_table() -> str:
     return "\n".join(lines)
 
 
+def renamed_argument(old: str, stacklevel: int = 4) -> str:
+    """The new name of a deprecated task argument, said with a ``DeprecationWarning``."""
+    new = DEPRECATED_EXTRAS[old]
+    warnings.warn(
+        f"the argument {old!r} is deprecated: use {new!r} ({_WHY_RENAMED[old]})",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )
+    return new
+
+
+def resend_lost_replies_argument(resend: bool | None, deprecated: bool | None) -> bool | None:
+    """``resend_lost_replies``, or the value given under its old name ``retry_unknown_outcome``
+    (with a ``DeprecationWarning``); both given is an error."""
+    if deprecated is None:
+        return resend
+    renamed_argument("retry_unknown_outcome", stacklevel=5)
+    if resend is not None:
+        raise ConfigurationError(
+            "give resend_lost_replies only (retry_unknown_outcome is its deprecated name)",
+            setting="resend_lost_replies",
+        )
+    return deprecated
+
+
+#: The ``:param:`` of the deprecated task arguments (the Hook's and the Operator's).
+DOCUMENTED_DEPRECATED = (
+    ":param retry_unknown_outcome: deprecated name of ``resend_lost_replies`` (a "
+    "``DeprecationWarning``)."
+)
+
+
 def documented_overrides(indent: str = "    ") -> str:
     """``:param:`` lines of the settings a task may override, from their one declaration
     (appended to the hook's and the operator's class docstrings)."""
@@ -512,4 +553,5 @@ def documented_overrides(indent: str = "    ") -> str:
                 f"{indent}:param {setting.name}: {setting.help} Connection extra "
                 f"``{setting.name}``; default ``{setting.default!r}``."
             )
+    lines.append(f"{indent}{DOCUMENTED_DEPRECATED}")
     return "\n" + "\n".join(lines) + "\n"

@@ -33,6 +33,7 @@ from airflow_provider_bulkdots.delivery.settings import (
     RateWindow,
     SettingsOverrides,
     documented_overrides,
+    resend_lost_replies_argument,
     resolve_settings,
 )
 from airflow_provider_bulkdots.dots import Report
@@ -136,6 +137,7 @@ class BulkDotsHook(BaseHook):
         max_retries: int | None = None,
         max_retry_seconds: float | None = None,
         defer_threshold: float | None = None,
+        resend_lost_replies: bool | None = None,
         retry_unknown_outcome: bool | None = None,
         overrides: SettingsOverrides | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -157,7 +159,9 @@ class BulkDotsHook(BaseHook):
             max_retries=max_retries,
             max_retry_seconds=max_retry_seconds,
             defer_threshold=defer_threshold,
-            retry_unknown_outcome=retry_unknown_outcome,
+            resend_lost_replies=resend_lost_replies_argument(
+                resend_lost_replies, retry_unknown_outcome
+            ),
         )
         if overrides is not None and given.given():
             raise TypeError(
@@ -262,12 +266,12 @@ class BulkDotsHook(BaseHook):
         """The sender all deliveries of this Hook share (one limiter, one session).
 
         ``reading_back``: lost replies are read back by the caller, so the sender never
-        resends them blind, whatever ``retry_unknown_outcome`` says.
+        resends them blind, whatever ``resend_lost_replies`` says.
         """
         if reading_back not in self._senders:
             settings, auth = self._load()
             if reading_back:
-                settings = replace(settings, retry_unknown_outcome=False)
+                settings = replace(settings, resend_lost_replies=False)
             self._senders[reading_back] = Sender(
                 self.get_conn(),
                 auth,

@@ -242,7 +242,7 @@ class DatasetDelivery:
             return BulkDotsDeliveryError(
                 f"{delivery.unacknowledged_bodies} body(ies) with "
                 f"{delivery.unacknowledged_dots} dots lost their reply and "
-                "retry_unknown_outcome is off: the API may or may not have stored them. "
+                "resend_lost_replies is off: the API may or may not have stored them. "
                 "Check what was stored, then clear the task to resend them (or not)."
             )
         if delivery.rejected and on_invalid == "fail":

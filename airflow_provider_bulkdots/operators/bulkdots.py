@@ -16,6 +16,7 @@ from airflow_provider_bulkdots.delivery.settings import (
     RateWindow,
     SettingsOverrides,
     documented_overrides,
+    resend_lost_replies_argument,
 )
 from airflow_provider_bulkdots.dots import (
     Body,
@@ -171,6 +172,7 @@ class BulkDotsOperator(BaseOperator):
         max_retries: int | None = None,
         max_retry_seconds: float | None = None,
         defer_threshold: float | None = None,
+        resend_lost_replies: bool | None = None,
         retry_unknown_outcome: bool | None = None,
         resume: bool = True,
         reconcile: bool = True,
@@ -237,7 +239,9 @@ class BulkDotsOperator(BaseOperator):
         self.max_retries = max_retries
         self.max_retry_seconds = max_retry_seconds
         self.defer_threshold = defer_threshold
-        self.retry_unknown_outcome = retry_unknown_outcome
+        self.resend_lost_replies = resend_lost_replies_argument(
+            resend_lost_replies, retry_unknown_outcome
+        )
         # how exactly once is kept (Guarantees)
         self.resume = resume
         self.reconcile = reconcile
@@ -263,7 +267,7 @@ class BulkDotsOperator(BaseOperator):
     def settings_overrides(self) -> SettingsOverrides:
         """The delivery settings this task sets (``None``: the connection's, else the
         default); with ``reconcile``, a lost reply is read back, never resent blind."""
-        retry_unknown_outcome = False if self.reconcile else self.retry_unknown_outcome
+        resend_lost_replies = False if self.reconcile else self.resend_lost_replies
         return SettingsOverrides(
             max_body_bytes=self.max_body_bytes,
             rate_limit=self.rate_limit,
@@ -276,7 +280,7 @@ class BulkDotsOperator(BaseOperator):
             max_retries=self.max_retries,
             max_retry_seconds=self.max_retry_seconds,
             defer_threshold=self.defer_threshold,
-            retry_unknown_outcome=retry_unknown_outcome,
+            resend_lost_replies=resend_lost_replies,
         )
 
     def make_hook(self) -> BulkDotsHook:

@@ -22,7 +22,7 @@ from tests.conftest import EMULATOR_TOKEN
 CONNECTION_PAGE = Path(__file__).resolve().parents[2] / "docs" / "connections" / "bulkdots.md"
 CONN_ID = "bulkdots_ui"
 # What the user types into the form; every other extra keeps the form's default.
-ENTERED = {"rate_limit": 2, "timeout": 10, "max_retries": 3, "retry_unknown_outcome": False}
+ENTERED = {"rate_limit": 2, "timeout": 10, "max_retries": 3, "resend_lost_replies": False}
 
 
 def _connection_type() -> dict[str, Any]:

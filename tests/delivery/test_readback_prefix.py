@@ -42,7 +42,7 @@ def parts_through(gateway: Gateway, token: str, endpoint: str, **extras: object)
     settings = resolve_settings(
         gateway.url,
         extras={"endpoint": endpoint, **extras},
-        overrides={"rate_limit": 0, "max_in_flight": 4, "retry_unknown_outcome": False},
+        overrides={"rate_limit": 0, "max_in_flight": 4, "resend_lost_replies": False},
     )
     session = make_session(settings.max_in_flight)
     auth, limiter = TokenAuth(token), TokenPacer(0)

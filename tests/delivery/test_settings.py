@@ -43,10 +43,10 @@ def test_the_dataclass_and_the_retry_policy_default_to_the_declaration() -> None
     for setting in SETTINGS:
         assert getattr(defaults, setting.name) == setting.default, setting.name
     policy = RetryPolicy()
-    assert (policy.max_retries, policy.max_retry_seconds, policy.retry_unknown_outcome) == (
+    assert (policy.max_retries, policy.max_retry_seconds, policy.resend_lost_replies) == (
         DEFAULTS["max_retries"],
         DEFAULTS["max_retry_seconds"],
-        DEFAULTS["retry_unknown_outcome"],
+        DEFAULTS["resend_lost_replies"],
     )
     assert (
         RetryPolicy.from_settings(resolve_settings(None, None, {"max_retries": 2})).max_retries == 2
@@ -88,7 +88,7 @@ def test_uri_strings_are_converted() -> None:
         "max_body_bytes": "5000",
         "rate_limit": "0",
         "auth_in_query": "true",
-        "retry_unknown_outcome": "off",
+        "resend_lost_replies": "off",
         "endpoint": "/api/v1.6/other",
         "max_retry_seconds": "",
     }
@@ -96,7 +96,7 @@ def test_uri_strings_are_converted() -> None:
     assert settings.max_body_bytes == 5000
     assert settings.rate_limit == 0.0
     assert settings.auth_in_query is True
-    assert settings.retry_unknown_outcome is False
+    assert settings.resend_lost_replies is False
     assert settings.endpoint == "/api/v1.6/other"
     assert settings.max_retry_seconds == 300.0
 
@@ -147,7 +147,7 @@ def test_the_overrides_are_the_settings_a_task_may_set() -> None:
         ("max_retries", -1),
         ("max_retry_seconds", float("nan")),
         ("auth_in_query", "maybe"),
-        ("retry_unknown_outcome", 2),
+        ("resend_lost_replies", 2),
         ("endpoint", "api/v1.6"),
     ],
 )
@@ -253,3 +253,13 @@ def test_rate_window_and_the_fleet_settings() -> None:
     )
     assert (fleet.dots_per_hour, fleet.rate_coordinator_conn_id) == (100_000, "fleet_redis")
     assert (fleet.priority, DeliverySettings().rate_coordinator_conn_id) == ("backfill", "")
+
+
+def test_retry_unknown_outcome_is_the_deprecated_name_of_resend_lost_replies() -> None:
+    with pytest.warns(DeprecationWarning, match="'retry_unknown_outcome' is deprecated"):
+        settings = resolve_settings("h", None, {"retry_unknown_outcome": "false"})
+    assert settings.resend_lost_replies is False
+    with pytest.warns(DeprecationWarning, match="use 'resend_lost_replies'"):
+        assert check_overrides({"retry_unknown_outcome": False}) == {"resend_lost_replies": False}
+    with pytest.raises(ConfigurationError, match="given twice"):
+        resolve_settings("h", None, {"retry_unknown_outcome": True, "resend_lost_replies": True})

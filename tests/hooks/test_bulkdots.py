@@ -98,10 +98,10 @@ def test_connection_as_uri(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_arguments_override_extras(conn: Emulator) -> None:
-    hook = BulkDotsHook(max_in_flight=1, timeout=5, retry_unknown_outcome=False)
+    hook = BulkDotsHook(max_in_flight=1, timeout=5, resend_lost_replies=False)
     assert hook.settings.max_in_flight == 1
     assert hook.settings.timeout == 5
-    assert hook.settings.retry_unknown_outcome is False
+    assert hook.settings.resend_lost_replies is False
     assert hook.settings.rate_limit == 0
 
 
@@ -406,7 +406,7 @@ def test_dropped_replies_are_resent_and_counted(conn: Emulator) -> None:
 def test_dropped_replies_not_resent_when_configured(conn: Emulator) -> None:
     conn.drop_next(1)
     results: list[SendResult] = []
-    hook = BulkDotsHook(max_in_flight=1, retry_unknown_outcome=False, sleep=no_sleep)
+    hook = BulkDotsHook(max_in_flight=1, resend_lost_replies=False, sleep=no_sleep)
     summary = hook.send(make_bodies(4), lambda body, result: results.append(result))
     assert [r.outcome for r in results] == ["unknown", "sent", "sent", "sent"]
     assert (summary.unacknowledged_bodies, summary.unacknowledged_dots) == (1, 10)

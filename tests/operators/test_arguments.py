@@ -33,7 +33,7 @@ def test_every_setting_reaches_the_hook(conn: Emulator) -> None:
         "max_retries": 2,
         "max_retry_seconds": 9.0,
         "defer_threshold": 30.0,
-        "retry_unknown_outcome": False,
+        "resend_lost_replies": False,
     }
     assert set(values) == set(OVERRIDE_KEYS)
     hook = BulkDotsOperator(task_id="send", data=[], **values).make_hook()
@@ -64,7 +64,7 @@ def test_the_operator_resolves_its_arguments_into_the_typed_objects(conn: Emulat
         priority="live",
         rate_window="minute",
         reconcile=False,
-        retry_unknown_outcome=True,
+        resend_lost_replies=True,
         skip_existing=True,
         reconcile_delay=1.5,
     )
@@ -73,7 +73,7 @@ def test_the_operator_resolves_its_arguments_into_the_typed_objects(conn: Emulat
     reading = operator.read_options()
     assert (reading.file_format, reading.delimiter) == ("csv", ";")
     assert operator.settings_overrides() == SettingsOverrides(
-        priority="live", rate_window="minute", retry_unknown_outcome=True
+        priority="live", rate_window="minute", resend_lost_replies=True
     )
     assert operator.guarantees() == Guarantees(
         reconcile=False, skip_existing=True, reconcile_delay=1.5
@@ -82,5 +82,20 @@ def test_the_operator_resolves_its_arguments_into_the_typed_objects(conn: Emulat
     assert hook.overrides == operator.settings_overrides()
     assert hook.body_options(options).max_body_bytes == hook.settings.max_body_bytes
     # reading back a lost reply: never resent blind, whatever the argument said
-    reading_back = BulkDotsOperator(task_id="t", data=[], retry_unknown_outcome=True)
-    assert reading_back.settings_overrides().retry_unknown_outcome is False
+    reading_back = BulkDotsOperator(task_id="t", data=[], resend_lost_replies=True)
+    assert reading_back.settings_overrides().resend_lost_replies is False
+
+
+def test_retry_unknown_outcome_still_works_with_a_deprecation_warning(conn: Emulator) -> None:
+    from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
+
+    with pytest.warns(DeprecationWarning, match="use 'resend_lost_replies'"):
+        operator = BulkDotsOperator(
+            task_id="t", data=[], reconcile=False, retry_unknown_outcome=False
+        )
+    assert operator.settings_overrides().resend_lost_replies is False
+    with pytest.warns(DeprecationWarning, match="retry_unknown_outcome"):
+        hook = BulkDotsHook(retry_unknown_outcome=False)
+    assert hook.settings.resend_lost_replies is False
+    with pytest.raises(ConfigurationError, match="resend_lost_replies only"):
+        BulkDotsHook(retry_unknown_outcome=False, resend_lost_replies=True)

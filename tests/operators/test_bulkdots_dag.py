@@ -411,7 +411,7 @@ def test_a_lost_reply_without_resending_fails_at_once_and_keeps_the_ledger(
     retried: list[Any] = []
     dag = single_task_dag(
         "op_lost_reply",
-        **retrying(retried.append, data=str(data), retry_unknown_outcome=False, reconcile=False),
+        **retrying(retried.append, data=str(data), resend_lost_replies=False, reconcile=False),
     )
     conn.drop_next(1)  # the first body is stored, then its reply is lost
 

@@ -57,7 +57,7 @@ class ExactlyOnceDelivery:
     """Delivers bodies through ``sender`` so that a dot is stored once across tries.
 
     ``ledger`` ``None``: nothing is remembered between tries. ``reconciler`` ``None``: a lost
-    reply is handled by the sender's own policy (resent or not per ``retry_unknown_outcome``),
+    reply is handled by the sender's own policy (resent or not per ``resend_lost_replies``),
     and a body an earlier try may have sent is sent again (counted as a possible duplicate).
     """
 

@@ -3,7 +3,7 @@
 Retried: 429 and 420 (limits), 5xx except 501, connection errors and timeouts. Not retried:
 every other 4xx (400 and 413 are split by the sender instead). A reply lost after the request
 was sent (dropped connection, read timeout) has an *unknown outcome*: the API may have stored
-it, so it is retried only when ``retry_unknown_outcome`` is on.
+it, so it is retried only when ``resend_lost_replies`` is on.
 
 The loop is tenacity's: it stops after ``max_retries`` retries or before a wait that would
 end past ``max_retry_seconds``, waits per :meth:`RetryPolicy.wait` (``Retry-After`` first),
@@ -37,7 +37,7 @@ class RetryPolicy:
 
     max_retries: int = DEFAULTS["max_retries"]
     max_retry_seconds: float = DEFAULTS["max_retry_seconds"]
-    retry_unknown_outcome: bool = DEFAULTS["retry_unknown_outcome"]
+    resend_lost_replies: bool = DEFAULTS["resend_lost_replies"]
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_after_floor: float = 0.25
@@ -48,7 +48,7 @@ class RetryPolicy:
         return cls(
             max_retries=settings.max_retries,
             max_retry_seconds=settings.max_retry_seconds,
-            retry_unknown_outcome=settings.retry_unknown_outcome,
+            resend_lost_replies=settings.resend_lost_replies,
         )
 
     def wait(
@@ -83,7 +83,7 @@ class RetryPolicy:
     def retries(self, outcome: Outcome) -> bool:
         """Whether an outcome is sent again: nothing stored, or stored maybe and allowed."""
         if isinstance(outcome, ReplyLost):  # never after a 2xx status line: settled by reading
-            return self.retry_unknown_outcome and outcome.status is None
+            return self.resend_lost_replies and outcome.status is None
         return isinstance(outcome, Retryable)
 
     def outcome_wait(

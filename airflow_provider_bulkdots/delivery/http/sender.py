@@ -203,7 +203,7 @@ class Sender:
         if isinstance(outcome, ReplyLost):
             self.log.warning(
                 "Reply lost for body %s (%d dots): the API may have stored it; "
-                "not resent (retry_unknown_outcome is off).",
+                "not resent (resend_lost_replies is off).",
                 result.body_id,
                 dots,
             )
@@ -457,7 +457,7 @@ class Sender:
         if summary.unacknowledged_bodies:
             raise BulkDotsDeliveryError(
                 f"{summary.unacknowledged_bodies} bodies ({summary.unacknowledged_dots} dots) "
-                "have an unknown outcome: their replies were lost and retry_unknown_outcome is off",
+                "have an unknown outcome: their replies were lost and resend_lost_replies is off",
                 summary=summary,
             )
         return ordered

@@ -66,7 +66,7 @@ class Parts:
             overrides={
                 "rate_limit": 0,
                 "max_in_flight": 4,
-                "retry_unknown_outcome": False,
+                "resend_lost_replies": False,
                 "timeout": 2,
                 **overrides,
             },

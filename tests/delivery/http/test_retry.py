@@ -117,9 +117,9 @@ def test_refused_is_final() -> None:
 
 
 def test_lost_replies_resent_only_when_allowed() -> None:
-    assert Script(LOST, DONE).run(RetryPolicy(retry_unknown_outcome=True)) == DONE
+    assert Script(LOST, DONE).run(RetryPolicy(resend_lost_replies=True)) == DONE
     kept = Script(LOST, DONE)
-    assert kept.run(RetryPolicy(retry_unknown_outcome=False)) == LOST
+    assert kept.run(RetryPolicy(resend_lost_replies=False)) == LOST
     assert kept.calls == 1
 
 

@@ -112,9 +112,9 @@ def test_timeout_bounds_the_whole_request(fast_prefix: int) -> None:
     """A reply trickled one byte at a time ends at ``timeout``, not at its last byte."""
     with raw_server(ACK, byte_interval=0.2, fast_prefix=fast_prefix) as server:
         started = time.monotonic()
-        summary = sender(
-            server.url, timeout=0.6, max_retries=0, retry_unknown_outcome=False
-        ).deliver([body()])
+        summary = sender(server.url, timeout=0.6, max_retries=0, resend_lost_replies=False).deliver(
+            [body()]
+        )
         took = time.monotonic() - started
     assert took < 0.6 + 0.5, f"took {took:.2f} s; the trickle alone lasts {0.2 * len(ACK):.0f} s"
     assert summary.unacknowledged_bodies == 1, "the request may have been stored: unknown"
