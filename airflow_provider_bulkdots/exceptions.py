@@ -292,7 +292,9 @@ class StaleTryError(BulkDotsDeliveryError):
     def __init__(self, try_number: int, holder: int | None, why: str = "") -> None:
         self.try_number = try_number
         self.holder = holder
-        newer = f"try {holder}" if holder is not None else "a newer try"
+        newer = f"try {holder}"
+        if holder is None:
+            newer = f"a newer try ({try_number + 1} or later)"
         super().__init__(
             f"try {try_number} of this task is no longer the one delivering: {newer} holds the "
             f"delivery record's lease{why}; try {try_number} stops before its next request so "

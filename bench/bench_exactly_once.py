@@ -9,8 +9,16 @@ through the operator's delivery (sender, ledger, read-back reconciliation) at 20
 - mixed: 5 % stored with the reply dropped, 5 % dropped before storing (those must be resent).
 
 Each phase prints its duplicates, lost dots and requests (writes and reads) over the minimum.
+Then two scenarios on one delivery record (issue 17):
+
+- concurrent tries: try 2 of the same task instance starts while try 1 is mid intent batch,
+  both on one record (the lease fences try 1 before its next request);
+- re-trigger: a complete delivery, its DAG run deleted, the same task for the same logical
+  date run again on the record kept with the Ubidots Asset (a new run id, try 1).
+
 The last line is JSON: ``duplicates``, ``lost`` and ``extra_requests_ratio`` of the lost-replies
-phase, then the mixed phase's figures.
+phase, then the mixed phase's figures, ``concurrent_try_duplicates`` and
+``retrigger_duplicates``.
 
     python bench/bench_exactly_once.py              # 200,000 dots, about 30 s per phase
     python bench/bench_exactly_once.py --dots 50000
@@ -23,6 +31,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +39,11 @@ from typing import Any
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bulkdots-bench-"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from airflow_provider_bulkdots.delivery.exactly_once.delivery import ExactlyOnceDelivery
+from airflow_provider_bulkdots.delivery.exactly_once.delivery import (
+    INTENT_BATCH,
+    ExactlyOnceDelivery,
+)
+from airflow_provider_bulkdots.delivery.exactly_once.lease import TryLease
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger
 from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReader
 from airflow_provider_bulkdots.delivery.exactly_once.reconcile import Reconciler
@@ -41,6 +54,7 @@ from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer
 from airflow_provider_bulkdots.delivery.settings import resolve_settings
 from airflow_provider_bulkdots.dots import Body, ReshapeOptions, build_bodies
 from airflow_provider_bulkdots.emulator import Emulator, Faults, start_emulator
+from airflow_provider_bulkdots.exceptions import BulkDotsError
 from bench._common import wide_rows
 
 TOKEN = "BBFF-bench-token-0123456789"
@@ -113,6 +127,84 @@ def phase(emu: Emulator, name: str, bodies: list[Body], faults: Faults) -> dict[
     return result
 
 
+def a_try(url: str, store: MemoryStore, lease: TryLease) -> ExactlyOnceDelivery:
+    """One try of a task instance on the record in ``store``, as the operator composes it."""
+    settings = resolve_settings(
+        url,
+        overrides={
+            "rate_limit": RATE,
+            "max_in_flight": 4,
+            "resend_lost_replies": False,
+            "timeout": 5,
+        },
+    )
+    session = make_session(settings.max_in_flight)
+    auth = TokenAuth(TOKEN)
+    limiter = TokenPacer(RATE)
+    reader = SeriesReader(session, auth, settings, limiter)
+    reconciler = Reconciler(reader, delay=RECONCILE_DELAY, timeout=300)
+    ledger = DeliveryLedger(store, "ledger", "bench", lease=lease)
+    return ExactlyOnceDelivery(Sender(session, auth, settings, limiter=limiter), ledger, reconciler)
+
+
+def scenario_start(emu: Emulator) -> None:
+    emu.reset()
+    emu.set_rate_limit(RATE)
+    emu.set_visibility_delay(VISIBILITY)
+
+
+def concurrent_tries(emu: Emulator, bodies: list[Body]) -> int:
+    """Try 2 starts while try 1 is mid intent batch, both on one record: dots stored twice."""
+    scenario_start(emu)
+    store = MemoryStore()
+    reached = threading.Event()
+    instant = max(1, min(INTENT_BATCH * 3 + INTENT_BATCH // 2, len(bodies) // 2))
+
+    class Signalling(TryLease):
+        calls = 0
+
+        def check(self) -> None:
+            Signalling.calls += 1
+            if Signalling.calls == instant:  # try 1 is about to send mid intent batch
+                reached.set()
+            super().check()
+
+    first = a_try(emu.url, store, Signalling(store, "ledger", 1, "run"))
+    thread = threading.Thread(target=lambda: _stopped_quietly(first, bodies))
+    thread.start()
+    reached.wait(120)
+    a_try(emu.url, store, TryLease(store, "ledger", 2, "run")).run(iter(bodies))
+    thread.join()
+    return scenario_report("concurrent", emu, bodies)
+
+
+def retrigger(emu: Emulator, bodies: list[Body]) -> int:
+    """A complete delivery, its DAG run deleted, the same task and logical date run again: the
+    record kept with the Ubidots Asset (a new run id, try 1 again)."""
+    scenario_start(emu)
+    asset_store = MemoryStore()
+    a_try(emu.url, asset_store, TryLease(asset_store, "ledger", 1, "run-1")).run(iter(bodies))
+    a_try(emu.url, asset_store, TryLease(asset_store, "ledger", 1, "run-2")).run(iter(bodies))
+    return scenario_report("re-trigger", emu, bodies)
+
+
+def _stopped_quietly(delivery: ExactlyOnceDelivery, bodies: list[Body]) -> None:
+    try:
+        delivery.run(iter(bodies))
+    except BulkDotsError as error:
+        print(f"   try 1 stopped: {error}")
+
+
+def scenario_report(name: str, emu: Emulator, bodies: list[Body]) -> int:
+    stats = emu.stats()
+    expected = sum(body.dot_count for body in bodies)
+    print(
+        f"{name:>13}: {stats['duplicates']} duplicates, {expected - stats['unique_dots']} lost "
+        f"of {expected} dots"
+    )
+    return int(stats["duplicates"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dots", type=int, default=200_000)
@@ -129,6 +221,8 @@ def main() -> None:
             bodies,
             Faults(drop_response_rate=0.05, drop_request_rate=0.05, seed=args.seed),
         )
+        concurrent = concurrent_tries(emu, bodies)
+        again = retrigger(emu, bodies)
     print(
         json.dumps(
             {
@@ -139,6 +233,8 @@ def main() -> None:
                 "mixed_duplicates": mixed["duplicates"],
                 "mixed_lost": mixed["lost"],
                 "mixed_extra_requests_ratio": mixed["ratio"],
+                "concurrent_try_duplicates": concurrent,
+                "retrigger_duplicates": again,
             }
         )
     )

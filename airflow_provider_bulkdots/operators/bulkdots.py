@@ -201,8 +201,7 @@ class BulkDotsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        # Kept as given; the templated ones are rendered before execute() resolves them into
-        # typed objects: reshape_options(), read_options(), settings_overrides(), guarantees().
+        # Kept as given: execute() resolves them, once rendered, into typed options, guarantees
         self.data = data
         # how input is read and reshaped (docs/input.md)
         self.layout: Layout = layout
@@ -250,8 +249,7 @@ class BulkDotsOperator(BaseOperator):
         self.skip_existing = skip_existing
         self.ledger_retention_days = ledger_retention_days
         self.redeliver = redeliver
-        # a SQL source
-        self.sql_conn_id = sql_conn_id
+        self.sql_conn_id = sql_conn_id  # a SQL source
         self.sql_parameters = sql_parameters
         self.sql_batch_rows = sql_batch_rows
         # the Ubidots asset, incremental loads, replace, the plan
