@@ -99,7 +99,7 @@ def main() -> None:
         "requests": 0,
         "bytes_sent": 0,
         "missing_readings": 0,
-        "rejected_rows": 0,
+        "invalid_rows": 0,
         "rows_read": 0,
     }
     all_task_ids: list[str] = []
@@ -116,7 +116,7 @@ def main() -> None:
         print(
             f"  {logical_date.date()}: {summary['rows_read']} rows -> {summary['dots_sent']} dots"
             f" in {summary['requests']} requests ({summary['missing_readings']} missing readings,"
-            f" {summary['rejected_rows']} rejected rows)",
+            f" {summary['invalid_rows']} invalid rows)",
             flush=True,
         )
     elapsed = time.monotonic() - started

@@ -74,7 +74,7 @@ def test_with_skip_the_plan_is_printed_as_json_and_the_status_is_0(
 
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
-    assert (plan["rows"], plan["dots"], plan["rejected_rows"], plan["bodies"]) == (4, 3, 2, 1)
+    assert (plan["rows"], plan["dots"], plan["invalid_rows"], plan["bodies"]) == (4, 3, 2, 1)
     assert (plan["seconds_at_rate"], plan["seconds_when_shared"]) == (0.5, 2.0)
     assert not (tmp_path / "home" / "airflow.db").exists()  # no deployment was needed
 

@@ -64,8 +64,8 @@ class Plan:
             "bodies": self.bodies,
             "bytes": self.bytes,
             "requests": self.requests,
-            "rejected_rows": self.rejected_rows,
-            "rejected_reasons": list(self.rejected_reasons),
+            "invalid_rows": self.rejected_rows,
+            "invalid_reasons": list(self.rejected_reasons),
             "would_fail": self.would_fail,
             "rate_limit": self.rate_limit,
             "seconds_at_rate": self.seconds_at_rate,
@@ -78,6 +78,9 @@ class Plan:
             "end": _iso(span[1]) if span else None,
             "start_ms": span[0] if span else None,
             "end_ms": span[1] if span else None,
+            # deprecated: the old names of invalid_rows and invalid_reasons (docs/glossary.md)
+            "rejected_rows": self.rejected_rows,
+            "rejected_reasons": list(self.rejected_reasons),
         }
 
     def describe(self) -> list[str]:

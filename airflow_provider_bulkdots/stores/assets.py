@@ -34,5 +34,5 @@ def note_delivery(context: Any, outlet: Any, summary: dict[str, Any]) -> None:
     events = context.get("outlet_events") if outlet is not None else None
     if events is None:
         return
-    counts = ("rows_read", "dots_sent", "requests", "rejected_rows")
+    counts = ("rows_read", "dots_sent", "requests", "invalid_rows", "rejected_rows")
     events[outlet].extra.update({key: summary[key] for key in counts if key in summary})

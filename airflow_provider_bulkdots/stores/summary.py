@@ -15,7 +15,7 @@ from airflow_provider_bulkdots.dots.report import Report
 #: The keys of the summary, each with what it counts (docs/operators/bulkdots.md lists the same).
 SUMMARY_KEYS: dict[str, str] = {
     "rows_read": "input rows read",
-    "rejected_rows": "input rows refused by the checks (with on_invalid='skip')",
+    "invalid_rows": "invalid input rows, left out (with on_invalid='skip')",
     "missing_readings": "empty cells of the wide layout, left out",
     "dots": "dots built from the rows",
     "bodies": "bodies built",
@@ -27,19 +27,19 @@ SUMMARY_KEYS: dict[str, str] = {
     "retries": "requests that were retries",
     "throttled": "429/420 replies received",
     "body_splits": "times a body was halved (a 413; a 400 or 204 isolating refused dots; a 423)",
-    "api_rejected_dots": "dots the API refused (400, 204 'not saved'), isolated and reported",
+    "refused_dots": "dots the API refused (400, 204 'not saved'), isolated and reported",
     "quarantined_dots": "dots of devices the API answered 423 (disabled) for, not sent",
     "quarantined_devices": "those devices, each with its dots not sent",
     "resumed_bodies": "bodies an earlier, unfinished try had acknowledged, not sent again",
     "resumed_dots": "dots of those bodies",
     "already_delivered_bodies": "bodies a completed earlier try had delivered, not sent again",
     "already_delivered_dots": "dots of those bodies",
-    "reconciled_bodies": "bodies of unknown outcome settled by reading the API back",
+    "reconciled_bodies": "bodies whose reply was lost, reconciled by reading the API back",
     "resent_dots": "dots of those bodies not found by the read-back, sent again",
     "skipped_existing_dots": "dots left out because their series already held them",
     "read_requests": "read requests (read-back and skip_existing)",
-    "unknown_outcome_bodies": "bodies whose reply was lost and that were not resent",
-    "unknown_outcome_dots": "dots of those bodies",
+    "lost_reply_bodies": "bodies whose reply was lost and that were neither reconciled nor resent",
+    "lost_reply_dots": "dots of those bodies",
     "possible_duplicate_bodies": "bodies resent after a lost reply (may be stored twice)",
     "possible_duplicate_dots": "dots of those resends",
     "coordinator_fallbacks": "times the rate coordinator did not answer and the machine paced "
@@ -48,13 +48,31 @@ SUMMARY_KEYS: dict[str, str] = {
 }
 
 
+#: Old keys, still in the summary with the value of their new key (docs/glossary.md): read
+#: the new ones. Removed in a later major version.
+DEPRECATED_SUMMARY_KEYS: dict[str, str] = {
+    "rejected_rows": "invalid_rows",
+    "api_rejected_dots": "refused_dots",
+    "unknown_outcome_bodies": "lost_reply_bodies",
+    "unknown_outcome_dots": "lost_reply_dots",
+}
+
+
+def with_deprecated_keys(summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary`` with the old keys after the new ones (same values), for readers not yet
+    moved to the new keys."""
+    old = {key: summary[new] for key, new in DEPRECATED_SUMMARY_KEYS.items() if new in summary}
+    return {**summary, **old}
+
+
 def task_summary(
     report: Report, delivery: DeliverySummary, spared: ExactlyOnceCounts, seconds: float
 ) -> dict[str, Any]:
-    """The JSON-ready summary, keys in :data:`SUMMARY_KEYS` order."""
-    return {
+    """The JSON-ready summary, keys in :data:`SUMMARY_KEYS` order, then the deprecated ones
+    (:data:`DEPRECATED_SUMMARY_KEYS`)."""
+    summary = {
         "rows_read": report.rows_read,
-        "rejected_rows": report.rejected_rows,
+        "invalid_rows": report.rejected_rows,
         "missing_readings": report.missing_readings,
         "dots": report.dots,
         "bodies": report.bodies,
@@ -66,7 +84,7 @@ def task_summary(
         "retries": delivery.retries,
         "throttled": delivery.throttled,
         "body_splits": delivery.splits,
-        "api_rejected_dots": len(delivery.rejected),
+        "refused_dots": len(delivery.rejected),
         "quarantined_dots": delivery.quarantined.total(),
         "quarantined_devices": dict(sorted(delivery.quarantined.items())),
         "resumed_bodies": spared.resumed_bodies,
@@ -77,13 +95,14 @@ def task_summary(
         "resent_dots": spared.resent_dots,
         "skipped_existing_dots": spared.skipped_existing_dots,
         "read_requests": spared.read_requests,
-        "unknown_outcome_bodies": delivery.unacknowledged_bodies,
-        "unknown_outcome_dots": delivery.unacknowledged_dots,
+        "lost_reply_bodies": delivery.unacknowledged_bodies,
+        "lost_reply_dots": delivery.unacknowledged_dots,
         "possible_duplicate_bodies": delivery.possible_duplicate_bodies,
         "possible_duplicate_dots": delivery.possible_duplicate_dots,
         "coordinator_fallbacks": delivery.coordinator_fallbacks,
         "seconds": round(seconds, 3),
     }
+    return with_deprecated_keys(summary)
 
 
 def _count(number: int, one: str, many: str | None = None) -> str:
@@ -112,8 +131,9 @@ def _sent_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"Not sent again: {spared} a completed earlier try had delivered.")
     if summary["reconciled_bodies"]:
         lines.append(
-            f"Read back: {_count(summary['reconciled_bodies'], 'body', 'bodies')} of unknown "
-            f"outcome; {_count(summary['resent_dots'], 'dot')} not found there were sent again."
+            f"Reconciled: {_count(summary['reconciled_bodies'], 'body', 'bodies')} whose reply "
+            f"was lost, read back; {_count(summary['resent_dots'], 'dot')} not found there were "
+            "sent again."
         )
     if summary["skipped_existing_dots"]:
         lines.append(
@@ -127,10 +147,10 @@ def _sent_lines(summary: dict[str, Any]) -> list[str]:
 
 def _doubt_lines(summary: dict[str, Any]) -> list[str]:
     lines = []
-    if summary["unknown_outcome_bodies"]:
+    if summary["lost_reply_bodies"]:
         lines.append(
             "Uncertain: "
-            f"{_dots_in(summary['unknown_outcome_dots'], summary['unknown_outcome_bodies'])} "
+            f"{_dots_in(summary['lost_reply_dots'], summary['lost_reply_bodies'])} "
             "lost their reply and were not resent (the API may or may not hold them)."
         )
     if summary["possible_duplicate_bodies"]:
@@ -147,12 +167,10 @@ def _doubt_lines(summary: dict[str, Any]) -> list[str]:
 def _refused_lines(summary: dict[str, Any], rejected_path: str | None) -> list[str]:
     lines = []
     where = f"written to {rejected_path}" if rejected_path else "listed above (no rejected_path)"
-    if summary["rejected_rows"]:
-        lines.append(
-            f"Rejected: {_count(summary['rejected_rows'], 'row')} refused by the checks, {where}."
-        )
-    if summary["api_rejected_dots"]:
-        lines.append(f"Refused by the API: {_count(summary['api_rejected_dots'], 'dot')}, {where}.")
+    if summary["invalid_rows"]:
+        lines.append(f"Invalid: {_count(summary['invalid_rows'], 'row')} left out, {where}.")
+    if summary["refused_dots"]:
+        lines.append(f"Refused by the API: {_count(summary['refused_dots'], 'dot')}, {where}.")
     for device, dots in summary["quarantined_devices"].items():
         lines.append(f"Not sent: {_count(dots, 'dot')} of device {device} (disabled: 423).")
     return lines

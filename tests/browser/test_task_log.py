@@ -49,7 +49,7 @@ SUMMARY_LINES = (
     "Read: 900 rows -> 1,798 dots in",
     "Sent: 1,798 dots in",
     "Uncertain: nothing (every body's outcome is known).",
-    "Rejected: 1 row refused by the checks, written to",
+    "Invalid: 1 row left out, written to",
 )
 
 

@@ -188,7 +188,7 @@ def test_on_invalid_skip_stores_every_valid_row_and_lists_the_others(
     valid = [row for number, row in enumerate(rows, 1) if number not in (3, 41)]
     assert stored(conn) == expected_dots(valid)
     summary = xcoms(run)[("send", -1, "summary")]
-    assert summary["rejected_rows"] == 2
+    assert summary["invalid_rows"] == 2
     assert summary["rows_read"] == len(rows)
     assert summary["dots_sent"] == 3 * len(valid)
     lines = [json.loads(line) for line in rejected.read_text().splitlines()]
@@ -420,7 +420,7 @@ def test_a_lost_reply_without_resending_fails_at_once_and_keeps_the_ledger(
     assert run.state == "failed"
     assert retried == []  # a retry would resend blindly: the task fails for a person to decide
     summary = xcoms(run)[("send", -1, "summary")]
-    assert summary["unknown_outcome_bodies"] == 1
+    assert summary["lost_reply_bodies"] == 1
     assert (
         summary["requests"] == conn.stats()["requests"]["200"] + conn.stats()["requests"]["dropped"]
     )

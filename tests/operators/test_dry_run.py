@@ -120,7 +120,7 @@ def test_a_plan_of_an_input_that_would_fail_fails_after_pushing_the_plan(
 
     assert task_instances(run)[("plan", -1)].state == "failed"
     plan = xcoms(run)[("plan", -1, "plan")]
-    assert plan["would_fail"] and plan["rejected_rows"] == 1
-    assert plan["rejected_reasons"][0].startswith("row 5, field 'temperature', value 'hot'")
+    assert plan["would_fail"] and plan["invalid_rows"] == plan["rejected_rows"] == 1
+    assert plan["invalid_reasons"][0].startswith("row 5, field 'temperature', value 'hot'")
     assert requests_logged(conn) == 0
     assert "Plan: 1 invalid row(s) (the run would fail, sending nothing)" in capfd.readouterr().out

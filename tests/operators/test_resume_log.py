@@ -89,7 +89,7 @@ def test_a_resumed_try_says_what_it_found_then_reads_back_with_progress_then_sum
     progress = _first(lines, "Reading back: ", plan)
     done = _first(lines, "Read back: ", progress)
     block = _first(lines, "Summary: what this try did", done)
-    assert _first(lines, "Read back: ", block) == block + 3 + (summary["resumed_bodies"] > 0)
+    assert _first(lines, "Reconciled: ", block) == block + 3 + (summary["resumed_bodies"] > 0)
     # Each series read once over the spans that need it: 2 devices x 3 variables.
     assert "6 series reads" in lines[plan][1]
     assert re.search(r"Reading back: \d+/6 series reads \([\d.]+ %\)", lines[progress][1])

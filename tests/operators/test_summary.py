@@ -10,14 +10,21 @@ import pytest
 from airflow_provider_bulkdots.delivery.exactly_once.delivery import ExactlyOnceCounts
 from airflow_provider_bulkdots.delivery.reporting.results import DeliverySummary
 from airflow_provider_bulkdots.dots.report import Report
-from airflow_provider_bulkdots.stores.summary import SUMMARY_KEYS, summary_lines, task_summary
+from airflow_provider_bulkdots.stores.summary import (
+    DEPRECATED_SUMMARY_KEYS,
+    SUMMARY_KEYS,
+    summary_lines,
+    task_summary,
+)
 
 OPERATOR_PAGE = Path(__file__).resolve().parents[2] / "docs" / "operators" / "bulkdots.md"
 
 
 def test_the_summary_has_exactly_the_documented_keys_in_order() -> None:
     summary = task_summary(Report(), DeliverySummary(), ExactlyOnceCounts(), 1.23456)
-    assert list(summary) == list(SUMMARY_KEYS)
+    assert list(summary) == [*SUMMARY_KEYS, *DEPRECATED_SUMMARY_KEYS]
+    for old, new in DEPRECATED_SUMMARY_KEYS.items():
+        assert summary[old] == summary[new]
     assert summary["seconds"] == 1.235
 
 
@@ -40,7 +47,7 @@ def test_counts_come_from_the_typed_results_under_names_that_say_what_they_count
         report, delivery, ExactlyOnceCounts(resumed_bodies=4, resumed_dots=40), 2.0
     )
     assert (summary["requests"], summary["bodies_sent"], summary["bodies"]) == (7, 2, 3)
-    assert (summary["unknown_outcome_bodies"], summary["unknown_outcome_dots"]) == (1, 10)
+    assert (summary["lost_reply_bodies"], summary["lost_reply_dots"]) == (1, 10)
     assert (summary["resumed_bodies"], summary["resumed_dots"]) == (4, 40)
     assert (summary["throttled"], summary["body_splits"]) == (2, 1)
 
@@ -65,10 +72,11 @@ def test_the_logged_block_says_each_fact_on_its_own_short_line() -> None:
         "Read: 10 rows -> 30 dots in 3 bodies (900 bytes).",
         "Sent: 20 dots in 2 bodies acknowledged, 7 requests (3 retried, 0 throttled).",
         "Not sent again: 40 dots in 4 bodies an earlier try had acknowledged.",
-        "Read back: 2 bodies of unknown outcome; 5 dots not found there were sent again.",
+        "Reconciled: 2 bodies whose reply was lost, read back; 5 dots not found there were "
+        "sent again.",
         "Reads: 6 read requests.",
         "Uncertain: nothing (every body's outcome is known).",
-        "Rejected: 1 row refused by the checks, written to /data/rejected.jsonl.",
+        "Invalid: 1 row left out, written to /data/rejected.jsonl.",
         "Took: 2.0 s.",
     ]
     assert all(len(line) <= 100 and "{" not in line for line in lines)

@@ -77,7 +77,7 @@ def test_refused_dots_fail_the_task_without_retry_when_asked_to_fail(
     stored = [(d["device"], d["variable"]) for d in conn.dots()]
     assert stored == [("press-1", "rpm")]
     summary = xcoms(run)[("send", -1, "summary")]
-    assert (summary["api_rejected_dots"], summary["dots_sent"]) == (1, 1)
+    assert (summary["refused_dots"], summary["dots_sent"]) == (1, 1)
     (line,) = [json.loads(text) for text in rejected.read_text().splitlines()]
     assert line["kind"] == "refused_by_api"
     assert (line["device"], line["variable"], line["timestamp"]) == (
@@ -105,5 +105,5 @@ def test_refused_dots_beside_invalid_rows_in_one_schema_when_skipping(
     assert invalid["rule"].startswith("must be a number")
     assert (refused["row"], refused["variable"], refused["value"]) == (None, "temperature", "21.5")
     summary = xcoms(run)[("send", -1, "summary")]
-    assert (summary["rejected_rows"], summary["api_rejected_dots"]) == (1, 1)
+    assert (summary["invalid_rows"], summary["refused_dots"]) == (1, 1)
     assert summary["dots_sent"] == 1  # the first row's rpm; the second row was invalid
