@@ -17,9 +17,13 @@ from airflow_provider_bulkdots.delivery.exactly_once.readback import SeriesReade
 from airflow_provider_bulkdots.delivery.http.attempt import HEADERS, reply_json
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth, check_token, url_spellings
 from airflow_provider_bulkdots.delivery.http.sender import OnResult, Sender
-from airflow_provider_bulkdots.delivery.http.transport import make_session, request_deadline
+from airflow_provider_bulkdots.delivery.http.transport import (
+    departing,
+    make_session,
+    request_deadline,
+)
 from airflow_provider_bulkdots.delivery.pacing.coordinator import CoordinatedPacer
-from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
+from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer, leaving
 from airflow_provider_bulkdots.delivery.pacing.token import (
     LEGACY_STATE_DIR_ENV,
     TokenPacer,
@@ -317,7 +321,7 @@ class BulkDotsHook(BaseHook):
             return False, f"Invalid connection: {exc}"
         self.wait_for_turn()
         try:
-            with request_deadline(settings.timeout):
+            with request_deadline(settings.timeout), departing(lambda: leaving(self.limiter)):
                 response = self.get_conn().get(
                     settings.check_url,
                     params={"page_size": 1},

@@ -36,8 +36,8 @@ from airflow_provider_bulkdots.delivery.http.attempt import (
 )
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.http.retry import Again, RetryPolicy, repeat_until_answered
-from airflow_provider_bulkdots.delivery.http.transport import request_deadline
-from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
+from airflow_provider_bulkdots.delivery.http.transport import departing, request_deadline
+from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer, leaving
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
 from airflow_provider_bulkdots.dots import Body, Report
 from airflow_provider_bulkdots.dots.spool import spool_bodies
@@ -98,7 +98,7 @@ class SpanDeleter:
         self.limiter.wait_turn(self._sleep)
         self.requests += 1
         try:
-            with request_deadline(self.settings.timeout):
+            with request_deadline(self.settings.timeout), departing(lambda: leaving(self.limiter)):
                 response = self.session.post(
                     url,
                     params=params,

@@ -32,8 +32,8 @@ from airflow_provider_bulkdots.delivery.http.attempt import (
 )
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.http.retry import Again, RetryPolicy, repeat_until_answered
-from airflow_provider_bulkdots.delivery.http.transport import request_deadline
-from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
+from airflow_provider_bulkdots.delivery.http.transport import departing, request_deadline
+from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer, leaving
 from airflow_provider_bulkdots.delivery.settings import CHECK_PATH, DeliverySettings
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError, api_error
 
@@ -144,7 +144,7 @@ class SeriesReader:
         with self._lock:
             self.requests += 1
         try:
-            with request_deadline(self.settings.timeout):  # bounds the whole read
+            with request_deadline(self.settings.timeout), departing(lambda: leaving(self.limiter)):
                 return self.session.get(
                     url,
                     params=params,

@@ -40,8 +40,9 @@ from airflow_provider_bulkdots.delivery.http.attempt import (
 )
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
 from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy, send_until_settled
+from airflow_provider_bulkdots.delivery.http.transport import departing
 from airflow_provider_bulkdots.delivery.http.window import InFlightWindow
-from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer, SharedPace
+from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer, SharedPace, leaving
 from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer, WaitTooLong
 from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reporting.results import (
@@ -155,14 +156,15 @@ class Sender:
             self._on_request(result.body_id)  # before the request can leave
         result.requests += 1
         try:
-            outcome = post_once(
-                self.session,
-                self.settings.bulk_url,
-                payload,
-                self.auth,
-                self.settings.timeout,
-                result.body_id,
-            )
+            with departing(lambda: leaving(self.limiter)):  # spaced from when it really goes
+                outcome = post_once(
+                    self.session,
+                    self.settings.bulk_url,
+                    payload,
+                    self.auth,
+                    self.settings.timeout,
+                    result.body_id,
+                )
         except QuotaExceededError as error:
             result.statuses[str(error.status)] += 1
             self._stop.set()  # the quota holds for every request: start no other one

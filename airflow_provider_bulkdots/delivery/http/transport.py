@@ -17,7 +17,7 @@ import itertools
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -126,13 +126,40 @@ def _watch_this(sock: socket.socket | None) -> None:
         deadline.watch(sock)
 
 
+@contextmanager
+def departing(call: Callable[[], None]) -> Iterator[None]:
+    """Run ``call`` once, right before the first request this thread makes inside the block
+    starts to go (prepared, its connection taken from the pool, an https one connected): the
+    instant a pace needs to know (:func:`~..pacing.limiter.leaving`)."""
+    _current.departing = call
+    try:
+        yield
+    finally:
+        _current.departing = None
+
+
+def _departs() -> None:
+    call: Callable[[], None] | None = getattr(_current, "departing", None)
+    if call is not None:
+        _current.departing = None
+        call()
+
+
 class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _departs()
+        super().request(*args, **kwargs)
+
     def getresponse(self) -> Any:
         _watch_this(self.sock)
         return super().getresponse()
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _departs()
+        super().request(*args, **kwargs)
+
     def getresponse(self) -> Any:
         _watch_this(self.sock)
         return super().getresponse()
@@ -159,7 +186,8 @@ class DeadlineAdapter(HTTPAdapter):
 
 def make_session(max_in_flight: int) -> requests.Session:
     """A session for one delivery: TLS verified, no automatic retries, one connection per
-    request in flight, every request boundable by :func:`request_deadline`."""
+    request in flight, every request boundable by :func:`request_deadline` and telling
+    :func:`departing` when it goes."""
     session = requests.Session()
     session.verify = True
     adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=max_in_flight, max_retries=0)
@@ -168,4 +196,4 @@ def make_session(max_in_flight: int) -> requests.Session:
     return session
 
 
-__all__ = ["Deadline", "DeadlineAdapter", "make_session", "request_deadline"]
+__all__ = ["Deadline", "DeadlineAdapter", "departing", "make_session", "request_deadline"]

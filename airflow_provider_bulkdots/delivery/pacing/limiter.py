@@ -40,3 +40,17 @@ class SharedPace(Protocol):
 
     waiting_on: str | None
     fallbacks: int
+
+
+@runtime_checkable
+class Departures(Protocol):
+    """A pace told when each request really leaves, right before it goes (in the thread that
+    took the turn): a request that leaves late is spaced from then, not from its turn."""
+
+    def leaving(self) -> None: ...
+
+
+def leaving(pace: Pacer) -> None:
+    """Tell ``pace`` that this thread's request leaves now (if it wants to know)."""
+    if isinstance(pace, Departures):
+        pace.leaving()

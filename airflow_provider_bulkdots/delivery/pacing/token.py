@@ -3,9 +3,18 @@
 Every request made with a token (bulk POSTs and reads alike) first takes a *turn* from the
 token's :class:`TokenPacer`. Turns are spaced ``1 / (rate * share * (1 - headroom))`` seconds
 apart, counted from the moment each turn is *taken*, just before its request leaves: a process
-that was late to take its turn pushes the next one back instead of crowding it, so no window of
-the API sees more than its limit, whatever the scheduling jitter of the processes. Idle time is
+that was late to take its turn pushes the next one back instead of crowding it. Idle time is
 never saved up as a burst.
+
+A turn taken is not yet a request on the wire: on a loaded machine the process that took it
+may be descheduled for tens of milliseconds before its request leaves, and a late request
+crowds the next ones into one window of the API (5 arrivals within 1 s at 4 requests/s is a
+429). So the pacer also keeps the instants the last ``rate`` requests *left* (up to
+:data:`MAX_DEPARTURES`), and grants no turn until the ``rate``-th last of them is a whole
+window (``rate`` turns) old: the API's own rule, a sliding window, checked on departures. A
+sender that calls :meth:`TokenPacer.leaving` right before its request goes re-records its
+turn at that instant when it is late (more than :data:`LATE_TOLERANCE`), and the next turn is
+spaced from it.
 
 The state of a token lives in a small JSON file in ``state_dir``, named by a hash of host and
 token (never the token), read and written under an exclusive ``flock``: every worker process
@@ -34,6 +43,7 @@ does not lose half its rate for a minute over one late packet.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -44,7 +54,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +77,10 @@ DEFAULT_HEADROOM = 0.03
 MAX_HOLD_SECONDS = 3600.0
 #: A state written this much later than now (wall clock) means the clock stepped back.
 CLOCK_STEP_TOLERANCE = 1.0
+#: Departures kept in the state (the window rule covers the last ``min(rate, this)`` requests).
+MAX_DEPARTURES = 64
+#: A request leaving this long after its turn was taken re-records the turn at its departure.
+LATE_TOLERANCE = 0.002
 #: The deprecated environment variable of the state directory (now ``[bulkdots]
 #: rate_state_dir``, i.e. ``AIRFLOW__BULKDOTS__RATE_STATE_DIR``).
 LEGACY_STATE_DIR_ENV = "BULKDOTS_RATE_STATE_DIR"
@@ -159,6 +173,8 @@ class PaceState:
     last_burst: float = 0.0
     turns: int = 0
     throttled: int = 0
+    #: When the last requests left (wall clock, ascending; at most :data:`MAX_DEPARTURES`).
+    departures: list[float] = field(default_factory=list)
     #: When the state was last written (wall clock): later than now means the clock stepped back.
     written_at: float = 0.0
 
@@ -186,12 +202,16 @@ class PaceState:
             problems.append(f"the wall clock stepped back {step:.0f} s since it was written")
             for name in _INSTANTS:
                 setattr(self, name, getattr(self, name) - step)
+            self.departures = [max(0.0, at - step) for at in self.departures]
         self.written_at = min(self.written_at, now)
         for name in ("next_turn", "next_slot", "calm_until"):
             if getattr(self, name) > now + horizon:
                 ahead = getattr(self, name) - now
                 problems.append(f"{name} was {ahead:.0f} s ahead (at most {horizon:.0f} s)")
                 setattr(self, name, now)
+        if self.departures and self.departures[-1] > now + horizon:
+            problems.append(f"departures were up to {self.departures[-1] - now:.0f} s ahead")
+            self.departures = [at for at in self.departures if at <= now + horizon]
         self.grown_at = min(self.grown_at, now)
         if self.last_burst > now:
             self.last_burst = 0.0
@@ -201,6 +221,8 @@ class PaceState:
         return problems
 
 
+#: The largest state file read (a state with every departure kept is well under it).
+_MAX_STATE_BYTES = 4096
 _INSTANTS = ("next_turn", "next_slot", "grown_at", "calm_until", "last_burst")
 _COUNTS = ("turns", "throttled")
 #: Counts beyond this are not counts (JSON allows any size; Python's int() of them is slow).
@@ -227,6 +249,13 @@ def parse_state(raw: bytes) -> tuple[PaceState, list[str]]:
     for key, value in data.items():
         if key not in known:
             continue
+        if key == "departures":
+            departures = _parse_departures(value)
+            if departures is None:
+                problems.append(f"departures {str(value)[:40]} is not a list of instants")
+            else:
+                state.departures = departures
+            continue
         number = isinstance(value, int | float) and not isinstance(value, bool)
         if not number or not math.isfinite(value) or value < 0:
             problems.append(f"{key} {value!r} is not a finite number >= 0")
@@ -235,6 +264,16 @@ def parse_state(raw: bytes) -> tuple[PaceState, list[str]]:
         else:
             setattr(state, key, int(value) if key in _COUNTS else float(value))
     return state, problems
+
+
+def _parse_departures(value: object) -> list[float] | None:
+    """Up to :data:`MAX_DEPARTURES` finite instants >= 0, sorted; ``None`` if ``value`` is not."""
+    if not isinstance(value, list) or len(value) > MAX_DEPARTURES:
+        return None
+    numbers = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
+    if len(numbers) != len(value) or not all(math.isfinite(v) and v >= 0 for v in numbers):
+        return None
+    return sorted(float(v) for v in numbers)
 
 
 def interval(rate: float, share: float, headroom: float) -> float:
@@ -271,12 +310,45 @@ def take_turn(
     Spacing is counted from the instant the last turn was really taken, so a late turn
     pushes the next one back instead of letting the two crowd one window of the API.
     """
-    if now < state.next_turn:
-        return state.next_turn - now
+    due = max(state.next_turn, window_due(state, rate, headroom))
+    if now < due:
+        return due - now
     grow_share(state, now, adaptation)
     state.next_turn = now + interval(rate, state.share, headroom)
     state.turns += 1
+    _record_departure(state, now, window_turns(rate))
     return 0.0
+
+
+def window_turns(rate: float) -> int:
+    """How many requests the API lets through in one window: ``rate`` (a whole number, at
+    least 1, at most :data:`MAX_DEPARTURES` kept)."""
+    return max(1, min(MAX_DEPARTURES, math.floor(rate)))
+
+
+def window_due(state: PaceState, rate: float, headroom: float) -> float:
+    """The first instant at which one more request keeps every window of ``window_turns``
+    turns (at the current share) to ``window_turns`` requests: the API's sliding window,
+    checked on the instants requests left, whatever their spacing."""
+    turns = window_turns(rate)
+    if len(state.departures) < turns:
+        return 0.0
+    return state.departures[-turns] + turns * interval(rate, state.share, headroom)
+
+
+def _record_departure(state: PaceState, at: float, keep: int) -> None:
+    bisect.insort(state.departures, at)
+    del state.departures[:-keep]
+
+
+def note_late(state: PaceState, taken: float, left: float, rate: float, headroom: float) -> None:
+    """The request of the turn taken at ``taken`` left only at ``left``: record its departure
+    there, and space the next turn from it (it may already have been granted: the window rule
+    still holds the ones after it)."""
+    if taken in state.departures:
+        state.departures.remove(taken)
+    _record_departure(state, left, window_turns(rate))
+    state.next_turn = max(state.next_turn, left + interval(rate, state.share, headroom))
 
 
 def note_throttled(
@@ -404,13 +476,19 @@ class _FileState:
 
 def _read_and_write(fd: int, path: Path) -> Iterator[PaceState]:
     """Yield the state held in ``fd`` (repaired values are logged), then write it back."""
-    state, problems = parse_state(os.pread(fd, 4096, 0))
+    state, problems = parse_state(os.pread(fd, _MAX_STATE_BYTES, 0))
     if problems:
         log.warning("Repaired the shared pace state %s: %s", path, "; ".join(problems))
     yield state
     raw = state.to_json()
-    os.pwrite(fd, raw, 0)
-    os.ftruncate(fd, len(raw))
+    size = os.fstat(fd).st_size
+    if size > _MAX_STATE_BYTES:  # not a state this pacer wrote
+        os.ftruncate(fd, 0)
+        size = 0
+    # One write of the whole file, padded with blanks to its length, and no truncation: a
+    # process killed at any instant leaves either the old state or the new one, never the new
+    # one followed by the tail of the old (which reads as no state at all: no pace).
+    os.pwrite(fd, raw.ljust(size), 0)
 
 
 class TokenPacer:
@@ -444,6 +522,8 @@ class TokenPacer:
         self.headroom = headroom
         self.adaptation = adaptation or Adaptation()
         self._clock = clock
+        #: When this thread's last turn was taken (until its request leaves).
+        self._taken = threading.local()
         self._store: _MemoryState | _FileState
         if state_dir is None or not rate:
             self._store = _MemoryState()
@@ -478,7 +558,21 @@ class TokenPacer:
         if not self.rate:
             return 0.0
         with self._checked() as (state, now):
-            return take_turn(state, now, self.rate, self.headroom, self.adaptation)
+            seconds = take_turn(state, now, self.rate, self.headroom, self.adaptation)
+        if seconds <= 0:
+            self._taken.at = now
+        return seconds
+
+    def leaving(self) -> None:
+        """The request of this thread's last turn leaves now: when that is more than
+        :data:`LATE_TOLERANCE` after the turn was taken (the process was descheduled), its
+        departure is recorded now and the next turns are spaced from it."""
+        taken: float | None = getattr(self._taken, "at", None)
+        self._taken.at = None
+        if taken is None or self._clock() - taken <= LATE_TOLERANCE:
+            return
+        with self._checked() as (state, now):
+            note_late(state, taken, now, self.rate, self.headroom)
 
     def wait_turn(
         self, wait: Callable[[float], None], defer_over: float | None = None, dots: int = 0
