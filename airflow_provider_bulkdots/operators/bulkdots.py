@@ -292,7 +292,7 @@ class BulkDotsOperator(BaseOperator):
             defer_long_waits=self.resume,
         )
 
-    def resume_store(self, context: Context) -> tuple[KeyValueStore, str]:
+    def ledger_store(self, context: Context) -> tuple[KeyValueStore, str]:
         """Where the delivery record lives: with the Ubidots Asset when the task has one and a
         logical date (it outlives the DAG run), else in the task instance's state store."""
         return record_location(
@@ -355,7 +355,7 @@ class BulkDotsOperator(BaseOperator):
 
     # -- execution -------------------------------------------------------------------------
 
-    def resume_after_wait(self, context: Context, event: Any = None) -> list[str]:
+    def execute_complete(self, context: Context, event: Any = None) -> list[str]:
         """Back from the triggerer after a long wait the API asked for: send what is left.
 
         A new execution: the ledger skips every body acknowledged before the deferral.
@@ -363,8 +363,11 @@ class BulkDotsOperator(BaseOperator):
         self.log.info("The wait is over: resuming the delivery from the ledger.")
         return self.execute(context)
 
+    #: The name this callback had: a task deferred before the upgrade comes back through it.
+    resume_after_wait = execute_complete
+
     def _defer_for(self, seconds: float) -> NoReturn:
-        """Free the worker for a wait the API asked for; :meth:`resume_after_wait` follows."""
+        """Free the worker for a wait the API asked for; :meth:`execute_complete` follows."""
         DateTimeTrigger = date_time_trigger()
         self.log.info(
             "The API asked to wait %s: deferring to the triggerer (the worker slot is freed); "
@@ -372,7 +375,7 @@ class BulkDotsOperator(BaseOperator):
             format_duration(seconds),
         )
         moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-        self.defer(trigger=DateTimeTrigger(moment=moment), method_name="resume_after_wait")
+        self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_complete")
 
     def guarantees(self) -> Guarantees:
         """How this task keeps "nothing lost, nothing sent twice" (its arguments)."""
@@ -397,7 +400,7 @@ class BulkDotsOperator(BaseOperator):
         self.log.info("Sending %s to %s", dataset.description, hook.settings.base_url)
         ledger = None
         if self.resume:
-            location = self.resume_store(context)
+            location = self.ledger_store(context)
             ledger = task_ledger(location, dataset.fingerprint, options, context["ti"])
         delivery = hook.delivery(
             dataset,

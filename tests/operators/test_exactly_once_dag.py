@@ -80,7 +80,7 @@ def test_skip_existing_after_the_source_grew_stores_nothing_twice(
 class VariablesLedgerOperator(BulkDotsOperator):
     """As on Airflow 3.2: the context has no task state store."""
 
-    def resume_store(self, context: Any) -> Any:
+    def ledger_store(self, context: Any) -> Any:
         older = {key: value for key, value in context.items() if key != "task_state_store"}
         return ledger_location(older, self.ledger_retention_days)
 

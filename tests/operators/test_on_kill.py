@@ -24,7 +24,7 @@ class StoredLedgerOperator(BulkDotsOperator):
         super().__init__(**kwargs)
         self.store = store
 
-    def resume_store(self, context: Any) -> tuple[MemoryStore, str]:
+    def ledger_store(self, context: Any) -> tuple[MemoryStore, str]:
         return self.store, "ledger"
 
 

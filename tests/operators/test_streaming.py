@@ -72,7 +72,7 @@ class OfflineOperator(BulkDotsOperator):
     def make_hook(self) -> Any:
         return AcknowledgingHook()
 
-    def resume_store(self, context: Any) -> tuple[MemoryStore, str]:
+    def ledger_store(self, context: Any) -> tuple[MemoryStore, str]:
         return MemoryStore(), "ledger"
 
 

@@ -94,8 +94,8 @@ class KillingOperator(BulkDotsOperator):
         super().__init__(**kwargs)
         self.kill_point = kill_point
 
-    def resume_store(self, context: Any) -> Any:
-        store, prefix = super().resume_store(context)
+    def ledger_store(self, context: Any) -> Any:
+        store, prefix = super().ledger_store(context)
         if not killed_marker(self.dag_id).exists():
             store = KillingStore(store, self.kill_point)
         return store, prefix
