@@ -34,6 +34,10 @@ SUMMARY_KEYS: dict[str, str] = {
     "resumed_dots": "dots of those bodies",
     "already_delivered_bodies": "bodies a completed earlier try had delivered, not sent again",
     "already_delivered_dots": "dots of those bodies",
+    "acknowledged_dots_skipped": "dots of bodies changed since an earlier try (the input "
+    "changed) that its dot record shows acknowledged, not sent again",
+    "ambiguous_dots_read_back": "dots of changed bodies inside a range an earlier try "
+    "acknowledged or may have sent, read back before sending",
     "reconciled_bodies": "bodies whose reply was lost, reconciled by reading the API back",
     "resent_dots": "dots of those bodies not found by the read-back, sent again",
     "skipped_existing_dots": "dots left out because their series already held them",
@@ -91,6 +95,8 @@ def task_summary(
         "resumed_dots": spared.resumed_dots,
         "already_delivered_bodies": spared.already_delivered_bodies,
         "already_delivered_dots": spared.already_delivered_dots,
+        "acknowledged_dots_skipped": spared.acknowledged_dots_skipped,
+        "ambiguous_dots_read_back": spared.ambiguous_dots_read_back,
         "reconciled_bodies": spared.reconciled_bodies,
         "resent_dots": spared.resent_dots,
         "skipped_existing_dots": spared.skipped_existing_dots,
@@ -129,6 +135,12 @@ def _sent_lines(summary: dict[str, Any]) -> list[str]:
     if summary["already_delivered_bodies"]:
         spared = _dots_in(summary["already_delivered_dots"], summary["already_delivered_bodies"])
         lines.append(f"Not sent again: {spared} a completed earlier try had delivered.")
+    if summary["acknowledged_dots_skipped"] or summary["ambiguous_dots_read_back"]:
+        lines.append(
+            f"Input changed since an earlier try: "
+            f"{_count(summary['acknowledged_dots_skipped'], 'dot')} it had acknowledged not "
+            f"sent again, {_count(summary['ambiguous_dots_read_back'], 'dot')} read back first."
+        )
     if summary["reconciled_bodies"]:
         lines.append(
             f"Reconciled: {_count(summary['reconciled_bodies'], 'body', 'bodies')} whose reply "

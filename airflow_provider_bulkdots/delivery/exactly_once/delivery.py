@@ -2,7 +2,10 @@
 
 Each body is, in this order: skipped if an earlier try settled it (the ledger says so);
 settled by reading back if an earlier try may have sent it (an intent without settlement);
-otherwise named in an intent, stored before the request, then sent. With a lease on the ledger
+when the ledger does not know it by id (the input changed since), checked dot by dot against
+the ranges earlier tries recorded (:mod:`.dot_record`): acknowledged dots left out, doubtful
+ones read back, new ones kept; then named in an intent with its ranges, stored before the
+request, and sent. With a lease on the ledger
 (:mod:`.lease`), the try takes it first and checks it before every request: a try that another
 one took over stops before its next request and writes nothing more. A body whose reply is lost
 (or whose 2xx status line came with a broken body) is held, read back after the delay, and
@@ -19,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
+from airflow_provider_bulkdots.delivery.exactly_once.dot_record import DotIndex, body_ranges
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger, LedgerState
 from airflow_provider_bulkdots.delivery.exactly_once.reconcile import Reconciler
 from airflow_provider_bulkdots.delivery.http.sender import Sender
@@ -51,6 +55,12 @@ class ExactlyOnceCounts:
     read_requests: int = 0
     #: Dots the API refused in bodies an earlier try settled (skipped by this one).
     earlier_refused_dots: int = 0
+    #: Dots of bodies that changed since an earlier try, which its dot record shows
+    #: acknowledged: not sent again (no read).
+    acknowledged_dots_skipped: int = 0
+    #: Dots of changed bodies inside a range an earlier try acknowledged or may have sent,
+    #: whose own presence there is not certain: read back before any is sent.
+    ambiguous_dots_read_back: int = 0
 
 
 class ExactlyOnceDelivery:
@@ -91,6 +101,7 @@ class ExactlyOnceDelivery:
         self._state = LedgerState()
         #: Bodies (by seq) acknowledged but for the devices the API answered 423 for.
         self.held_devices: dict[int, set[str]] = {}
+        self._index: DotIndex | None = None
 
     @property
     def task_ids(self) -> list[str]:
@@ -108,6 +119,7 @@ class ExactlyOnceDelivery:
             self._take_lease()
             self._state = self.ledger.load() if self.ledger is not None else LedgerState()
             self._log_found(self._state)
+            self._index = self._dot_index()
             self._run(bodies)
         finally:
             self._release_lease()
@@ -182,6 +194,21 @@ class ExactlyOnceDelivery:
             else "sent again: reconcile is off",
         )
 
+    def _dot_index(self) -> DotIndex | None:
+        """The dot ranges of the bodies earlier tries settled or may have sent (read from the
+        ledger one stored value at a time), or ``None`` when there are none."""
+        if self.ledger is None:
+            return None
+        index, state, damaged = DotIndex(), self._state, 0
+        for body_id, ranges in self.ledger.recorded_ranges():
+            if body_id in state.settled:
+                damaged += index.add(ranges, acknowledged=True)
+            elif state.is_unknown(body_id):
+                damaged += index.add(ranges, acknowledged=False)
+        if damaged:
+            self.log.warning("Ignoring %d damaged ranges of the dot record.", damaged)
+        return index if len(index) else None
+
     def _withdraw_unposted(self) -> None:
         """Withdraw the intents of bodies no request may have stored (the try stopped before
         them), so that the next try sends them without reading the API back first.
@@ -220,13 +247,24 @@ class ExactlyOnceDelivery:
             self.counts.read_requests += self.reconciler.reader.requests
         if self.ledger is not None:
             self.ledger.close()
+        if self.counts.acknowledged_dots_skipped or self.counts.ambiguous_dots_read_back:
+            self.log.info(
+                "Input changed since an earlier try: %d dots of bodies that changed were "
+                "acknowledged then (its dot record says so) and not sent again; %d were "
+                "inside a range it acknowledged or may have sent, and read back first.",
+                self.counts.acknowledged_dots_skipped,
+                self.counts.ambiguous_dots_read_back,
+            )
 
     # -- which bodies go out ------------------------------------------------------------
 
     def _to_send(self, bodies: Iterable[Body]) -> Iterator[Body]:
         batch: list[Body] = []
-        for body in bodies:
-            if self._skip_or_hold(body):
+        for whole in bodies:
+            if self._skip_or_hold(whole):
+                continue
+            body = self._unrecorded(whole)
+            if body is None:
                 continue
             batch.append(body)
             if len(batch) >= self.intent_batch:
@@ -260,11 +298,35 @@ class ExactlyOnceDelivery:
         self.reconciler.add(body, remaining, state.part_task_ids(body.body_id), fresh=False)
         return True
 
+    def _unrecorded(self, body: Body) -> Body | None:
+        """What of a body the ledger does not know by id is to be sent now: its dots that
+        no earlier try acknowledged; those it may have sent are held to be read back."""
+        if self._index is None:
+            return body
+        found, reconciler = self._index.classify(body.payload), self.reconciler
+        if found.untouched:
+            return body
+        self.counts.acknowledged_dots_skipped += found.acknowledged
+        if found.ambiguous_dots and reconciler is None:  # sent again: no read-back
+            return Body(body.seq, found.unacknowledged, found.ambiguous_dots + found.new_dots)
+        if found.ambiguous_dots and reconciler is not None:
+            self.counts.ambiguous_dots_read_back += found.ambiguous_dots
+            doubt = Body(body.seq, found.ambiguous, found.ambiguous_dots)
+            if not self._skip_or_hold(doubt):  # not settled by an earlier read-back
+                reconciler.add(doubt, fresh=False)
+        if found.new_dots:
+            return Body(body.seq, found.new, found.new_dots)
+        if self.meter is not None and not found.ambiguous_dots:
+            self.meter.settled_before(body.seq)
+        self._task_ids.setdefault(body.seq, [])
+        return None
+
     def _intended(self, batch: list[Body]) -> Iterator[Body]:
         if not batch:
             return
         if self.ledger is not None:
-            self.ledger.intend(body.body_id for body in batch)
+            ranges = {body.body_id: body_ranges(body.payload) for body in batch}
+            self.ledger.intend((body.body_id for body in batch), ranges)
             with self._unposted_lock:
                 self._unposted.update(body.body_id for body in batch)
         yield from batch

@@ -15,12 +15,15 @@ body was never sent. The ledger is never deleted by the task: :meth:`DeliveryLed
 marks it complete, and the store's retention removes it.
 
 Layout in a :class:`KeyValueStore` (string values, JSON): ``<prefix>`` holds the header
-``{"version", "fingerprint", "acks", "intents", "complete"}``; ``<prefix>/a/<n>`` up to
+``{"version", "fingerprint", "acks", "intents", "ranges", "complete"}``; ``<prefix>/a/<n>`` up to
 ``CHUNK_ENTRIES`` acknowledgements ``[body_id, part, [task_id, ...]]`` (part ``"*"`` settles
 the body, with a fourth item counting the dots the API refused in it when there are any;
 ``"0"``, ``"01"``... name a split half by its path of halves; a resend's id is
 ``<body_id>~r<n>``; body ids, resend ids and parts are :mod:`..dots.payload`'s);
-``<prefix>/i/<n>`` up to ``CHUNK_ENTRIES`` body ids with an intent, in order, and
+``<prefix>/r/<n>`` the dot record: ``[body_id, [range, ...]]`` for each body named in an
+intent, written with its intent (what a range is, and how a resume uses it:
+:mod:`.dot_record`), up to ``RANGE_CHUNK_BYTES`` of JSON to a key and read back one key at a
+time; ``<prefix>/i/<n>`` up to ``CHUNK_ENTRIES`` body ids with an intent, in order, and
 ``["-", body_id]`` where a try stopped (a long wait deferred to the triggerer, an error)
 before any request could store part of an intended body (none carried it, or the API refused
 each with 401, 403 or 429): the intent is withdrawn, so the next try sends that body without
@@ -32,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -46,6 +49,8 @@ log = logging.getLogger(__name__)
 #: Entries per stored value: 256 acknowledgements are about 20 kB, under the 64 kB that
 #: Airflow's task state store accepts without a warning.
 CHUNK_ENTRIES = 256
+#: JSON bytes per stored value of the dot record (under the state store's 64 kB).
+RANGE_CHUNK_BYTES = 32_000
 VERSION = 2
 
 
@@ -102,6 +107,44 @@ class _Chunks:
         return writes
 
 
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class _RangeChunks:
+    """The dot record: append-only, ``RANGE_CHUNK_BYTES`` of JSON to a key; only the last
+    (still growing) chunk is held, the earlier ones are read back one at a time."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.count = 0  # chunks, the last one included
+        self.last: list[object] = []
+        self.last_bytes = 2
+        self.dirty = False
+        self._full: list[tuple[str, str]] = []  # closed chunks not stored yet
+
+    def append(self, entry: object) -> None:
+        size = len(_compact(entry)) + 1
+        if self.count == 0 or (self.last and self.last_bytes + size > RANGE_CHUNK_BYTES):
+            if self.dirty:
+                self._full.append(self._write())
+            self.count += 1
+            self.last, self.last_bytes = [], 2
+        self.last.append(entry)
+        self.last_bytes += size
+        self.dirty = True
+
+    def _write(self) -> tuple[str, str]:
+        return f"{self.prefix}/{self.count - 1}", _compact(self.last)
+
+    def take_dirty(self) -> list[tuple[str, str]]:
+        writes, self._full = self._full, []
+        if self.dirty:
+            writes.append(self._write())
+            self.dirty = False
+        return writes
+
+
 class DeliveryLedger:
     """Intents, acknowledgements and settlements of one task instance, in a store.
 
@@ -127,8 +170,9 @@ class DeliveryLedger:
         self.flush_interval = flush_interval
         self._acks = _Chunks(f"{prefix}/a")
         self._intents = _Chunks(f"{prefix}/i")
+        self._ranges = _RangeChunks(f"{prefix}/r")
         self._complete = False
-        self._header_written: tuple[int, int, bool] | None = None
+        self._header_written: tuple[int, int, int, bool] | None = None
         self._lock = threading.Lock()  # guards the chunks
         self._write_lock = threading.Lock()  # one writer to the store at a time
         self._wake = threading.Event()
@@ -151,7 +195,12 @@ class DeliveryLedger:
         self._intents.chunks = self._read_chunks(
             self._intents.prefix, int(header.get("intents", 0))
         )
-        self._header_written = (len(self._acks.chunks), len(self._intents.chunks), self._complete)
+        self._ranges.count = int(header.get("ranges", 0))
+        if self._ranges.count:
+            last = self._read(f"{self._ranges.prefix}/{self._ranges.count - 1}")
+            self._ranges.last = last if isinstance(last, list) else []
+            self._ranges.last_bytes = len(_compact(self._ranges.last))
+        self._header_written = self._header()
         for chunk in self._intents.chunks:
             for entry in chunk:
                 _apply_intent(state, entry)
@@ -159,6 +208,21 @@ class DeliveryLedger:
             for entry in chunk:
                 _apply_ack(state, entry)
         return state
+
+    def recorded_ranges(self) -> Iterator[tuple[str, list[object]]]:
+        """Each body named in an intent with its dot ranges (:mod:`.dot_record`), read from
+        the store one key at a time (call after :meth:`load`)."""
+        for index in range(self._ranges.count):
+            if index == self._ranges.count - 1:
+                chunk: object = list(self._ranges.last)
+            else:
+                chunk = self._read(f"{self._ranges.prefix}/{index}")
+            if not isinstance(chunk, list):
+                log.warning("Ignoring an unreadable dot record entry %s/%d", self.prefix, index)
+                continue
+            for entry in chunk:
+                if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list):
+                    yield str(entry[0]), entry[1]
 
     def _read_chunks(self, prefix: str, count: int) -> list[list[object]]:
         chunks: list[list[object]] = []
@@ -179,10 +243,15 @@ class DeliveryLedger:
 
     # -- writing ----------------------------------------------------------------------
 
-    def intend(self, body_ids: Iterable[str]) -> None:
-        """Record that these bodies may be sent; returns once that is stored."""
+    def intend(
+        self, body_ids: Iterable[str], ranges: Mapping[str, Sequence[object]] | None = None
+    ) -> None:
+        """Record that these bodies may be sent, with the dot ranges of each (``ranges``, by
+        body id, when given); returns once that is stored."""
         with self._lock:
             for body_id in body_ids:
+                if ranges is not None and body_id in ranges:
+                    self._ranges.append([body_id, list(ranges[body_id])])
                 self._intents.append(body_id)
             self._complete = False
         self.flush()
@@ -223,8 +292,10 @@ class DeliveryLedger:
             return
         with self._write_lock:
             with self._lock:
-                writes = self._acks.take_dirty() + self._intents.take_dirty()
-                header = (len(self._acks.chunks), len(self._intents.chunks), self._complete)
+                writes = (
+                    self._ranges.take_dirty() + self._acks.take_dirty() + self._intents.take_dirty()
+                )
+                header = self._header()
             for key, value in writes:
                 self.store.set(key, value)
             if header != self._header_written:  # the chunks first: the header points at them
@@ -234,14 +305,24 @@ class DeliveryLedger:
             error, self._write_error = self._write_error, None
             raise error
 
-    def _header_json(self, header: tuple[int, int, bool]) -> str:
-        acks, intents, complete = header
+    def _header(self) -> tuple[int, int, int, bool]:
+        """The counts of chunks the header points at (call holding the lock)."""
+        return (
+            len(self._acks.chunks),
+            len(self._intents.chunks),
+            self._ranges.count,
+            self._complete,
+        )
+
+    def _header_json(self, header: tuple[int, int, int, bool]) -> str:
+        acks, intents, ranges, complete = header
         return json.dumps(
             {
                 "version": VERSION,
                 "fingerprint": self.fingerprint,
                 "acks": acks,
                 "intents": intents,
+                "ranges": ranges,
                 "complete": complete,
             }
         )

@@ -148,3 +148,24 @@ def test_a_store_failure_in_the_writer_surfaces_at_the_next_flush(store: MemoryS
     ledger.settle("000000-a", ["t0"])
     with pytest.raises(OSError, match="store down"):
         ledger.close()
+
+
+def test_the_dot_record_spans_keys_and_is_read_back_one_key_at_a_time(store: MemoryStore) -> None:
+    from airflow_provider_bulkdots.delivery.exactly_once.ledger import RANGE_CHUNK_BYTES
+
+    ranges = [["dev-a", 1, 2, 2, "0" * 16]]
+    first = DeliveryLedger(store, PREFIX, "fp")
+    first.load()
+    first.intend([f"b{n}" for n in range(1500)], {f"b{n}": ranges for n in range(1500)})
+    keys = [key for key in store.values if key.startswith(f"{PREFIX}/r/")]
+    assert len(keys) > 1
+    assert all(len(store.values[key]) <= RANGE_CHUNK_BYTES for key in keys)
+    second = DeliveryLedger(store, PREFIX, "fp")
+    second.load()
+    second.intend(["late"], {"late": ranges})  # appended to the last key after a reload
+
+    third = DeliveryLedger(store, PREFIX, "fp")
+    third.load()
+    read = list(third.recorded_ranges())
+    assert [body_id for body_id, _ in read] == [f"b{n}" for n in range(1500)] + ["late"]
+    assert all(entry == ranges for _, entry in read)
