@@ -14,11 +14,16 @@ Then two scenarios on one delivery record (issue 17):
 - concurrent tries: try 2 of the same task instance starts while try 1 is mid intent batch,
   both on one record (the lease fences try 1 before its next request);
 - re-trigger: a complete delivery, its DAG run deleted, the same task for the same logical
-  date run again on the record kept with the Ubidots Asset (a new run id, try 1).
+  date run again on the record kept with the Ubidots Asset (a new run id, try 1);
+- changed input (the dot record): a complete try, then a retry whose input gained 10 % more
+  rows at its end (a grown table); and a try that failed halfway, then a retry whose input
+  gained those rows and came sorted by device instead of by time (every body changed).
 
 The last line is JSON: ``duplicates``, ``lost`` and ``extra_requests_ratio`` of the lost-replies
-phase, then the mixed phase's figures, ``concurrent_try_duplicates`` and
-``retrigger_duplicates``.
+phase, then the mixed phase's figures, ``concurrent_try_duplicates``,
+``retrigger_duplicates``, ``changed_input_duplicates`` (and its lost dots and requests over
+the minimum) and ``ledger_bytes_per_body`` (every key and value of the record of the
+lost-replies phase, per body; ``dot_record_bytes_per_body`` the ranges' share).
 
     python bench/bench_exactly_once.py              # 200,000 dots, about 30 s per phase
     python bench/bench_exactly_once.py --dots 50000
@@ -96,7 +101,8 @@ def phase(emu: Emulator, name: str, bodies: list[Body], faults: Faults) -> dict[
     limiter = TokenPacer(RATE)  # writes and reads share the pace
     reader = SeriesReader(session, auth, settings, limiter)
     reconciler = Reconciler(reader, delay=RECONCILE_DELAY, timeout=300)
-    ledger = DeliveryLedger(MemoryStore(), "ledger", "bench")
+    store = MemoryStore()
+    ledger = DeliveryLedger(store, "ledger", "bench")
     sender = Sender(session, auth, settings, limiter=limiter)
     delivery = ExactlyOnceDelivery(sender, ledger, reconciler)
     started = time.monotonic()
@@ -116,6 +122,8 @@ def phase(emu: Emulator, name: str, bodies: list[Body], faults: Faults) -> dict[
         "resent_dots": delivery.counts.resent_dots,
         "replies": stats["requests"],
         "seconds": round(seconds, 1),
+        "ledger_bytes_per_body": round(store_bytes(store) / len(bodies), 1),
+        "dot_record_bytes_per_body": round(store_bytes(store, "/r/") / len(bodies), 1),
     }
     print(
         f"{name:>13}: {result['bodies']} bodies, {writes} writes + {reads} reads "
@@ -125,6 +133,11 @@ def phase(emu: Emulator, name: str, bodies: list[Body], faults: Faults) -> dict[
         f"({(writes + reads) / seconds:.1f} requests/s)"
     )
     return result
+
+
+def store_bytes(store: MemoryStore, part: str = "") -> int:
+    """Bytes of the record's keys and values (those whose key holds ``part``)."""
+    return sum(len(key) + len(value) for key, value in store.values.items() if part in key)
 
 
 def a_try(url: str, store: MemoryStore, lease: TryLease) -> ExactlyOnceDelivery:
@@ -188,6 +201,48 @@ def retrigger(emu: Emulator, bodies: list[Body]) -> int:
     return scenario_report("re-trigger", emu, bodies)
 
 
+def changed_input(emu: Emulator, dots: int) -> dict[str, Any]:
+    """Retries whose input changed since the try before: duplicates, lost dots, and requests
+    (writes and reads) of the retries over the minimum (a body per body of new dots)."""
+    rows = list(wide_rows(dots))
+    old, grown = rows[: len(rows) * 10 // 11], rows
+    resorted = sorted(grown, key=lambda row: (str(row["device"]), str(row["timestamp"])))
+    duplicates = lost = requests = minimum = 0
+    for name, sent_before, retried in (
+        ("grown", _bodies_of(old), _bodies_of(grown)),
+        ("resorted", _bodies_of(old)[: len(_bodies_of(old)) // 2], _bodies_of(resorted)),
+    ):
+        scenario_start(emu)
+        store = MemoryStore()
+        a_try(emu.url, store, TryLease(store, "ledger", 1, "run")).run(iter(sent_before))
+        before = emu.stats()["unique_dots"]
+        retry = a_try(emu.url, store, TryLease(store, "ledger", 2, "run"))
+        summary = retry.run(iter(retried))
+        stats = emu.stats()
+        expected = sum(body.dot_count for body in retried)
+        duplicates += stats["duplicates"]
+        lost += expected - stats["unique_dots"]
+        requests += summary.requests + retry.counts.read_requests
+        minimum += -(-(expected - before) * len(retried) // expected)  # bodies of new dots
+        print(
+            f"{'changed: ' + name:>17}: {stats['duplicates']} duplicates, "
+            f"{expected - stats['unique_dots']} lost of {expected} dots; the retry made "
+            f"{summary.requests} writes + {retry.counts.read_requests} reads; "
+            f"{retry.counts.acknowledged_dots_skipped} dots matched by the record, "
+            f"{retry.counts.ambiguous_dots_read_back} read back"
+        )
+    return {
+        "duplicates": duplicates,
+        "lost": lost,
+        "ratio": round(requests / max(1, minimum), 3),
+    }
+
+
+def _bodies_of(rows: list[dict[str, object]]) -> list[Body]:
+    options = ReshapeOptions(layout="wide", device_column="device", timestamp_column="timestamp")
+    return list(build_bodies(rows, options))
+
+
 def _stopped_quietly(delivery: ExactlyOnceDelivery, bodies: list[Body]) -> None:
     try:
         delivery.run(iter(bodies))
@@ -223,6 +278,7 @@ def main() -> None:
         )
         concurrent = concurrent_tries(emu, bodies)
         again = retrigger(emu, bodies)
+        changed = changed_input(emu, args.dots)
     print(
         json.dumps(
             {
@@ -235,6 +291,11 @@ def main() -> None:
                 "mixed_extra_requests_ratio": mixed["ratio"],
                 "concurrent_try_duplicates": concurrent,
                 "retrigger_duplicates": again,
+                "changed_input_duplicates": changed["duplicates"],
+                "changed_input_lost": changed["lost"],
+                "changed_input_requests_ratio": changed["ratio"],
+                "ledger_bytes_per_body": lost["ledger_bytes_per_body"],
+                "dot_record_bytes_per_body": lost["dot_record_bytes_per_body"],
             }
         )
     )
