@@ -1,25 +1,31 @@
 """One token's pace on a loaded machine: 429s and the tightest window of arrivals.
 
-    python bench/bench_pace_load.py [--tasks 3] [--bodies 40] [--hogs 4] [--rate 4]
+    python bench/bench_pace_load.py [--tasks 4] [--bodies 40] [--hogs 4] [--rate 4]
 
 The load of a backfill on one machine, without Airflow's own processes: ``--tasks`` writing
 tasks (separate processes, each its own ``BulkDotsHook``, reshaping its rows while it sends,
 as a task does), one task reading series back beside them (reads take turns like writes),
 and one task killed with ``SIGKILL`` while it sends, then retried in a new process (its
 first turn), all on one token against the emulator at ``--rate`` requests/s, sharing the
-machine's pace state. The same load runs twice in one run: on the idle machine (the
-baseline), then with ``--hogs`` busy loops (``nice -n --hog-nice``) on every core. The
-emulator runs in this process at ``--api-nice`` (by default -5 when allowed, tasks at 0): the
-API does not share the machine's cores, and an emulator starved of CPU would time its own
-arrivals late, in bunches (``--api-nice 0`` shows that too).
+machine's pace state. The same load runs three times in one run: on the idle machine (the
+baseline), then with ``--hogs`` busy loops (at ``--hog-nice``, 0 by default: other users'
+work) on the cores, first with the tasks' departures *not* told to the pace
+(``TokenPacer.leaving`` switched off in the task processes: the pace as it was before it held
+the window on departures, ``before_*``), then as shipped. The emulator runs in this process
+at ``--api-nice`` (by default -5 when allowed, tasks at 0): the API does not share the
+machine's cores, and an emulator starved of CPU would time its own arrivals late, in bunches
+(``--api-nice 0`` shows that too).
 
 Figures, measured at the emulator (the instant each request reached its rate check):
 ``429s``; ``min_window_s``, the shortest span of ``rate + 1`` consecutive arrivals (the
 emulator, like the API, refuses one when it is under 1 s); ``held_ratio`` = (accepted
 requests - 1) / rate over the time from the first to the last; and, measured in the tasks,
 ``late_ms_p99``/``late_ms_max``: how long after its turn was taken a request reached the
-wire. ``loaded/idle`` ratios of the held rate are printed beside them. Targets: no 429 and
-``min_window_s`` > 1 in both runs. The last line is one JSON object.
+session (the lateness the departure corrects); ``departures_min_window_s``, the same span
+over the instants the requests of the tasks that ran to the end told their departure (what
+the pace sees; the emulator's arrivals add the network and the emulator's own scheduling).
+``held_loaded_vs_idle`` is the held rate under load over the idle one. Targets: no 429 and
+``min_window_s`` > 1, idle and loaded. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -82,6 +88,15 @@ class LatenessProbe:
 
         pacer.wait_turn = timed_wait_turn
         session.send = timed_send
+        self.departures: list[float] = []
+        told = getattr(pacer, "leaving", None)
+        if told is not None:
+
+            def timed_leaving() -> None:
+                self.departures.append(time.monotonic())
+                told()
+
+            pacer.leaving = timed_leaving
 
 
 def task_main(args: argparse.Namespace) -> None:
@@ -89,6 +104,10 @@ def task_main(args: argparse.Namespace) -> None:
     from airflow_provider_bulkdots.dots import ReshapeOptions, build_bodies
     from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 
+    if args.untold:
+        from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer
+
+        TokenPacer.leaving = lambda self: None  # type: ignore[method-assign]
     hook = BulkDotsHook()
     probe = LatenessProbe(hook)
     if args.role == "read":
@@ -100,11 +119,14 @@ def task_main(args: argparse.Namespace) -> None:
     else:
         options = ReshapeOptions(device_column="device", timestamp_column="timestamp")
         hook.get_sender().deliver(build_bodies(task_rows(args.task, args.bodies), options))
-    print(json.dumps({"late": probe.late}))
+    print(json.dumps({"late": probe.late, "departures": probe.departures}))
 
 
-def start_task(role: str, task: int, bodies: int, env: dict[str, str]) -> subprocess.Popen[str]:
+def start_task(
+    role: str, task: int, bodies: int, env: dict[str, str], untold: bool
+) -> subprocess.Popen[str]:
     command = [sys.executable, __file__, "--role", role, "--task", str(task)]
+    command += ["--untold"] if untold else []
     return subprocess.Popen(
         [*_at_niceness(0), *command, "--bodies", str(bodies)],
         env=env,
@@ -129,12 +151,12 @@ def start_hogs(count: int, niceness: int) -> list[subprocess.Popen[bytes]]:
     ]
 
 
-def run_load(args: argparse.Namespace, work: Path, hogs: int) -> dict[str, Any]:
+def run_load(args: argparse.Namespace, work: Path, hogs: int, untold: bool) -> dict[str, Any]:
     """The whole load against a fresh emulator (with ``hogs`` busy loops); its figures."""
     from airflow_provider_bulkdots.emulator import start_emulator
     from bench.bench_backfill import ArrivalLog, tightest_window
 
-    name = f"hogs{hogs}"
+    name = f"hogs{hogs}{'-untold' if untold else ''}"
     with start_emulator(
         token=TOKEN, rate_limit=args.rate, db_path=str(work / f"{name}.sqlite")
     ) as emu:
@@ -145,19 +167,24 @@ def run_load(args: argparse.Namespace, work: Path, hogs: int) -> dict[str, Any]:
         env["AIRFLOW__BULKDOTS__RATE_STATE_DIR"] = str(work / f"{name}-rate")
         busy = start_hogs(hogs, args.hog_nice)
         try:
-            tasks = [start_task("write", task, args.bodies, env) for task in range(args.tasks)]
-            tasks.append(start_task("read", args.tasks, args.bodies, env))
-            killed = start_task("write", args.tasks + 1, args.bodies, env)
+            tasks = [
+                start_task("write", task, args.bodies, env, untold) for task in range(args.tasks)
+            ]
+            tasks.append(start_task("read", args.tasks, args.bodies, env, untold))
+            killed = start_task("write", args.tasks + 1, args.bodies, env, untold)
             time.sleep(KILL_AFTER_S)  # the bench's own schedule, not a synchronisation
             killed.kill()
             killed.wait()
-            tasks.append(start_task("write", args.tasks + 1, args.bodies, env))  # the retry
+            tasks.append(start_task("write", args.tasks + 1, args.bodies, env, untold))  # retry
             late: list[float] = []
+            departures: list[float] = []
             for process in tasks:
                 stdout, _ = process.communicate(timeout=3600)
                 if process.returncode:
                     raise SystemExit(f"a task failed ({process.returncode})")
-                late += json.loads(stdout.strip().splitlines()[-1])["late"]
+                report = json.loads(stdout.strip().splitlines()[-1])
+                late += report["late"]
+                departures += report["departures"]
         finally:
             for hog in busy:
                 os.killpg(hog.pid, signal.SIGKILL)
@@ -168,13 +195,15 @@ def run_load(args: argparse.Namespace, work: Path, hogs: int) -> dict[str, Any]:
     figures = {
         "429s": int(stats["requests"].get("429", 0)),
         "min_window_s": round(tightest_window(arrivals.instants, int(args.rate) + 1), 4),
+        "departures_min_window_s": round(tightest_window(departures, int(args.rate) + 1), 4),
         "held_ratio": round((arrivals.accepted - 1) / args.rate / wall, 3),
         "late_ms_p99": round(1000 * late[int(0.99 * (len(late) - 1))], 1),
         "late_ms_max": round(1000 * late[-1], 1),
     }
+    told = "departures not told (before)" if untold else "departures told"
     print(
-        f"{hogs} busy loops (nice {args.hog_nice}): {arrivals.accepted} requests accepted "
-        f"in {wall:.1f} s; {figures}",
+        f"{hogs} busy loops (nice {args.hog_nice}), {told}: {arrivals.accepted} requests "
+        f"accepted in {wall:.1f} s; {figures}",
         flush=True,
     )
     return figures
@@ -182,14 +211,15 @@ def run_load(args: argparse.Namespace, work: Path, hogs: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tasks", type=int, default=3, help="writing tasks at once")
+    parser.add_argument("--tasks", type=int, default=4, help="writing tasks at once")
     parser.add_argument("--bodies", type=int, default=40, help="bodies (or reads) of each task")
     parser.add_argument("--hogs", type=int, default=2 * (os.cpu_count() or 1))
-    parser.add_argument("--hog-nice", type=int, default=5)
+    parser.add_argument("--hog-nice", type=int, default=0, help="0: as other users' work")
     parser.add_argument("--rate", type=float, default=4.0)
     parser.add_argument("--api-nice", type=int, default=-5 if os.geteuid() == 0 else 0)
     parser.add_argument("--role", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--task", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--untold", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role is not None:
         task_main(args)
@@ -197,13 +227,20 @@ def main() -> None:
     os.setpriority(os.PRIO_PROCESS, 0, args.api_nice)  # the emulator's threads
     print(f"emulator at nice {args.api_nice}, {args.tasks} writing tasks, 1 reading, 1 killed")
     work = Path(tempfile.mkdtemp(prefix="bulkdots-bench-pace-"))
-    idle = run_load(args, work, 0)
-    loaded = run_load(args, work, args.hogs)
+    idle = run_load(args, work, 0, untold=False)
+    before = run_load(args, work, args.hogs, untold=True)
+    loaded = run_load(args, work, args.hogs, untold=False)
     result = {
         "429s": loaded["429s"],
         "min_window_s": loaded["min_window_s"],
         "held_ratio": loaded["held_ratio"],
         "late_ms_p99": loaded["late_ms_p99"],
+        "late_ms_max": loaded["late_ms_max"],
+        "before_429s": before["429s"],
+        "before_min_window_s": before["min_window_s"],
+        "before_held_ratio": before["held_ratio"],
+        "departures_min_window_s": loaded["departures_min_window_s"],
+        "before_departures_min_window_s": before["departures_min_window_s"],
         "idle_429s": idle["429s"],
         "idle_min_window_s": idle["min_window_s"],
         "idle_held_ratio": idle["held_ratio"],
