@@ -62,7 +62,8 @@ with DAG(
         data="{data_dir}/{dag_id}_{{{{ ds_nodash }}}}.csv",
         timestamp_column="time",
         bulkdots_conn_id="{conn_id}",
-        retries=0,
+        retries=1,  # as a deployment would: a retry resumes from the ledger, nothing resent
+        retry_delay=pendulum.duration(seconds=5),
     )
 """
 

@@ -5,8 +5,12 @@ and two ``airflow celery worker`` processes, each with its own machine-local sta
 and hostname; the metadata DB and Celery's result backend on a real PostgreSQL, the broker on a
 real ``redis-server``, whose database 1 is also the rate coordinator named by the ``bulkdots``
 connection (``rate_coordinator_conn_id``). A backfill of several daily runs, one task each,
-sends to the emulator at a low limit (2 requests/s). The tasks ran on both machines, every dot
-is stored exactly once, and no request was refused: the machines kept to one pace.
+sends on one token whose connection says 2 requests/s. The tasks ran on both machines, every
+dot is stored exactly once, no task fell back to its machine's pace, and no request was
+refused: the machines kept to one pace. The emulator refuses beyond 3 requests/s: two machines
+pacing alone at 2/s each would exceed it, while the margin absorbs what a loaded 2-core CI
+machine does to the instant a request arrives (the turns are only 3 % apart from the limit;
+the bench measures the pace against the exact limit).
 (bench/bench_celery_fleet.py measures the held ratio, beside the same fleet without the
 coordinator.)
 """
@@ -34,7 +38,8 @@ TOKEN = "BBFF-celery-fleet-test-8b2f41"
 DAG_ID = "bulkdots_fleet_backfill"
 DAYS = 6
 DOTS_PER_DAY = 6_000  # about 8 bodies (requests) a day: 48 requests, 24 s at the limit
-RATE = 2.0
+RATE = 2.0  # the token's limit, as its connection says
+API_RATE = 3.0  # what the emulator refuses beyond
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -48,6 +53,12 @@ def alive(group: int) -> bool:
     return True
 
 
+def errors(text: str) -> str:
+    """The error lines of logs (what to show when a task failed)."""
+    lines = [line for line in text.splitlines() if "error" in line.lower()]
+    return "\n".join(lines[-40:]) or text[-4000:]
+
+
 def test_a_backfill_on_two_celery_workers_keeps_one_pace(tmp_path: Path) -> None:
     dags, data = tmp_path / "dags", tmp_path / "data"
     dags.mkdir()
@@ -56,7 +67,7 @@ def test_a_backfill_on_two_celery_workers_keeps_one_pace(tmp_path: Path) -> None
     with (
         running_redis() as redis,
         running_postgres() as postgres,
-        start_emulator(token=TOKEN, rate_limit=RATE, db_path=str(tmp_path / "dots.sqlite")) as emu,
+        start_emulator(token=TOKEN, rate_limit=API_RATE, db_path=str(tmp_path / "dots")) as emu,
     ):
         coordinator = {"conn_type": "redis", "host": "127.0.0.1", "port": redis.port}
         coordinator["extra"] = {"db": 1}  # the broker's Redis, another database
@@ -94,13 +105,15 @@ def test_a_backfill_on_two_celery_workers_keeps_one_pace(tmp_path: Path) -> None
             states = fleet.task_states(DAG_ID)
             machines = Counter(fleet.hostnames(DAG_ID).values())
             logs = fleet.task_logs(DAG_ID)
+            services = "\n".join(fleet.log_of(name) for name in ("scheduler", *fleet.machines))
         finally:
             fleet.cleanup()
         stats = emu.stats()
 
-    assert sorted(states.values()) == ["success"] * DAYS, logs[-4000:]
+    assert sorted(states.values()) == ["success"] * DAYS, errors(logs + services)
     assert set(machines) == {"fleet-a", "fleet-b"}, machines  # both machines ran tasks
+    fallbacks = logs.count("Rate coordinator unreachable")
+    assert fallbacks == 0, logs[-4000:]  # every request took its turn on the coordinator
     assert stats["requests"].get("429", 0) == 0, stats["requests"]
     assert stats["duplicates"] == 0
     assert stats["unique_dots"] == expected
-    assert "Rate coordinator unreachable" not in logs  # every request took its turn there
