@@ -18,7 +18,7 @@
      │    ├── ValidationError         400: the body was refused
      │    └── NotAcknowledgedError    a 2xx without a task_id: not an acknowledgement
      ├── BulkDotsDeliveryError       retries exhausted (429, 5xx, network) or outcome unknown
-     │    ├── RejectedDotsError      every body was sent, but the API refused some dots
+     │    ├── RefusedDotsError      every body was sent, but the API refused some dots
      │    ├── DevicesDisabledError   every other device was served; these answered 423
      │    ├── DeliveryStoppedError   stopped from outside (the task was killed: on_kill)
      │    └── StaleTryError          a newer try of the task holds the delivery record
@@ -30,6 +30,7 @@ echo it, and from the network error with the token removed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -211,7 +212,7 @@ class ValidationError(BulkDotsApiError):
 class NotAcknowledgedError(BulkDotsApiError):
     """A 2xx reply without a ``task_id`` (an HTML page, ``{}``, a 204): not an acknowledgement.
 
-    The payload may or may not be stored; a retry of the task settles it by reading back.
+    The payload may or may not be stored; a retry of the task reconciles it by reading back.
     """
 
 
@@ -253,29 +254,35 @@ class BulkDotsDeliveryError(BulkDotsError):
         super().__init__(text)
 
 
-class RejectedDotsError(BulkDotsDeliveryError):
+class RefusedDotsError(BulkDotsDeliveryError):
     """Every body was delivered, but the API refused some dots (400, isolated one by one).
 
-    ``rejected`` lists each refused dot with the API's message; ``task_ids`` are those of
+    ``refused`` lists each refused dot with the API's message; ``task_ids`` are those of
     the accepted requests, in body order.
     """
 
-    rejected: list[Any]
+    refused: list[Any]
     task_ids: list[str]
 
     def __init__(
         self,
-        rejected: Sequence[Any],
+        refused: Sequence[Any],
         task_ids: Sequence[str],
         summary: Any = None,
     ) -> None:
-        self.rejected = list(rejected)
+        self.refused = list(refused)
         self.task_ids = list(task_ids)
-        first = self.rejected[0] if self.rejected else None
-        reason = f"the API refused {len(self.rejected)} dot(s)"
+        first = self.refused[0] if self.refused else None
+        reason = f"the API refused {len(self.refused)} dot(s)"
         if first is not None:
             reason += f"; first: {first.describe()}"
         super().__init__(reason, status=400, summary=summary)
+
+    @property
+    def rejected(self) -> list[Any]:
+        """Deprecated name of :attr:`refused`."""
+        _deprecated("RefusedDotsError.rejected", "refused")
+        return self.refused
 
 
 class StaleTryError(BulkDotsDeliveryError):
@@ -398,3 +405,23 @@ def api_error(
         body_id=body_id,
         location=location,
     )
+
+
+#: Old names of this module's classes, still importable (docs/glossary.md).
+_RENAMED = {"RejectedDotsError": "RefusedDotsError"}
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"{old} is deprecated: use {new} (one word, one meaning: see the glossary)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """An old class name, with a ``DeprecationWarning``."""
+    if name in _RENAMED:
+        _deprecated(name, _RENAMED[name])
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 The hook gives the task what the operator gives its own: the delivery ledger in this task
 instance's state store (found through Airflow's current context: a retried try sends only
-what no earlier try settled), lost replies read back rather than resent blind, progress
+what no earlier try finished), lost replies read back rather than resent blind, progress
 lines, and the same summary, returned here as the task's XCom.
 """
 

@@ -128,7 +128,7 @@ def test_taskflow_hook_delivers_once_with_the_ledger_in_the_task_state_store(
     assert list(result)[: len(SUMMARY_KEYS)] == list(SUMMARY_KEYS)
     # The hook found the task instance's state store itself: its ledger is complete there.
     ledger = ledger_of(run, task_id="load_day")
-    assert ledger.complete and len(ledger.settled) == result["bodies"]
+    assert ledger.complete and len(ledger.finished) == result["bodies"]
 
 
 def test_fan_out_maps_one_instance_per_file(

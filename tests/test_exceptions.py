@@ -72,7 +72,7 @@ def test_error_data_is_declared_on_the_classes() -> None:
         exceptions.InvalidRowsError: {"rows", "total"},
         exceptions.BulkDotsApiError: {"status", "code", "message", "detail", "location"},
         exceptions.BulkDotsDeliveryError: {"reason", "status", "attempts", "retry_after"},
-        exceptions.RejectedDotsError: {"rejected", "task_ids"},
+        exceptions.RefusedDotsError: {"refused", "task_ids"},
     }
     for cls, names in declared.items():
         annotated = set().union(*(vars(k).get("__annotations__", {}) for k in cls.__mro__))

@@ -70,7 +70,7 @@ def _assert_valid_bodies(rows: object, layout: str, max_body: int) -> Report:
         decoded = msgspec.json.decode(body.payload)
         assert isinstance(decoded, list)
         assert decoded
-    assert report.rows_read >= report.rejected_rows
+    assert report.rows_read >= report.invalid_rows
     return report
 
 
@@ -83,7 +83,7 @@ def test_arbitrary_rows_give_valid_bodies_or_named_rejections(
     rows: list[dict[str, object]], layout: str
 ) -> None:
     report = _assert_valid_bodies(rows, layout, 400)
-    for rejected in report.rejected_sample:
+    for rejected in report.invalid_sample:
         assert 1 <= rejected.row_number <= len(rows)
         assert rejected.rule
 
@@ -149,7 +149,7 @@ def test_text_like_files_in_every_container_give_bodies_rows_or_one_named_error(
         assert body.size <= 1000
         assert msgspec.json.decode(body.payload)
     lines = content.count("\n") + content.count("\r") + 1
-    for rejected in report.rejected_sample:
+    for rejected in report.invalid_sample:
         assert 1 <= rejected.row_number <= len(rows)
         assert rejected.line is None or 1 <= rejected.line <= lines
 
@@ -208,7 +208,7 @@ def test_hostile_files_within_small_limits_give_rows_or_one_named_error(
     for body in build_bodies(rows, options, report):
         assert body.size <= 1000
     lines = content.count("\n") + content.count("\r") + 1
-    for rejected in report.rejected_sample:
+    for rejected in report.invalid_sample:
         assert 1 <= rejected.row_number <= len(rows)
         assert rejected.line is None or 1 <= rejected.line <= lines
 

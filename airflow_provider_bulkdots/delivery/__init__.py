@@ -6,7 +6,7 @@ sees it) · pacing (one pace per token, shared across processes) · progress (li
 ETA) · split (a refused payload in halves) · window (bodies in flight) · sender (bodies,
 composed of these) · results (what a delivery reports) · ledger (intents and
 acknowledgements that outlive a crash) · readback (the read endpoint) · reconcile (unknown
-outcomes settled by reading back) · existing (skip_existing) · exactly_once (the sender, the
+outcomes reconciled by reading back) · existing (skip_existing) · exactly_once (the sender, the
 ledger and reconciliation composed).
 """
 
@@ -19,7 +19,7 @@ from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
 from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer, WaitTooLong
 from airflow_provider_bulkdots.delivery.reporting.results import (
     DeliverySummary,
-    RejectedDot,
+    RefusedDot,
     SendResult,
 )
 from airflow_provider_bulkdots.delivery.settings import (
@@ -41,7 +41,7 @@ __all__ = [
     "DeliverySummary",
     "OnResult",
     "Pacer",
-    "RejectedDot",
+    "RefusedDot",
     "RetryPolicy",
     "SendResult",
     "Sender",

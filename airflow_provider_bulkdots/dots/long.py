@@ -45,7 +45,9 @@ class LongReshaper:
                 try:
                     device, timestamp, variable, dot = self._one_row(row)
                 except RowRejected as error:
-                    self.report.reject(InvalidRow(number, error.field, error.value, error.rule))
+                    self.report.count_invalid(
+                        InvalidRow(number, error.field, error.value, error.rule)
+                    )
                     continue
                 key = (device, timestamp)
                 if key != self._group_key or variable in self._group:
@@ -71,7 +73,7 @@ class LongReshaper:
                     group, timestamp, device_json, self.options.max_body_bytes
                 )
             except RowRejected as error:
-                self.report.reject(
+                self.report.count_invalid(
                     InvalidRow(
                         rows[error.field], self.options.value_column, error.value, error.rule
                     )

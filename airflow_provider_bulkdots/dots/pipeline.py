@@ -73,8 +73,8 @@ def build_bodies(
         if ready:
             yield from _accounted(packer.drain(), report)
     yield from _accounted(packer.flush(), report)
-    if options.on_invalid == "fail" and report.rejected_rows:
-        raise InvalidRowsError(report.rejected_sample, report.rejected_rows)
+    if options.on_invalid == "fail" and report.invalid_rows:
+        raise InvalidRowsError(report.invalid_sample, report.invalid_rows)
 
 
 def checked_bodies(

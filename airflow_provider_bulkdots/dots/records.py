@@ -58,7 +58,7 @@ class RecordsReshaper:
             if not isinstance(values, list) or not values:
                 raise RowRejected("values", values, "values must be a non-empty list of objects")
         except RowRejected as error:
-            self.report.reject(InvalidRow(number, error.field, error.value, error.rule))
+            self.report.count_invalid(InvalidRow(number, error.field, error.value, error.rule))
             return
         device_json = encode_label(device)
         for index, value_object in enumerate(values):
@@ -70,7 +70,7 @@ class RecordsReshaper:
                 )
             except RowRejected as error:
                 field = error.field if error.field.startswith(prefix) else f"{prefix}.{error.field}"
-                self.report.reject(InvalidRow(number, field, error.value, error.rule))
+                self.report.count_invalid(InvalidRow(number, field, error.value, error.rule))
                 continue
             devices.extend([device] * len(encoded))
             pieces.extend(encoded)

@@ -127,7 +127,7 @@ class WideReshaper:
             try:
                 device, row_pieces = self._one_row(row)
             except RowRejected as error:
-                self.report.reject(
+                self.report.count_invalid(
                     InvalidRow(first_number + offset, error.field, error.value, error.rule)
                 )
                 continue

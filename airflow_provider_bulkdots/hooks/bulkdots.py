@@ -363,7 +363,7 @@ class BulkDotsHook(BaseHook):
         exactly once is kept (:class:`.Guarantees`, the operator's arguments of the same
         names; default: resume, read back a lost reply). Inside a task the ledger lives in
         that task instance's state store (found through Airflow's current context, or
-        ``context``), so a retried try sends only what no earlier try settled; outside a task
+        ``context``), so a retried try sends only what no earlier try finished; outside a task
         there is no ledger (logged). ``ubidots_asset`` (an Asset or ``ubidots://`` URI among
         the task's outlets): the record is kept with it and outlives the DAG run, as the
         operator's (``guarantees.redeliver`` sets it aside once per run).
@@ -476,7 +476,7 @@ class BulkDotsHook(BaseHook):
 
         ``on_result(body, result)`` runs in the calling thread, in completion order, once per
         body that finished: acknowledged (``result.outcome == "sent"``, possibly with
-        ``result.rejected`` dots) or lost (``"unknown"``, when unknown outcomes are not
+        ``result.refused`` dots) or lost (``"lost_reply"``, when lost replies are not
         retried). Raises the first error that is not retried, with ``summary`` set; with
         ``defer_long_waits`` on, raises :class:`~..delivery.pacing.WaitTooLong` when the API
         asks for a wait of ``defer_threshold`` seconds or more. ``meter`` writes the progress
@@ -501,11 +501,11 @@ class BulkDotsHook(BaseHook):
         options = self.body_options(ReshapeOptions(layout="records", on_invalid=on_invalid))
         report = Report()
         task_ids = self.send_bodies(checked_bodies(records, options, report))
-        if report.rejected_rows:
+        if report.invalid_rows:
             self.log.warning(
                 "Left out %d invalid record(s); first: %s",
-                report.rejected_rows,
-                report.rejected_sample[:1],
+                report.invalid_rows,
+                report.invalid_sample[:1],
             )
         return task_ids
 

@@ -2,7 +2,7 @@
 
 :class:`DatasetDelivery` is the one composition of the delivery parts: the core reshapes and
 checks the rows (:func:`~..dots.checked_bodies`), ``skip_existing`` leaves out the dots the API
-already holds, the ledger skips what an earlier try settled and names each body before a
+already holds, the ledger skips what an earlier try finished and names each body before a
 request carries it, a lost reply is read back rather than resent blind, progress lines come at
 the token's pace. :meth:`.BulkDotsHook.delivery` builds it complete; the operator runs it and
 adds Airflow's part (deferral, XCom, assets); :meth:`.BulkDotsHook.deliver` runs it for a
@@ -38,11 +38,11 @@ from airflow_provider_bulkdots.dots.spool import spool_bodies
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 from airflow_provider_bulkdots.sources.dataset import Dataset, ReadProgress
 from airflow_provider_bulkdots.stores.ledger import DEFAULT_RETENTION_DAYS
-from airflow_provider_bulkdots.stores.rejected import RejectedRowsWriter
+from airflow_provider_bulkdots.stores.rejected import RejectedFile
 from airflow_provider_bulkdots.stores.summary import task_summary
 
 if TYPE_CHECKING:
-    from airflow_provider_bulkdots.delivery.reporting.results import RejectedDot
+    from airflow_provider_bulkdots.delivery.reporting.results import RefusedDot
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Guarantees:
     the same names; :meth:`.BulkDotsHook.deliver` takes them as keywords).
 
     :param resume: keep a ledger in the task instance's state store, so a retried try sends
-        only what no earlier try settled.
+        only what no earlier try finished.
     :param reconcile: read back a body whose reply was lost, and resend only its missing dots
         (a lost reply is then never resent blind).
     :param reconcile_delay: seconds between a lost reply and its read-back.
@@ -122,9 +122,9 @@ class DatasetDelivery:
         self.ledger = ledger
         self.stages = tuple(stages)
         self.log = log or logging.getLogger(__name__)
-        self.rejected = RejectedRowsWriter(rejected_path, try_number)
+        self.rejected_file = RejectedFile(rejected_path, try_number)
         self.report = Report(
-            line_of=dataset.line_of, row_of=dataset.row_of, on_rejected=self.rejected.write
+            line_of=dataset.line_of, row_of=dataset.row_of, on_invalid_row=self.rejected_file.write
         )
         self.meter = ProgressMeter(
             parts.settings.requests_per_second,
@@ -162,9 +162,9 @@ class DatasetDelivery:
         return self.exactly_once.task_ids
 
     @property
-    def settled_seqs(self) -> set[int]:
-        """The seqs of the bodies settled so far, by this try or an earlier one."""
-        return self.exactly_once.settled_seqs
+    def finished_seqs(self) -> set[int]:
+        """The seqs of the bodies finished so far, by this try or an earlier one."""
+        return self.exactly_once.finished_seqs
 
     @property
     def held_devices(self) -> dict[int, set[str]]:
@@ -194,7 +194,7 @@ class DatasetDelivery:
     def run(self) -> list[str]:
         """Send every body; return the task_ids. Raises the first error not retried (with
         its ``summary``), or :class:`~..delivery.pacing.token.WaitTooLong` for a deferral."""
-        with self.rejected:
+        with self.rejected_file:
             try:
                 bodies = checked_bodies(self.dataset.rows(), self.options, self.report, self._tap)
                 for stage in self.stages:
@@ -202,8 +202,8 @@ class DatasetDelivery:
                 self.exactly_once.run(self._without_existing(bodies))
             finally:
                 self.parts.close()
-                for dot in self.exactly_once.summary.rejected:
-                    self.rejected.write_api_rejection(dot)
+                for dot in self.exactly_once.summary.refused:
+                    self.rejected_file.write_refused_dot(dot)
         return self.exactly_once.task_ids
 
     def _tap(self, bodies: Iterator[Body]) -> Iterator[Body]:
@@ -238,17 +238,17 @@ class DatasetDelivery:
         lost replies left unknown, or (with ``on_invalid="fail"``) dots the API refused, in
         this try or an earlier one. Quarantined devices are the caller's to report."""
         delivery = self.exactly_once.summary
-        if delivery.unacknowledged_bodies:
+        if delivery.lost_reply_bodies:
             return BulkDotsDeliveryError(
-                f"{delivery.unacknowledged_bodies} body(ies) with "
-                f"{delivery.unacknowledged_dots} dots lost their reply and "
+                f"{delivery.lost_reply_bodies} body(ies) with "
+                f"{delivery.lost_reply_dots} dots lost their reply and "
                 "resend_lost_replies is off: the API may or may not have stored them. "
                 "Check what was stored, then clear the task to resend them (or not)."
             )
-        if delivery.rejected and on_invalid == "fail":
+        if delivery.refused and on_invalid == "fail":
             return BulkDotsDeliveryError(
-                f"the API refused {len(delivery.rejected)} dot(s); every other dot was stored:"
-                f"\n{_listed(delivery.rejected)}"
+                f"the API refused {len(delivery.refused)} dot(s); every other dot was stored:"
+                f"\n{_listed(delivery.refused)}"
             )
         earlier = self.exactly_once.counts.earlier_refused_dots
         if earlier and on_invalid == "fail":
@@ -260,10 +260,10 @@ class DatasetDelivery:
 
     def invalid_rows(self) -> tuple[list[InvalidRow], int]:
         """The first invalid rows left out, and how many there were."""
-        return self.report.rejected_sample, self.report.rejected_rows
+        return self.report.invalid_sample, self.report.invalid_rows
 
 
-def _listed(rejected: list[RejectedDot]) -> str:
+def _listed(rejected: list[RefusedDot]) -> str:
     return "\n".join(f"  {dot.describe()}" for dot in rejected[:20])
 
 

@@ -91,7 +91,7 @@ class BulkDotsOperator(BaseOperator):
         record across tries (templated).
     :param bulkdots_conn_id: the connection (API URL, token, delivery settings).
     :param resume: keep the delivery ledger, so a retried try sends only what no earlier
-        try settled (``False``: no ledger at all).
+        try finished (``False``: no ledger at all).
     :param reconcile: read a body whose reply was lost back and resend only its missing dots.
     :param reconcile_delay: seconds between a lost reply and its read-back.
     :param reconcile_timeout: seconds of reading back and resending before the task fails.
@@ -419,16 +419,16 @@ class BulkDotsOperator(BaseOperator):
             except WaitTooLong as wait:
                 self._defer_for(wait.seconds)
             finally:
-                watermarks.save(delivery.settled_seqs, delivery.held_devices)
+                watermarks.save(delivery.finished_seqs, delivery.held_devices)
         finally:
             summary = delivery.summary(time.monotonic() - started)
-            self._log_rejected(*delivery.invalid_rows())
+            self._log_invalid(*delivery.invalid_rows())
             self.log.info("Summary: what this try did (every count is in the XCom 'summary')")
             for line in summary_lines(summary, self.rejected_path):
                 self.log.info("  %s", line)
             context["ti"].xcom_push(key="summary", value=summary)
         note_delivery(context, self.ubidots_asset, summary)
-        self._fail_on_unsettled(delivery)
+        self._fail_on_unfinished(delivery)
         return delivery.task_ids
 
     def on_kill(self) -> None:
@@ -463,7 +463,7 @@ class BulkDotsOperator(BaseOperator):
             self.log.info("Plan: replace deletes %s", delete)
         context["ti"].xcom_push(key="plan", value=pushed)
         if plan.would_fail:
-            raise InvalidRowsError(report.rejected_sample, report.rejected_rows)
+            raise InvalidRowsError(report.invalid_sample, report.invalid_rows)
         return []
 
     def _stages(self, watermarks: Watermarks | NoWatermarks, hook: BulkDotsHook) -> list[BodyStage]:
@@ -481,7 +481,7 @@ class BulkDotsOperator(BaseOperator):
             replace_stage(hook, confirm_timeout=self.reconcile_timeout, log=self.log),
         ]
 
-    def _fail_on_unsettled(self, delivery: DatasetDelivery) -> None:
+    def _fail_on_unfinished(self, delivery: DatasetDelivery) -> None:
         """Fail, without retrying, when a retry could not put things right by itself.
 
         The ledger is kept: clearing the task later resends only what was not acknowledged.
@@ -499,7 +499,7 @@ class BulkDotsOperator(BaseOperator):
         if problem is not None:
             raise AirflowFailException(str(problem))
 
-    def _log_rejected(self, sample: list[InvalidRow], total: int) -> None:
+    def _log_invalid(self, sample: list[InvalidRow], total: int) -> None:
         if not total:
             return
         self.log.warning("%d invalid row(s) skipped; the first:", total)

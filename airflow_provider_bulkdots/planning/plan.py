@@ -34,8 +34,8 @@ class Plan:
     bodies: int
     bytes: int
     requests: int
-    rejected_rows: int
-    rejected_reasons: list[str]
+    invalid_rows: int
+    invalid_reasons: list[str]
     would_fail: bool
     rate_limit: float
     seconds_at_rate: float | None
@@ -64,8 +64,8 @@ class Plan:
             "bodies": self.bodies,
             "bytes": self.bytes,
             "requests": self.requests,
-            "invalid_rows": self.rejected_rows,
-            "invalid_reasons": list(self.rejected_reasons),
+            "invalid_rows": self.invalid_rows,
+            "invalid_reasons": list(self.invalid_reasons),
             "would_fail": self.would_fail,
             "rate_limit": self.rate_limit,
             "seconds_at_rate": self.seconds_at_rate,
@@ -79,8 +79,8 @@ class Plan:
             "start_ms": span[0] if span else None,
             "end_ms": span[1] if span else None,
             # deprecated: the old names of invalid_rows and invalid_reasons (docs/glossary.md)
-            "rejected_rows": self.rejected_rows,
-            "rejected_reasons": list(self.rejected_reasons),
+            "rejected_rows": self.invalid_rows,
+            "rejected_reasons": list(self.invalid_reasons),
         }
 
     def describe(self) -> list[str]:
@@ -102,10 +102,10 @@ class Plan:
                     else ""
                 )
             )
-        if self.rejected_rows:
+        if self.invalid_rows:
             verdict = "the run would fail, sending nothing" if self.would_fail else "skipped"
-            lines.append(f"{self.rejected_rows} invalid row(s) ({verdict}); the first:")
-            lines += [f"  {reason}" for reason in self.rejected_reasons]
+            lines.append(f"{self.invalid_rows} invalid row(s) ({verdict}); the first:")
+            lines += [f"  {reason}" for reason in self.invalid_reasons]
         return lines
 
 
@@ -183,8 +183,8 @@ def _plan_of(
         bodies=report.bodies,
         bytes=report.bytes,
         requests=requests,
-        rejected_rows=report.rejected_rows,
-        rejected_reasons=[str(row) for row in report.rejected_sample[:REASONS_SHOWN]],
+        invalid_rows=report.invalid_rows,
+        invalid_reasons=[str(row) for row in report.invalid_sample[:REASONS_SHOWN]],
         would_fail=would_fail,
         rate_limit=rate_limit,
         seconds_at_rate=None if seconds is None else round(seconds, 3),

@@ -157,10 +157,10 @@ class Confirm:
 
 def refuse_unbounded(spans: Mapping[Series, tuple[int, int]], report: Report) -> None:
     """Refuse, before any request, what would delete without writing back."""
-    if report.rejected_rows:
+    if report.invalid_rows:
         raise ConfigurationError(
-            f"replace=True: {report.rejected_rows} invalid row(s) (first: "
-            f"{report.rejected_sample[0]}); their instants would be deleted and not written. "
+            f"replace=True: {report.invalid_rows} invalid row(s) (first: "
+            f"{report.invalid_sample[0]}); their instants would be deleted and not written. "
             "Fix them, or load without replace",
             setting="replace",
         )

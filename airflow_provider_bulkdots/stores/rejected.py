@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from airflow_provider_bulkdots.delivery.reporting.results import RejectedDot
+from airflow_provider_bulkdots.delivery.reporting.results import RefusedDot
 from airflow_provider_bulkdots.dots import InvalidRow
 from airflow_provider_bulkdots.dots.record_file import RecordFile, RecordFileError
 from airflow_provider_bulkdots.exceptions import ConfigurationError
@@ -51,7 +51,7 @@ def _line(**values: Any) -> dict[str, Any]:
     return {key: values.get(key) for key in REJECTED_FIELDS}
 
 
-class RejectedRowsWriter:
+class RejectedFile:
     """Writes each rejected row of try ``try_number`` to ``path``; a no-op without one.
 
     A local path is opened (and locked) on entering, before anything is sent; a new file
@@ -66,7 +66,7 @@ class RejectedRowsWriter:
         self._encode = msgspec.json.Encoder().encode
         self.count = 0
 
-    def open(self) -> RejectedRowsWriter:
+    def open(self) -> RejectedFile:
         """Open a local path now: refused by name if it cannot be written or is taken."""
         local = _local_path(self.path)
         if local is not None:
@@ -83,7 +83,7 @@ class RejectedRowsWriter:
         self.count += 1
         self._write_line(_line(kind="invalid_row", **row.to_json_dict()))
 
-    def write_api_rejection(self, dot: RejectedDot) -> None:
+    def write_refused_dot(self, dot: RefusedDot) -> None:
         """One dot the API refused (a 400 narrowed down to it)."""
         self.count += 1
         self._write_line(
@@ -126,7 +126,7 @@ class RejectedRowsWriter:
                 out.write(self._remote.getvalue())
             self._remote = None
 
-    def __enter__(self) -> RejectedRowsWriter:
+    def __enter__(self) -> RejectedFile:
         return self.open()
 
     def __exit__(

@@ -76,7 +76,7 @@ def task_summary(
     (:data:`DEPRECATED_SUMMARY_KEYS`)."""
     summary = {
         "rows_read": report.rows_read,
-        "invalid_rows": report.rejected_rows,
+        "invalid_rows": report.invalid_rows,
         "missing_readings": report.missing_readings,
         "dots": report.dots,
         "bodies": report.bodies,
@@ -88,7 +88,7 @@ def task_summary(
         "retries": delivery.retries,
         "throttled": delivery.throttled,
         "body_splits": delivery.splits,
-        "refused_dots": len(delivery.rejected),
+        "refused_dots": len(delivery.refused),
         "quarantined_dots": delivery.quarantined.total(),
         "quarantined_devices": dict(sorted(delivery.quarantined.items())),
         "resumed_bodies": spared.resumed_bodies,
@@ -101,8 +101,8 @@ def task_summary(
         "resent_dots": spared.resent_dots,
         "skipped_existing_dots": spared.skipped_existing_dots,
         "read_requests": spared.read_requests,
-        "lost_reply_bodies": delivery.unacknowledged_bodies,
-        "lost_reply_dots": delivery.unacknowledged_dots,
+        "lost_reply_bodies": delivery.lost_reply_bodies,
+        "lost_reply_dots": delivery.lost_reply_dots,
         "possible_duplicate_bodies": delivery.possible_duplicate_bodies,
         "possible_duplicate_dots": delivery.possible_duplicate_dots,
         "coordinator_fallbacks": delivery.coordinator_fallbacks,

@@ -237,12 +237,14 @@ class Watermarks:
 
     # -- saving ----------------------------------------------------------------------------
 
-    def save(self, settled: Iterable[int], held: Mapping[int, Iterable[str]] | None = None) -> None:
-        """Store the watermarks advanced over the ``settled`` bodies (by seq: acknowledged in
+    def save(
+        self, finished: Iterable[int], held: Mapping[int, Iterable[str]] | None = None
+    ) -> None:
+        """Store the watermarks advanced over the ``finished`` bodies (by seq: acknowledged in
         this try or an earlier one), and the spans acknowledged beyond them, if any changed;
         re-read first, merged. ``held``: bodies acknowledged but for some devices (423)."""
         self._held_devices = {seq: set(devices) for seq, devices in (held or {}).items()}
-        self._acknowledged = set(settled) | set(self._held_devices)
+        self._acknowledged = set(finished) | set(self._held_devices)
         advanced = self.advanced()
         spans = self.acknowledged_spans()
         complete = self._complete()
@@ -401,7 +403,7 @@ class NoWatermarks:
     def track(self, bodies: Iterator[Body]) -> Iterator[Body]:
         return bodies
 
-    def save(self, settled: Iterable[int], held: Any = None) -> None:
+    def save(self, finished: Iterable[int], held: Any = None) -> None:
         pass
 
 

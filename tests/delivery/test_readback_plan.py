@@ -1,5 +1,5 @@
 """Read-back planning: each series once over the merged spans that need it (pure), and a
-resumed delivery of 18 bodies of unknown outcome, 6 series each, reading 6 series, not 108."""
+resumed delivery of 18 bodies whose reply was lost, 6 series each, reading 6 series, not 108."""
 
 from __future__ import annotations
 

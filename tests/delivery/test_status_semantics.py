@@ -20,7 +20,7 @@ from airflow_provider_bulkdots.emulator import Emulator, Faults
 from airflow_provider_bulkdots.exceptions import (
     DevicesDisabledError,
     QuotaExceededError,
-    RejectedDotsError,
+    RefusedDotsError,
 )
 from tests.delivery.exactly_once.test_exactly_once import Parts, assert_each_dot_once, run
 from tests.delivery.exactly_once.test_ledger import MemoryStore
@@ -64,10 +64,10 @@ def test_a_204_refuses_only_the_dots_it_names_and_stores_the_rest(emu: Emulator)
     sent = mixed_bodies(2)
     emu.set_faults(Faults(not_saved=("dev-b/h",)))
 
-    with pytest.raises(RejectedDotsError) as caught:
+    with pytest.raises(RefusedDotsError) as caught:
         sender(emu.url, token=emu.token).send_bodies(sent)
 
-    refused = caught.value.rejected
+    refused = caught.value.refused
     assert {(dot.device, dot.variable, dot.status) for dot in refused} == {("dev-b", "h", 204)}
     assert len(refused) == 8  # 4 instants x 2 bodies, each alone
     assert "not saved" in refused[0].message
@@ -85,8 +85,8 @@ def test_a_204_settles_the_body_so_a_retry_sends_nothing(emu: Emulator) -> None:
     requests_after_first = emu.stats()["requests"]
     retry = run(emu, sent, store, delay=0)
 
-    assert len(first.delivery.summary.rejected) == 3 * 8
-    assert retry.delivery.summary.requests == 0  # settled: never read back, never resent
+    assert len(first.delivery.summary.refused) == 3 * 8
+    assert retry.delivery.summary.requests == 0  # finished: never read back, never resent
     assert emu.stats()["requests"] == requests_after_first
     assert stored_per_device(emu) == {"dev-a": 24, "dev-b": 24}
 

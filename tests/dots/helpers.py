@@ -167,7 +167,7 @@ def run(rows: list[Any], options: ReshapeOptions) -> tuple[list[Any], Report, li
     before = copy.deepcopy(rows)
     before_repr = repr(rows)
     rejected: list[InvalidRow] = []
-    report = Report(on_rejected=rejected.append)
+    report = Report(on_invalid_row=rejected.append)
     bodies = list(build_bodies(rows, options, report))
     assert repr(rows) == before_repr
     assert repr(before) == before_repr
@@ -195,7 +195,7 @@ def assert_every_property_holds(
         assert str(row).startswith(f"row {row.row_number}, field {row.field!r}, value ")
 
     assert report.rows_read == len(rows)
-    assert report.rejected_rows == len(expected.bad_rows)
+    assert report.invalid_rows == len(expected.bad_rows)
     assert report.missing_readings == expected.missing
     assert report.dots == len(expected.dots) == sum(body.dot_count for body in bodies)
     assert report.bodies == len(bodies)

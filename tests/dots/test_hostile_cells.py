@@ -23,7 +23,7 @@ def reshape(rows: list[Any], **options: Any) -> tuple[list[Any], Report]:
 
 
 def rejected(report: Report) -> list[tuple[int, str, str]]:
-    return [(row.row_number, row.field, row.rule) for row in report.rejected_sample]
+    return [(row.row_number, row.field, row.rule) for row in report.invalid_sample]
 
 
 @pytest.mark.parametrize(
@@ -121,4 +121,4 @@ def test_a_decimal_in_a_records_context_is_written_as_a_number_not_text() -> Non
     )
 
     assert records[0]["values"] == [{"t": {"value": 1.25, "context": {"lot": 7}}}]
-    assert [(row.row_number, row.rule) for row in report.rejected_sample] == [(2, "must be finite")]
+    assert [(row.row_number, row.rule) for row in report.invalid_sample] == [(2, "must be finite")]

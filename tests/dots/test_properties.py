@@ -341,7 +341,7 @@ def test_records(case: Any) -> None:
             assert row.field in per_object[key], (row, per_object[key])
     assert seen_records == Counter(list(record_level))
     assert seen_objects == Counter(list(per_object))
-    assert report.rejected_rows == len(record_level) + len(per_object)
+    assert report.invalid_rows == len(record_level) + len(per_object)
     assert report.rows_read == len(records)
     assert report.dots == len(expected.dots)
 

@@ -39,7 +39,7 @@ def reshape(rows: list[Any], **options: Any) -> tuple[list[tuple[Any, ...]], lis
     options.setdefault("on_invalid", "skip")
     seen: list[InvalidRow] = []
     opts = ReshapeOptions(**options)
-    bodies = list(build_bodies(rows, opts, Report(on_rejected=seen.append)))
+    bodies = list(build_bodies(rows, opts, Report(on_invalid_row=seen.append)))
     assert_valid_bodies(bodies, opts.max_body_bytes)
     return decode_dots(bodies), seen
 
@@ -319,7 +319,7 @@ def test_the_fast_and_slow_paths_read_text_alike(
     for force_slow in (False, True):
         seen: list[InvalidRow] = []
         opts = ReshapeOptions(on_invalid="skip", **options)
-        report = Report(on_rejected=seen.append)
+        report = Report(on_invalid_row=seen.append)
         with slow_path_only() if force_slow else nullcontext():
             payloads = [body.payload for body in build_bodies(rows, opts, report)]
         results.append((payloads, seen, report.missing_readings))
@@ -383,7 +383,7 @@ def test_invalid_rows_carry_the_file_line_when_known() -> None:
             report,
         )
     )
-    [row] = report.rejected_sample
+    [row] = report.invalid_sample
     assert (row.row_number, row.line) == (3, 7)
     assert str(row).startswith("row 3 (line 7), field ")
     assert row.to_json_dict()["line"] == 7

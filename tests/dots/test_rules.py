@@ -44,7 +44,7 @@ def reshape(rows: list[Any], **options: Any) -> tuple[list[tuple[Any, ...]], Rep
 def rejected(rows: list[Any], **options: Any) -> list[InvalidRow]:
     seen: list[InvalidRow] = []
     options.setdefault("on_invalid", "skip")
-    report = Report(on_rejected=seen.append)
+    report = Report(on_invalid_row=seen.append)
     list(build_bodies(rows, ReshapeOptions(**options), report))
     return seen
 
@@ -57,7 +57,7 @@ def only_rejection(rows: list[Any], **options: Any) -> InvalidRow:
 
 def wide_timestamp(value: Any, **options: Any) -> int:
     dots, report = reshape([{"device": "d", "timestamp": value, "t": 1}], **options)
-    assert report.rejected_rows == 0, report.rejected_sample
+    assert report.invalid_rows == 0, report.invalid_sample
     [(_, _, timestamp, _, _)] = dots
     return timestamp
 
@@ -271,7 +271,7 @@ def test_readings_become_json_numbers(value: Any, expected: Any) -> None:
         assert dots == [("d", "t", T + 1, expected, None)], layout
         if not isinstance(value, Decimal):  # msgspec reads Decimal("2") as 2.0: same number
             assert type(dots[0][3]) is type(expected), layout
-        assert report.rejected_rows == 0
+        assert report.invalid_rows == 0
 
 
 @pytest.mark.parametrize("value", [None, "", "  ", math.nan, Decimal("NaN"), np.float64("nan")])
@@ -283,7 +283,7 @@ def test_missing_cells_in_wide_are_counted_not_rejected(value: Any) -> None:
         ]
     )
     assert dots == [("d", "b", T + 1, 2, None)]
-    assert (report.missing_readings, report.rejected_rows, report.dots) == (3, 0, 1)
+    assert (report.missing_readings, report.invalid_rows, report.dots) == (3, 0, 1)
 
 
 def test_missing_variable_column_in_wide_is_a_missing_reading() -> None:
@@ -359,7 +359,7 @@ def test_bad_values_in_long(value: Any, rule: str) -> None:
 
 def test_wide_row_missing_cells_are_not_counted_when_the_row_is_rejected() -> None:
     _, report = reshape([{"device": "d", "timestamp": T + 1, "a": None, "b": "x"}])
-    assert (report.missing_readings, report.rejected_rows) == (0, 1)
+    assert (report.missing_readings, report.invalid_rows) == (0, 1)
 
 
 # ----------------------------------------------------------------------------------- labels
@@ -417,7 +417,7 @@ def test_labels_at_the_limit_and_mac_addresses_pass() -> None:
         ("aa:bb:cc:dd:ee:ff", "v" * 100, T + 1, 1, None),
         ("aa:bb:cc:dd:ee:ff", "w-x_y.z", T + 1, 2, None),
     ]
-    assert report.rejected_rows == 0
+    assert report.invalid_rows == 0
 
 
 def test_int_device_labels_are_text_across_batches() -> None:
@@ -482,7 +482,7 @@ def test_context_over_1kb_is_invalid() -> None:
     dots, report = reshape(
         [{**row, "note": "x" * 1013}], context_columns=["note"], max_body_bytes=2000
     )
-    assert report.rejected_rows == 0 and len(dots) == 1
+    assert report.invalid_rows == 0 and len(dots) == 1
 
 
 def test_context_values_must_be_strings_or_numbers() -> None:
@@ -527,7 +527,7 @@ def test_a_wide_row_too_big_for_one_body_is_split_not_rejected() -> None:
     row = {"device": "d", "timestamp": JAN_1_2024_MS}
     row.update({f"variable_{n:02d}": n * 1.25 for n in range(40)})
     dots, report = reshape([row], max_body_bytes=200)
-    assert report.rejected_rows == 0
+    assert report.invalid_rows == 0
     assert sorted(dots) == sorted(
         ("d", f"variable_{n:02d}", JAN_1_2024_MS, n * 1.25, None) for n in range(40)
     )
@@ -673,7 +673,7 @@ def test_fail_mode_raises_after_reading_everything_listing_rows() -> None:
     with pytest.raises(InvalidRowsError) as caught:
         list(build_bodies(rows, ReshapeOptions(), report))
     error = caught.value
-    assert error.total == 23 == report.rejected_rows
+    assert error.total == 23 == report.invalid_rows
     assert [row.row_number for row in error.rows] == list(range(5, 45, 2))  # first 20
     assert report.rows_read == 50
     text = str(error)
@@ -705,10 +705,10 @@ def test_report_counts() -> None:
         "rows_read": 3,
         "dots": 3,
         "missing_readings": 1,
-        "rejected_rows": 1,
+        "invalid_rows": 1,
         "bodies": 1,
         "bytes": bodies[0].size,
     }
-    assert [str(r) for r in report.rejected_sample] == [
+    assert [str(r) for r in report.invalid_sample] == [
         "row 2, field 'x', value 'bad': " + NOT_A_NUMBER
     ]

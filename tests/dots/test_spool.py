@@ -103,5 +103,5 @@ def test_checked_bodies_in_skip_mode_stream_and_leave_out_bad_rows() -> None:
     first = next(bodies)
     assert report.rows_read < 6000, "skip mode streams: the input is not read ahead"
     rest = list(bodies)
-    assert report.rejected_rows == 1
+    assert report.invalid_rows == 1
     assert sum(b.dot_count for b in [first, *rest]) == 2 * 5999

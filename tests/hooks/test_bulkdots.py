@@ -24,7 +24,7 @@ from airflow_provider_bulkdots.exceptions import (
     DevicesDisabledError,
     NotFoundError,
     PaymentRequiredError,
-    RejectedDotsError,
+    RefusedDotsError,
 )
 from airflow_provider_bulkdots.hooks.bulkdots import BulkDotsHook
 from tests.hooks.conftest import TOKEN, make_bodies, make_body, no_sleep, set_connection
@@ -316,7 +316,7 @@ def test_connection_refused_is_retried_then_fails(monkeypatch: pytest.MonkeyPatc
         BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0)])
     assert caught.value.summary is not None
     assert caught.value.summary.statuses["connect_error"] == 3
-    assert caught.value.summary.unknown_outcomes == 0
+    assert caught.value.summary.lost_replies == 0
 
 
 def test_server_down_midway(conn: Emulator) -> None:
@@ -369,11 +369,11 @@ def test_400_isolates_the_offending_dots(conn: Emulator) -> None:
     summary = BulkDotsHook(sleep=no_sleep).send(
         bodies, lambda body, result: results.__setitem__(body.seq, result)
     )
-    assert [(d.device, d.variable, d.value) for d in summary.rejected] == [
+    assert [(d.device, d.variable, d.value) for d in summary.refused] == [
         ("dev-0", "v3", "oops"),
         ("dev-0", "v0", "oops"),
     ]
-    rejected = summary.rejected[0]
+    rejected = summary.refused[0]
     assert (rejected.status, rejected.code, rejected.message) == (400, 400001, "Validation Error.")
     assert "must be a number" in str(rejected.detail)
     assert rejected.timestamp == 1_700_000_000_003
@@ -383,14 +383,14 @@ def test_400_isolates_the_offending_dots(conn: Emulator) -> None:
 
 
 def test_send_bodies_raises_after_sending_the_rest(conn: Emulator) -> None:
-    with pytest.raises(RejectedDotsError) as caught:
+    with pytest.raises(RefusedDotsError) as caught:
         BulkDotsHook(sleep=no_sleep).send_bodies([make_body(0, dots=8, bad=(7,)), make_body(1)])
-    assert len(caught.value.rejected) == 1
+    assert len(caught.value.refused) == 1
     assert len(caught.value.task_ids) >= 2
     _assert_stored_once(conn, 17)
 
 
-# -- unknown outcomes -------------------------------------------------------------------
+# -- lost replies -------------------------------------------------------------------
 
 
 def test_dropped_replies_are_resent_and_counted(conn: Emulator) -> None:
@@ -399,7 +399,7 @@ def test_dropped_replies_are_resent_and_counted(conn: Emulator) -> None:
     stats = conn.stats()
     assert stats["unique_dots"] == 100
     assert stats["duplicates"] == 30 == summary.possible_duplicate_dots
-    assert summary.unknown_outcomes == 3 and summary.possible_duplicate_bodies == 1
+    assert summary.lost_replies == 3 and summary.possible_duplicate_bodies == 1
     assert summary.bodies == 10
 
 
@@ -408,11 +408,11 @@ def test_dropped_replies_not_resent_when_configured(conn: Emulator) -> None:
     results: list[SendResult] = []
     hook = BulkDotsHook(max_in_flight=1, resend_lost_replies=False, sleep=no_sleep)
     summary = hook.send(make_bodies(4), lambda body, result: results.append(result))
-    assert [r.outcome for r in results] == ["unknown", "sent", "sent", "sent"]
-    assert (summary.unacknowledged_bodies, summary.unacknowledged_dots) == (1, 10)
+    assert [r.outcome for r in results] == ["lost_reply", "sent", "sent", "sent"]
+    assert (summary.lost_reply_bodies, summary.lost_reply_dots) == (1, 10)
     assert conn.stats()["duplicates"] == 0
     conn.drop_next(1)
-    with pytest.raises(BulkDotsDeliveryError, match="unknown outcome"):
+    with pytest.raises(BulkDotsDeliveryError, match="lost reply"):
         hook.send_bodies([make_body(9)])
 
 
@@ -424,7 +424,7 @@ def test_read_timeout_is_an_unknown_outcome(monkeypatch: pytest.MonkeyPatch) -> 
         with pytest.raises(BulkDotsDeliveryError, match="reply lost") as caught:
             hook.send_bodies([make_body(0)])
     assert caught.value.summary is not None
-    assert caught.value.summary.unknown_outcomes == 2
+    assert caught.value.summary.lost_replies == 2
     assert caught.value.summary.possible_duplicate_dots == 10
 
 
@@ -434,7 +434,7 @@ def test_every_fault_at_once_stores_each_dot(conn: Emulator) -> None:
     stats = conn.stats()
     assert stats["unique_dots"] == 600, "nothing lost"
     assert stats["duplicates"] <= summary.possible_duplicate_dots
-    assert summary.unknown_outcomes >= 1 and summary.retries > summary.unknown_outcomes
+    assert summary.lost_replies >= 1 and summary.retries > summary.lost_replies
     assert summary.bodies == 60
 
 

@@ -240,9 +240,9 @@ def test_a_retry_sends_only_what_the_failed_try_had_not(conn: Emulator, tmp_path
     assert run.state == "success"
     ti = task_instances(run)[("send", -1)]
     assert ti.try_number == 2
-    # The failed try left its three settled bodies in the task state store...
+    # The failed try left its three finished bodies in the task state store...
     ledger = seen["ledger"]
-    assert len(ledger.settled) == seen["stored_before_retry"] == 3
+    assert len(ledger.finished) == seen["stored_before_retry"] == 3
     assert not ledger.complete
     # ...the retry sent only the rest, and every dot is stored exactly once.
     values = xcoms(run)
@@ -256,7 +256,7 @@ def test_a_retry_sends_only_what_the_failed_try_had_not(conn: Emulator, tmp_path
     # The task_ids of both tries, in send order; the ledger is kept, marked complete.
     assert values[("send", -1, "return_value")] == stored_task_ids(conn)
     final = ledger_of(run)
-    assert final.complete and len(final.settled) == summary["bodies"]
+    assert final.complete and len(final.finished) == summary["bodies"]
     if AIRFLOW_V_3_3_PLUS:  # the task state store, not Variables
         assert ledger_variables(run) == {}
 
@@ -345,8 +345,8 @@ def test_mapped_instances_keep_their_own_xcom_and_resume_state(
     assert {index: ti.try_number for (_, index), ti in tis.items()} == {
         index: 2 if index == failed_first else 1 for index in range(3)
     }
-    # The failed instance had its own ledger with its two settled bodies.
-    assert len(seen["ledger"].settled) == 2
+    # The failed instance had its own ledger with its two finished bodies.
+    assert len(seen["ledger"].finished) == 2
     values = xcoms(run)
     for index in range(3):
         summary = values[("send", index, "summary")]
@@ -424,7 +424,7 @@ def test_the_token_never_reaches_logs_xcoms_or_rendered_fields(
     assert TOKEN not in json.dumps(list(rendered_fields(run).values()), default=str)
 
 
-# -- what a retry could not settle ----------------------------------------------------------
+# -- what a retry could not mend -----------------------------------------------------------
 
 
 def test_a_lost_reply_without_resending_fails_at_once_and_keeps_the_ledger(
@@ -452,5 +452,5 @@ def test_a_lost_reply_without_resending_fails_at_once_and_keeps_the_ledger(
     assert conn.stats()["duplicates"] == 0
     assert stored(conn) == expected_dots(rows)
     ledger = ledger_of(run)
-    assert len(ledger.settled) == conn.stats()["requests"]["200"]  # not the dropped one
-    assert len(ledger.intents - set(ledger.settled)) == 1  # its outcome: unknown
+    assert len(ledger.finished) == conn.stats()["requests"]["200"]  # not the dropped one
+    assert len(ledger.intents - set(ledger.finished)) == 1  # its outcome: unknown

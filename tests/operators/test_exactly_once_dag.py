@@ -113,4 +113,4 @@ def test_without_a_task_state_store_the_ledger_lives_in_variables(
     header = ledger_variables(run)[ledger_key(run.dag_id, run.run_id, "send", -1)]
     assert json.loads(header)["complete"] is True
     if AIRFLOW_V_3_3_PLUS:  # and nothing in the task state store
-        assert ledger_of(run).settled == {}
+        assert ledger_of(run).finished == {}

@@ -51,7 +51,7 @@ def test_a_dot_refused_in_try_1_is_kept_in_the_file_and_fails_try_2(
     assert task_instances(run)[("send", -1)].try_number == 2
     out = capfd.readouterr().out
     assert "the API refused 1 dot(s) in an earlier try of this task" in out
-    # Try 1 wrote the refused dot; try 2 skipped its settled body and erased nothing.
+    # Try 1 wrote the refused dot; try 2 skipped its finished body and erased nothing.
     lines = [json.loads(text) for text in rejected.read_text().splitlines()]
     assert [(line["kind"], line["variable"], line["try_number"]) for line in lines] == [
         ("refused_by_api", "temperature", 1)

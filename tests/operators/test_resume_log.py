@@ -1,7 +1,7 @@
 """A resumed try talks: first what its ledger holds, then the read-back's own progress and its
 cost, then the summary block, with no silence of a minute while it works (``dag.test()``
 retries the task at once; the emulator closes connections after some requests in the first
-try, so bodies in flight are of unknown outcome for the second)."""
+try, so bodies in flight are whose reply was lost for the second)."""
 
 from __future__ import annotations
 
@@ -79,11 +79,11 @@ def test_a_resumed_try_says_what_it_found_then_reads_back_with_progress_then_sum
     assert summary["reconciled_bodies"] >= 2
     lines = _lines(capfd.readouterr().out)
     second = _first(lines, "Resuming: an earlier try's ledger holds")
-    # Not 100 % delivered while bodies of unknown outcome wait to be read back.
+    # Not 100 % delivered while bodies whose reply was lost wait to be read back.
     held = _first(lines, "Delivered: ", second)
     assert "(100.0 %)" not in lines[held][1]
     assert re.search(
-        r"holds \d+ bodies acknowledged .* and \d+ of unknown outcome", lines[second][1]
+        r"holds \d+ bodies acknowledged .* and \d+ whose reply was lost", lines[second][1]
     )
     plan = _first(lines, "Reading back ", second)
     progress = _first(lines, "Reading back: ", plan)

@@ -131,8 +131,8 @@ def test_an_unreadable_jsonl_line_becomes_a_rejected_row(tmp_path: Path) -> None
     )
 
     assert report.rows_read == 3
-    assert report.rejected_rows == 1
-    (rejected,) = report.rejected_sample
+    assert report.invalid_rows == 1
+    (rejected,) = report.invalid_sample
     assert rejected.row_number == 2
     assert sum(body.dot_count for body in bodies) == 4  # the other two rows, two readings each
 
@@ -201,7 +201,7 @@ def test_an_unreadable_jsonl_line_is_rejected_with_the_parsers_reason(tmp_path: 
 
     list(build_bodies(open_dataset(str(path)).rows(), ReshapeOptions(on_invalid="skip"), report))
 
-    (rejected,) = report.rejected_sample
+    (rejected,) = report.invalid_sample
     assert rejected.field == "(line)"
     assert rejected.value == "{not json"
     assert rejected.rule.startswith("not readable: JSON is malformed")

@@ -29,7 +29,7 @@ def test_the_summary_has_exactly_the_documented_keys_in_order() -> None:
 
 
 def test_counts_come_from_the_typed_results_under_names_that_say_what_they_count() -> None:
-    report = Report(rows_read=10, dots=30, bodies=3, bytes=900, rejected_rows=1)
+    report = Report(rows_read=10, dots=30, bodies=3, bytes=900, invalid_rows=1)
     delivery = DeliverySummary(
         requests=7,
         bodies=2,
@@ -38,8 +38,8 @@ def test_counts_come_from_the_typed_results_under_names_that_say_what_they_count
         retries=3,
         splits=1,
         statuses=Counter({"200": 4, "429": 2, "503": 1}),
-        unacknowledged_bodies=1,
-        unacknowledged_dots=10,
+        lost_reply_bodies=1,
+        lost_reply_dots=10,
         possible_duplicate_bodies=1,
         possible_duplicate_dots=10,
     )
@@ -62,7 +62,7 @@ def test_the_operator_page_lists_every_key() -> None:
 
 
 def test_the_logged_block_says_each_fact_on_its_own_short_line() -> None:
-    report = Report(rows_read=10, dots=30, bodies=3, bytes=900, rejected_rows=1)
+    report = Report(rows_read=10, dots=30, bodies=3, bytes=900, invalid_rows=1)
     delivery = DeliverySummary(requests=7, bodies=2, dots=20, bytes=600, retries=3)
     spared = ExactlyOnceCounts(
         resumed_bodies=4, resumed_dots=40, reconciled_bodies=2, resent_dots=5, read_requests=6
@@ -84,8 +84,8 @@ def test_the_logged_block_says_each_fact_on_its_own_short_line() -> None:
 
 def test_the_block_names_what_is_uncertain_and_where_refusals_are_listed() -> None:
     delivery = DeliverySummary(
-        unacknowledged_bodies=1,
-        unacknowledged_dots=10,
+        lost_reply_bodies=1,
+        lost_reply_dots=10,
         possible_duplicate_bodies=2,
         possible_duplicate_dots=12,
         quarantined=Counter({"pump-7": 3}),

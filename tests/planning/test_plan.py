@@ -58,9 +58,9 @@ def test_invalid_rows_are_named_and_fail_decides_the_verdict() -> None:
 
     assert failing.would_fail and not skipping.would_fail
     for plan in (failing, skipping):
-        assert plan.rejected_rows == 2
-        assert plan.rejected_reasons[0].startswith("row 4, field 't', value 'warm'")
-        assert plan.rejected_reasons[1].startswith("row 8, field 'timestamp'")
+        assert plan.invalid_rows == 2
+        assert plan.invalid_reasons[0].startswith("row 4, field 't', value 'warm'")
+        assert plan.invalid_reasons[1].startswith("row 8, field 'timestamp'")
     assert "the run would fail, sending nothing" in "\n".join(failing.describe())
     assert skipping.dots == 2 * 8
 
@@ -90,7 +90,7 @@ def test_the_plan_is_the_reference_model_s_counts_and_span(
 
     assert (plan.dots, plan.bodies) == (len(expected.dots), len(bodies))
     assert plan.bytes == sum(body.size for body in bodies)
-    assert plan.rejected_rows == len(expected.bad_rows)
+    assert plan.invalid_rows == len(expected.bad_rows)
     assert plan.devices == len({dot[0] for dot in expected.dots})
     assert plan.variables == len({dot[1] for dot in expected.dots})
     times = [dot[2] for dot in expected.dots]

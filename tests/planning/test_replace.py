@@ -82,6 +82,6 @@ def test_an_input_that_bounds_no_span_or_has_invalid_rows_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="bounds no span"):
         refuse_unbounded({}, Report())
     report = Report()
-    report.reject(InvalidRow(3, "t", "x", "must be a number"))
+    report.count_invalid(InvalidRow(3, "t", "x", "must be a number"))
     with pytest.raises(ConfigurationError, match="1 invalid row"):
         refuse_unbounded({("d", "t"): (0, 1)}, report)

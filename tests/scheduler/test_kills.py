@@ -269,7 +269,7 @@ def test_a_taskflow_task_killed_mid_send_and_its_retry_store_every_dot_once(
     assert len(dots) == TASKFLOW_ROWS * 3  # nothing lost
     assert set(dots.values()) == {1}  # nothing twice
     retry = summary(home, TASKFLOW, key="return_value")
-    # The retry skipped what the killed try had settled, or read back what it may have sent.
+    # The retry skipped what the killed try had finished, or read back what it may have sent.
     assert retry["resumed_bodies"] + retry["reconciled_bodies"] > 0
     assert retry["dots_sent"] < TASKFLOW_ROWS * 3
 

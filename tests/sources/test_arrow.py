@@ -126,7 +126,7 @@ def test_naive_timestamps_are_read_in_the_timezone_like_naive_datetimes() -> Non
         from_arrow = [b.payload for b in build_bodies(dataset.rows(), options, arrow_report)]
 
         assert from_arrow == from_list
-        assert arrow_report.rejected_sample == list_report.rejected_sample
+        assert arrow_report.invalid_sample == list_report.invalid_sample
 
 
 def test_timestamps_are_converted_as_a_column_not_per_cell() -> None:

@@ -88,7 +88,7 @@ def test_a_json_line_nested_2000_deep_is_one_invalid_row(tmp_path: Path) -> None
     bodies = list(build_bodies(dataset.rows(), ReshapeOptions(on_invalid="skip"), report))
 
     assert report.dots == 5 and len(bodies) == 1
-    [rejected] = report.rejected_sample
+    [rejected] = report.invalid_sample
     assert (rejected.row_number, rejected.line) == (4, 4)
     assert rejected.rule == "not readable: JSON nested too deeply to read"
 

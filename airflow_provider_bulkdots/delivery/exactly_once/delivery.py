@@ -1,7 +1,7 @@
 """Exactly once: the sender, the ledger and read-back reconciliation composed.
 
-Each body is, in this order: skipped if an earlier try settled it (the ledger says so);
-settled by reading back if an earlier try may have sent it (an intent without settlement);
+Each body is, in this order: skipped if an earlier try finished it (the ledger says so);
+reconciled by reading back if an earlier try may have sent it (an intent, not finished);
 when the ledger does not know it by id (the input changed since), checked dot by dot against
 the ranges earlier tries recorded (:mod:`.dot_record`): acknowledged dots left out, doubtful
 ones read back, new ones kept; then named in an intent with its ranges, stored before the
@@ -9,7 +9,7 @@ request, and sent. With a lease on the ledger
 (:mod:`.lease`), the try takes it first and checks it before every request: a try that another
 one took over stops before its next request and writes nothing more. A body whose reply is lost
 (or whose 2xx status line came with a broken body) is held, read back after the delay, and
-only its missing dots are resent. Acknowledged split halves and settled bodies are recorded
+only its missing dots are resent. Acknowledged split halves and finished bodies are recorded
 as they come. Pure of Airflow: the store behind the ledger is the caller's.
 """
 
@@ -35,7 +35,7 @@ from airflow_provider_bulkdots.exceptions import BulkDotsError
 
 #: Bodies named by one intent write (one store write per this many bodies sent).
 INTENT_BATCH = 16
-#: Unsettled bodies held before the sending pauses to read them back.
+#: HeldForReadBack bodies held before the sending pauses to read them back.
 MAX_HELD = 256
 #: Added to the request ``timeout`` when a try takes over a lease that was not released.
 LEASE_MARGIN = 1.0
@@ -53,7 +53,7 @@ class ExactlyOnceCounts:
     resent_dots: int = 0
     skipped_existing_dots: int = 0
     read_requests: int = 0
-    #: Dots the API refused in bodies an earlier try settled (skipped by this one).
+    #: Dots the API refused in bodies an earlier try finished (skipped by this one).
     earlier_refused_dots: int = 0
     #: Dots of bodies that changed since an earlier try, which its dot record shows
     #: acknowledged: not sent again (no read).
@@ -91,7 +91,7 @@ class ExactlyOnceDelivery:
         self.intent_batch = intent_batch
         self.counts = ExactlyOnceCounts()
         self.summary = DeliverySummary()
-        #: Writes the progress lines; bodies an earlier try settled count as done already.
+        #: Writes the progress lines; bodies an earlier try finished count as done already.
         self.meter = meter
         self._task_ids: dict[int, list[str]] = {}
         #: Bodies of this try named in an intent that no request may have stored: none left
@@ -109,8 +109,8 @@ class ExactlyOnceDelivery:
         return [task_id for seq in sorted(self._task_ids) for task_id in self._task_ids[seq]]
 
     @property
-    def settled_seqs(self) -> set[int]:
-        """The seqs of the bodies settled so far, by this try or an earlier one."""
+    def finished_seqs(self) -> set[int]:
+        """The seqs of the bodies finished so far, by this try or an earlier one."""
         return set(self._task_ids)
 
     def run(self, bodies: Iterable[Body]) -> DeliverySummary:
@@ -158,9 +158,9 @@ class ExactlyOnceDelivery:
         try:
             self._deliver(self._to_send(bodies))
             if self.reconciler is not None:
-                self.reconciler.settle_all(self._deliver, self._reconciled)
-                # Every body of unknown outcome is now settled by reading back.
-                self.summary.unacknowledged_bodies = self.summary.unacknowledged_dots = 0
+                self.reconciler.reconcile_all(self._deliver, self._reconciled)
+                # Every body whose reply was lost is now reconciled by reading back.
+                self.summary.lost_reply_bodies = self.summary.lost_reply_dots = 0
         except BulkDotsError as error:
             error.summary = self.summary
             raise
@@ -176,18 +176,18 @@ class ExactlyOnceDelivery:
             self.log.info(
                 "Re-run: %d bodies were already delivered by an earlier try (its ledger says "
                 "so); they are not sent again.",
-                len(state.settled),
+                len(state.finished),
             )
             return
         unknown = len(
             {body_id for body_id in state.intents | state.parts.keys() if state.is_unknown(body_id)}
         )
-        if not state.settled and not unknown:
+        if not state.finished and not unknown:
             return
         self.log.info(
             "Resuming: an earlier try's ledger holds %d bodies acknowledged (not sent again) "
-            "and %d of unknown outcome (%s); the rest is sent now.",
-            len(state.settled),
+            "and %d whose reply was lost (%s); the rest is sent now.",
+            len(state.finished),
             unknown,
             "read back before anything of them is resent"
             if self.reconciler is not None
@@ -195,13 +195,13 @@ class ExactlyOnceDelivery:
         )
 
     def _dot_index(self) -> DotIndex | None:
-        """The dot ranges of the bodies earlier tries settled or may have sent (read from the
+        """The dot ranges of the bodies earlier tries finished or may have sent (read from the
         ledger one stored value at a time), or ``None`` when there are none."""
         if self.ledger is None:
             return None
         index, state, damaged = DotIndex(), self._state, 0
         for body_id, ranges in self.ledger.recorded_ranges():
-            if body_id in state.settled:
+            if body_id in state.finished:
                 damaged += index.add(ranges, acknowledged=True)
             elif state.is_unknown(body_id):
                 damaged += index.add(ranges, acknowledged=False)
@@ -231,7 +231,7 @@ class ExactlyOnceDelivery:
                 self._on_result,
                 self._on_ack,
                 self.meter,
-                on_unsettled=self._on_unsettled,
+                on_unfinished=self._on_unfinished,
                 on_request=self._on_request,
             )
         except (BulkDotsError, WaitTooLong) as error:
@@ -271,18 +271,20 @@ class ExactlyOnceDelivery:
                 yield from self._intended(batch)
                 batch = []
             if self.reconciler is not None and len(self.reconciler) >= MAX_HELD:
-                yield from self.reconciler.settle_ready(wait=True, on_settled=self._reconciled)
+                yield from self.reconciler.reconcile_ready(
+                    wait=True, on_reconciled=self._reconciled
+                )
         yield from self._intended(batch)
 
     def _skip_or_hold(self, body: Body) -> bool:
-        """Whether an earlier try settled the body (skipped) or may have sent it (held)."""
+        """Whether an earlier try finished the body (skipped) or may have sent it (held)."""
         state = self._state
-        settled = state.settled.get(body.body_id)
-        if settled is not None:
-            self._task_ids[body.seq] = list(settled)
+        finished = state.finished.get(body.body_id)
+        if finished is not None:
+            self._task_ids[body.seq] = list(finished)
             self.counts.earlier_refused_dots += state.refused.get(body.body_id, 0)
             if self.meter is not None:
-                self.meter.settled_before(body.seq)
+                self.meter.finished_before(body.seq)
             if state.complete:
                 self.counts.already_delivered_bodies += 1
                 self.counts.already_delivered_dots += body.dot_count
@@ -312,12 +314,12 @@ class ExactlyOnceDelivery:
         if found.ambiguous_dots and reconciler is not None:
             self.counts.ambiguous_dots_read_back += found.ambiguous_dots
             doubt = Body(body.seq, found.ambiguous, found.ambiguous_dots)
-            if not self._skip_or_hold(doubt):  # not settled by an earlier read-back
+            if not self._skip_or_hold(doubt):  # not finished by an earlier read-back
                 reconciler.add(doubt, fresh=False)
         if found.new_dots:
             return Body(body.seq, found.new, found.new_dots)
         if self.meter is not None and not found.ambiguous_dots:
-            self.meter.settled_before(body.seq)
+            self.meter.finished_before(body.seq)
         self._task_ids.setdefault(body.seq, [])
         return None
 
@@ -339,8 +341,8 @@ class ExactlyOnceDelivery:
             if resend and self.reconciler is not None:
                 self.reconciler.resend_done(body, list(result.task_ids), self._reconciled)
             elif not resend:
-                self._settled(body, list(result.task_ids), len(result.rejected))
-        elif result.outcome == "unknown" and self.reconciler is not None:
+                self._finished(body, list(result.task_ids), len(result.refused))
+        elif result.outcome == "lost_reply" and self.reconciler is not None:
             self.reconciler.add(body, task_ids=result.task_ids)
 
     def _on_request(self, body_id: str) -> None:
@@ -349,7 +351,7 @@ class ExactlyOnceDelivery:
         with self._unposted_lock:
             self._unposted.discard(body_id)
 
-    def _on_unsettled(self, body: Body, result: SendResult) -> None:
+    def _on_unfinished(self, body: Body, result: SendResult) -> None:
         fresh = not is_resend(body.body_id)  # not a reconciliation resend
         if fresh and result.outcome == "quarantined":
             self.held_devices[body.seq] = set(result.quarantined)
@@ -362,17 +364,17 @@ class ExactlyOnceDelivery:
             self.ledger.acknowledge(body_id, part, [task_id])
 
     def _reconciled(self, body: Body, task_ids: list[str]) -> None:
-        """A body of unknown outcome was settled by reading back (and resending)."""
+        """A body whose reply was lost was reconciled by reading back (and resending)."""
         if self.meter is not None:
-            self.meter.unknown_settled(body.dot_count)
-        self._settled(body, task_ids)
+            self.meter.reconciled(body.dot_count)
+        self._finished(body, task_ids)
 
-    def _settled(self, body: Body, task_ids: list[str], refused: int = 0) -> None:
+    def _finished(self, body: Body, task_ids: list[str], refused: int = 0) -> None:
         self._task_ids.setdefault(body.seq, []).extend(
             task_id for task_id in task_ids if task_id not in self._task_ids.get(body.seq, [])
         )
         if self.ledger is not None:
-            self.ledger.settle(body.body_id, self._task_ids[body.seq], refused)
+            self.ledger.finish(body.body_id, self._task_ids[body.seq], refused)
 
 
 def _merge(total: DeliverySummary, part: DeliverySummary) -> None:
@@ -381,7 +383,7 @@ def _merge(total: DeliverySummary, part: DeliverySummary) -> None:
         mine, theirs = getattr(total, field.name), getattr(part, field.name)
         if field.name == "statuses":
             mine.update(theirs)
-        elif field.name == "rejected":
+        elif field.name == "refused":
             mine.extend(theirs)
         else:
             setattr(total, field.name, mine + theirs)

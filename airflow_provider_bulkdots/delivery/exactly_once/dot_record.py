@@ -10,8 +10,8 @@ rest in one range ``[None, first, last, count, digest]`` over every other device
 costs a bounded number of bytes in the store however many dots it holds.
 
 On resume, each body the ledger does not recognise by id is checked dot by dot against the
-ranges of the bodies an earlier try settled (acknowledged) or may have sent (intended, not
-settled):
+ranges of the bodies an earlier try finished (acknowledged) or may have sent (intended, not
+finished):
 
 - *acknowledged*: the dots of the body inside an acknowledged range of their device are
   exactly that range's dots (the same count and digest): they were stored; left out, no read;
@@ -171,7 +171,7 @@ class Classified:
 
 
 class DotIndex:
-    """The ranges of the bodies an earlier try settled or may have sent, by device."""
+    """The ranges of the bodies an earlier try finished or may have sent, by device."""
 
     def __init__(self, max_ranges: int = MAX_RANGES) -> None:
         self.max_ranges = max_ranges
@@ -184,7 +184,7 @@ class DotIndex:
         return self._size
 
     def add(self, entries: Iterable[object], acknowledged: bool) -> int:
-        """Add one body's recorded ranges (``acknowledged``: the body was settled); how many
+        """Add one body's recorded ranges (``acknowledged``: the body was finished); how many
         entries were not ranges (damaged, left out)."""
         damaged = 0
         for entry in entries:

@@ -7,10 +7,10 @@ It outlives every crash of the task, because each fact is written before it is r
 - an **acknowledgement** names a body, or one half of a split body, with its task_id once the
   API answered with one (written a moment later by a background writer, off the sending
   path: an acknowledgement lost to a crash only makes its body *unknown*, never resent blind);
-- a **settled** entry closes a body: every dot acknowledged or refused.
+- a **finished** entry records a finished body: every dot acknowledged or refused.
 
-On resume, a settled body is skipped; a body with an intent but not settled has an *unknown
-outcome* (it may be stored, in full or in part), settled by reading the API back; any other
+On resume, a finished body is skipped; a body with an intent but not finished has a lost
+reply (it may be stored, in full or in part), reconciled by reading the API back; any other
 body was never sent. The ledger is never deleted by the task: :meth:`DeliveryLedger.complete`
 marks it complete, and the store's retention removes it.
 
@@ -63,26 +63,26 @@ class KeyValueStore(Protocol):
 
 @dataclass
 class LedgerState:
-    """What earlier tries left: settled bodies, acknowledged parts, and intents."""
+    """What earlier tries left: finished bodies, acknowledged parts, and intents."""
 
     fingerprint: str | None = None
     complete: bool = False
-    settled: dict[str, list[str]] = field(default_factory=dict)
+    finished: dict[str, list[str]] = field(default_factory=dict)
     parts: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     intents: set[str] = field(default_factory=set)
-    #: Dots the API refused (400, 204) in settled bodies, per body that had any.
+    #: Dots the API refused (400, 204) in finished bodies, per body that had any.
     refused: dict[str, int] = field(default_factory=dict)
 
     def is_unknown(self, body_id: str) -> bool:
-        """Whether a body may have been sent without being settled."""
-        return body_id not in self.settled and (body_id in self.intents or body_id in self.parts)
+        """Whether a body may have been sent without being finished."""
+        return body_id not in self.finished and (body_id in self.intents or body_id in self.parts)
 
     def split_halves(self, body_id: str) -> list[str]:
-        """The paths of the acknowledged split halves of an unsettled body."""
+        """The paths of the acknowledged split halves of an unfinished body."""
         return [part for part in self.parts.get(body_id, {}) if is_half(part)]
 
     def part_task_ids(self, body_id: str) -> list[str]:
-        """The task_ids of every acknowledged part of an unsettled body."""
+        """The task_ids of every acknowledged part of an unfinished body."""
         parts = self.parts.get(body_id, {})
         return [task_id for part in sorted(parts) for task_id in parts[part]]
 
@@ -146,7 +146,7 @@ class _RangeChunks:
 
 
 class DeliveryLedger:
-    """Intents, acknowledgements and settlements of one task instance, in a store.
+    """Intents, acknowledgements and finished bodies of one task instance, in a store.
 
     Thread-safe: acknowledgements may come from the sending threads. ``flush_interval`` is
     how long an acknowledgement may wait for the background writer. ``lease``: this try's
@@ -267,7 +267,7 @@ class DeliveryLedger:
         """Record an acknowledged part of a body (stored by the background writer)."""
         self._append_ack([body_id, part, list(task_ids)])
 
-    def settle(self, body_id: str, task_ids: list[str], refused: int = 0) -> None:
+    def finish(self, body_id: str, task_ids: list[str], refused: int = 0) -> None:
         """Record that every dot of a body is acknowledged or refused (``refused`` of them),
         with its task_ids."""
         entry: list[object] = [body_id, WHOLE_BODY, list(task_ids)]
@@ -280,7 +280,7 @@ class DeliveryLedger:
         self._wake.set()
 
     def complete(self) -> None:
-        """Mark the ledger complete (every body settled); returns once that is stored."""
+        """Mark the ledger complete (every body finished); returns once that is stored."""
         with self._lock:
             self._complete = True
         self.flush()
@@ -371,8 +371,8 @@ def _apply_ack(state: LedgerState, entry: object) -> None:
     body_id, part, task_ids = str(entry[0]), str(entry[1]), [str(t) for t in entry[2]]
     if part == WHOLE_BODY:
         earlier = state.parts.pop(body_id, {})
-        state.settled[body_id] = task_ids or [t for p in sorted(earlier) for t in earlier[p]]
+        state.finished[body_id] = task_ids or [t for p in sorted(earlier) for t in earlier[p]]
         if len(entry) == 4 and isinstance(entry[3], int) and entry[3] > 0:
             state.refused[body_id] = entry[3]
-    elif body_id not in state.settled:
+    elif body_id not in state.finished:
         state.parts.setdefault(body_id, {})[part] = task_ids

@@ -1,6 +1,6 @@
 """Plan the read-back of many bodies at once: each series read once over the spans that need it.
 
-A resumed try may find many bodies of unknown outcome (those in the killed try's window and
+A resumed try may find many bodies whose reply was lost (those in the killed try's window and
 spool). Reading every series of every body back costs a request per series per body (18 bodies
 of 6 series: 108 reads, at the token's pace). Bodies cut from one input share their series and
 follow each other in time, so the spans of one series are merged: two neighbouring spans are

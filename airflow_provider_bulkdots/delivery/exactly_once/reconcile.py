@@ -5,8 +5,8 @@ came back (a lost reply, a 2xx status line whose body then broke, a crash betwee
 and the ledger). Resending it blindly may store its dots twice; dropping it may lose them. So,
 once ``delay`` has passed since the request (the API stores bulk writes asynchronously), each
 series of the body is read back over the body's time span, and only the dots not found are
-sent again, as a new payload. A resend whose reply is lost again is settled the same way, until
-``timeout`` runs out: then the delivery fails, naming what is still unsettled.
+sent again, as a new payload. A resend whose reply is lost again is reconciled the same way, until
+``timeout`` runs out: then the delivery fails, naming what is still unreconciled.
 
 A dot counts as found when its series holds a value at its timestamp. A body of several series
 lost in this delivery is first probed with one read, of its largest series, since the API
@@ -43,12 +43,12 @@ from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 
 #: How far the API's clock may run behind ours when ``created_at`` is compared with our start.
 CLOCK_SKEW_MS = 300_000
-#: ``on_settled(body, task_ids)``: a body read back (or resent) in full is settled.
-OnSettled = Callable[[Body, list[str]], None]
+#: ``on_reconciled(body, task_ids)``: a body read back (or resent) in full is finished.
+OnReconciled = Callable[[Body, list[str]], None]
 
 
 @dataclass
-class Unsettled:
+class HeldForReadBack:
     """A body (or what is left of it) whose outcome is unknown."""
 
     body: Body
@@ -61,18 +61,18 @@ class Unsettled:
 
 @dataclass
 class ReconcileCounts:
-    """What reconciliation did: bodies settled by reading back, dots resent, reads made."""
+    """What reconciliation did: bodies reconciled by reading back, dots resent, reads made."""
 
     reconciled_bodies: int = 0
     resent_dots: int = 0
 
 
 class Reconciler:
-    """Holds unsettled bodies until ``delay`` has passed, then reads them back.
+    """Holds the bodies whose reply was lost until ``delay`` has passed, then reads them back.
 
-    :meth:`settle_ready` returns the resends to send (bodies whose ids end in ``~r<n>``) and
-    calls the ``on_settled(body, task_ids)`` it is given for each body found complete; so do
-    :meth:`resend_done` and :meth:`settle_all`.
+    :meth:`reconcile_ready` returns the resends to send (bodies whose ids end in ``~r<n>``) and
+    calls the ``on_reconciled(body, task_ids)`` it is given for each body found complete; so do
+    :meth:`resend_done` and :meth:`reconcile_all`.
     """
 
     def __init__(
@@ -96,8 +96,8 @@ class Reconciler:
         self._clock = clock
         self._sleep = sleep
         self.started_ms = int(wall_clock() * 1000)
-        self._queue: deque[Unsettled] = deque()
-        self._in_flight: dict[str, Unsettled] = {}
+        self._queue: deque[HeldForReadBack] = deque()
+        self._in_flight: dict[str, HeldForReadBack] = {}
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -117,22 +117,24 @@ class Reconciler:
             base.task_ids.extend(task_ids)
             self._queue.append(base)
             return
-        item = Unsettled(body, payload or body.payload, self._clock() + self.delay, list(task_ids))
+        item = HeldForReadBack(
+            body, payload or body.payload, self._clock() + self.delay, list(task_ids)
+        )
         item.fresh = fresh
         self._queue.append(item)
 
-    def resend_done(self, resend: Body, task_ids: list[str], on_settled: OnSettled) -> None:
-        """A resend was acknowledged: its body is settled (unless the resend is unknown)."""
+    def resend_done(self, resend: Body, task_ids: list[str], on_reconciled: OnReconciled) -> None:
+        """A resend was acknowledged: its body is finished (unless the resend is unknown)."""
         item = self._in_flight.pop(resend.body_id, None)
         if item is not None:
             item.task_ids.extend(task_ids)
-            on_settled(item.body, item.task_ids)
+            on_reconciled(item.body, item.task_ids)
 
-    def settle_ready(self, wait: bool, on_settled: OnSettled) -> list[Body]:
+    def reconcile_ready(self, wait: bool, on_reconciled: OnReconciled) -> list[Body]:
         """Read back the bodies whose delay has passed (waiting for the first if ``wait``)."""
         if wait and self._queue:
             self._sleep(max(0.0, self._queue[0].not_before - self._clock()))
-        ready: list[Unsettled] = []
+        ready: list[HeldForReadBack] = []
         while self._queue and self._queue[0].not_before <= self._clock():
             ready.append(self._queue.popleft())
         earlier = [item for item in ready if not item.fresh and item.resends == 0]
@@ -140,18 +142,18 @@ class Reconciler:
         found = self._read_together(earlier) if together else {}
         resends: list[Body] = []
         for item in ready:
-            resend = self._read_back(item, on_settled, found if id(item) in together else None)
+            resend = self._read_back(item, on_reconciled, found if id(item) in together else None)
             if resend is not None:
                 resends.append(resend)
         return resends
 
-    def _read_together(self, items: list[Unsettled]) -> dict[tuple[str, str], set[int]]:
+    def _read_together(self, items: list[HeldForReadBack]) -> dict[tuple[str, str], set[int]]:
         """Read back the series of bodies an earlier try may have sent: each series once
         over the merged spans that need it, with progress lines."""
         reads = plan_reads((item.payload for item in items), self.reader.page_size)
         before = self.reader.requests
         self.log.info(
-            "Reading back %d bodies of unknown outcome from an earlier try: %d series reads "
+            "Reading back %d bodies whose reply was lost from an earlier try: %d series reads "
             "(each series once over the spans that need it), a request each and one more per "
             "%d dots held.",
             len(items),
@@ -178,7 +180,7 @@ class Reconciler:
         return found
 
     def _missing(
-        self, item: Unsettled, found_together: dict[tuple[str, str], set[int]] | None = None
+        self, item: HeldForReadBack, found_together: dict[tuple[str, str], set[int]] | None = None
     ) -> bytes:
         """What of the item's payload the API does not hold (``b""``: nothing)."""
         if found_together is not None:
@@ -202,15 +204,15 @@ class Reconciler:
 
     def _read_back(
         self,
-        item: Unsettled,
-        on_settled: OnSettled,
+        item: HeldForReadBack,
+        on_reconciled: OnReconciled,
         found: dict[tuple[str, str], set[int]] | None = None,
     ) -> Body | None:
         missing = self._missing(item, found)
         if item.resends == 0:
             self.counts.reconciled_bodies += 1
         if not missing:
-            on_settled(item.body, item.task_ids)
+            on_reconciled(item.body, item.task_ids)
             return None
         item.resends += 1
         dots = sum(1 for _ in iter_dots(missing))
@@ -236,21 +238,23 @@ class Reconciler:
                 return False
         return True
 
-    def settle_all(self, send: Callable[[list[Body]], None], on_settled: OnSettled) -> None:
+    def reconcile_all(
+        self, send: Callable[[list[Body]], None], on_reconciled: OnReconciled
+    ) -> None:
         """Settle every held body, sending resends through ``send``, within ``timeout``."""
         deadline = self._clock() + self.timeout
         while self._queue:
             if self._clock() > deadline:
-                raise self._unsettled_error()
-            resends = self.settle_ready(wait=True, on_settled=on_settled)
+                raise self._unreconciled_error()
+            resends = self.reconcile_ready(wait=True, on_reconciled=on_reconciled)
             if resends:
                 send(resends)
 
-    def _unsettled_error(self) -> BulkDotsDeliveryError:
+    def _unreconciled_error(self) -> BulkDotsDeliveryError:
         dots = sum(sum(1 for _ in iter_dots(item.payload)) for item in self._queue)
         ids = ", ".join(item.body.body_id for item in list(self._queue)[:5])
         return BulkDotsDeliveryError(
-            f"{len(self._queue)} bodies ({dots} dots) are still unsettled after "
+            f"{len(self._queue)} bodies ({dots} dots) are still unreconciled after "
             f"{self.timeout:.0f} s of reading back and resending (reconcile_timeout): their "
             f"replies keep getting lost. First: {ids}. The ledger keeps them: a retry of the "
             "task reads them back again and resends only what is missing."
@@ -269,4 +273,4 @@ def _largest_series(payload: bytes) -> tuple[tuple[str, str], dict[int, float | 
     return largest, series[largest]
 
 
-__all__ = ["ReconcileCounts", "Reconciler", "Unsettled"]
+__all__ = ["HeldForReadBack", "ReconcileCounts", "Reconciler"]

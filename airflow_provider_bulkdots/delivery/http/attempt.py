@@ -1,4 +1,4 @@
-"""One request: POST one payload once, and settle what its reply means.
+"""One request: POST one payload once, and interpret what its reply means.
 
 This is the seam between the wire and everything above it. :func:`post_once` makes exactly
 one HTTP call and returns one of four outcomes; nothing here waits, retries or counts:
@@ -7,12 +7,12 @@ one HTTP call and returns one of four outcomes; nothing here waits, retries or c
 - :class:`Refused`: 400, 413, 204 or 423, the payload itself was refused and nothing of it
   stored (the sender splits it);
 - :class:`Retryable`: nothing was stored (429, a 5xx other than 501, no connection);
-- :class:`ReplyLost`: the request may have reached the API but no reply came back, so
-  resending it may store its dots twice (the *unknown outcome*).
+- :class:`LostReply`: the request may have reached the API but no reply came back, so
+  resending it may store its dots twice (the *lost reply*).
 
 Every other reply raises the typed :class:`~airflow_provider_bulkdots.exceptions.BulkDotsApiError`
 (redirects included: they are never followed, since they would carry the token elsewhere).
-What counts as an acknowledgement is decided in one place, :func:`settle`.
+What counts as an acknowledgement is decided in one place, :func:`interpret_reply`.
 
 The statuses read as Ubidots' response-codes page defines them: **204** "one of the fields is
 incorrect and the request is not saved" (refused, like a 400); **420** "you have exceeded your
@@ -119,14 +119,14 @@ class Retryable:
 
 
 @dataclass(frozen=True, slots=True)
-class ReplyLost:
+class LostReply:
     """The request may have been stored, but its reply was lost (dropped, timed out)."""
 
     reason: str
     status: int | None = None
 
 
-Outcome = Acknowledged | Refused | Retryable | ReplyLost
+Outcome = Acknowledged | Refused | Retryable | LostReply
 
 
 def reply_json(response: requests.Response) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def acknowledgement(response: requests.Response, auth: TokenAuth, body_id: str =
     )
 
 
-def settle(response: requests.Response, auth: TokenAuth, body_id: str = "") -> Outcome:
+def interpret_reply(response: requests.Response, auth: TokenAuth, body_id: str = "") -> Outcome:
     """What one HTTP reply means for its payload; raises for replies not worth retrying."""
     status = response.status_code
     if status == 204:
@@ -225,7 +225,7 @@ def network_outcome(exc: requests.RequestException, auth: TokenAuth) -> Outcome:
     """The outcome of a request that got no complete reply (the token removed from the text)."""
     text = f"{type(exc).__name__}: {auth.redact(str(exc))}"
     if reply_may_be_lost(exc):
-        return ReplyLost(f"reply lost: {text}")
+        return LostReply(f"reply lost: {text}")
     return Retryable(None, f"cannot connect: {text}")
 
 
@@ -241,7 +241,7 @@ def post_once(
 
     ``timeout`` bounds the whole request, from connecting to the reply's last byte (with a
     session from :func:`~.transport.make_session`), not only each read. A 2xx status line
-    whose body then breaks or stalls is a :class:`ReplyLost` carrying that status: the API
+    whose body then breaks or stalls is a :class:`LostReply` carrying that status: the API
     took the payload, maybe, and only reading it back can tell.
     """
     with request_deadline(timeout) as deadline:
@@ -261,10 +261,10 @@ def post_once(
             ) from None
         except requests.RequestException as exc:
             if deadline.expired:
-                return ReplyLost(f"reply lost: no complete reply within timeout={timeout:g} s")
+                return LostReply(f"reply lost: no complete reply within timeout={timeout:g} s")
             return network_outcome(exc, auth)
         try:
-            response.content  # noqa: B018 - reads the body: the status line alone settles nothing
+            response.content  # noqa: B018 - reads the body: the status line alone interprets nothing
         except requests.RequestException as exc:
             text = f"{type(exc).__name__}: {auth.redact(str(exc))}"
             if deadline.expired:
@@ -272,10 +272,10 @@ def post_once(
             status = response.status_code
             if not 200 <= status < 300:  # the API did not take it: nothing stored
                 return Retryable(status, f"HTTP {status}, then the reply broke: {text}")
-            return ReplyLost(f"reply body lost after HTTP {status}: {text}", status)
+            return LostReply(f"reply body lost after HTTP {status}: {text}", status)
         finally:
             response.close()
-    return settle(response, auth, body_id)
+    return interpret_reply(response, auth, body_id)
 
 
 __all__ = [
@@ -284,16 +284,16 @@ __all__ = [
     "NOT_SAVED_204",
     "REFUSED_STATUSES",
     "Acknowledged",
+    "LostReply",
     "Outcome",
     "Refused",
-    "ReplyLost",
     "Retryable",
     "acknowledgement",
+    "interpret_reply",
     "is_retryable_status",
     "network_outcome",
     "parse_retry_after",
     "post_once",
     "quota_error",
     "reply_json",
-    "settle",
 ]

@@ -2,7 +2,7 @@
 
 Retried: 429 and 420 (limits), 5xx except 501, connection errors and timeouts. Not retried:
 every other 4xx (400 and 413 are split by the sender instead). A reply lost after the request
-was sent (dropped connection, read timeout) has an *unknown outcome*: the API may have stored
+was sent (dropped connection, read timeout) has a lost reply: the API may have stored
 it, so it is retried only when ``resend_lost_replies`` is on.
 
 The loop is tenacity's: it stops after ``max_retries`` retries or before a wait that would
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from airflow_provider_bulkdots.delivery.http.attempt import Outcome, ReplyLost, Retryable
+from airflow_provider_bulkdots.delivery.http.attempt import LostReply, Outcome, Retryable
 from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer
 from airflow_provider_bulkdots.delivery.settings import DEFAULTS, DeliverySettings
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
@@ -82,7 +82,7 @@ class RetryPolicy:
 
     def retries(self, outcome: Outcome) -> bool:
         """Whether an outcome is sent again: nothing stored, or stored maybe and allowed."""
-        if isinstance(outcome, ReplyLost):  # never after a 2xx status line: settled by reading
+        if isinstance(outcome, LostReply):  # never after a 2xx status line: final by reading
             return self.resend_lost_replies and outcome.status is None
         return isinstance(outcome, Retryable)
 
@@ -98,7 +98,7 @@ class RetryPolicy:
 OnRetry = Callable[[Outcome, float], None]
 
 
-def send_until_settled(
+def send_until_final(
     attempt: Callable[[], Outcome],
     policy: RetryPolicy,
     *,
@@ -138,7 +138,7 @@ def _result(state: tenacity.RetryCallState) -> Outcome:
 
 def _give_up(state: tenacity.RetryCallState, body_id: str) -> Outcome:
     last = _result(state)
-    assert isinstance(last, Retryable | ReplyLost)
+    assert isinstance(last, Retryable | LostReply)
     raise BulkDotsDeliveryError(
         f"gave up after {state.attempt_number - 1} retries in {state.seconds_since_start:.1f} s; "
         f"last: {last.reason}",

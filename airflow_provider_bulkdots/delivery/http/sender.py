@@ -2,7 +2,7 @@
 
 One :class:`Sender` per delivery target. It composes the parts, each in its own module:
 
-- :mod:`.auth` puts the token on each request; :mod:`.attempt` makes one request and settles
+- :mod:`.auth` puts the token on each request; :mod:`.attempt` makes one request and interprets
   what its reply means; :mod:`.retry` repeats an attempt within the policy's bounds;
 - :mod:`.pacing` paces every request: one pace per token, shared by every task on the machine
   (any :class:`~.limiter.Pacer` may replace it); a wait of ``defer_over`` seconds or more
@@ -32,14 +32,14 @@ import requests
 
 from airflow_provider_bulkdots.delivery.http.attempt import (
     Acknowledged,
+    LostReply,
     Outcome,
     Refused,
-    ReplyLost,
     Retryable,
     post_once,
 )
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
-from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy, send_until_settled
+from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy, send_until_final
 from airflow_provider_bulkdots.delivery.http.transport import departing
 from airflow_provider_bulkdots.delivery.http.window import InFlightWindow
 from airflow_provider_bulkdots.delivery.pacing.limiter import Pacer, SharedPace, leaving
@@ -47,7 +47,7 @@ from airflow_provider_bulkdots.delivery.pacing.token import TokenPacer, WaitTooL
 from airflow_provider_bulkdots.delivery.reporting.progress import ProgressMeter
 from airflow_provider_bulkdots.delivery.reporting.results import (
     DeliverySummary,
-    RejectedDot,
+    RefusedDot,
     SendResult,
 )
 from airflow_provider_bulkdots.delivery.settings import DeliverySettings
@@ -68,7 +68,7 @@ from airflow_provider_bulkdots.exceptions import (
     DeliveryStoppedError,
     DevicesDisabledError,
     QuotaExceededError,
-    RejectedDotsError,
+    RefusedDotsError,
     api_error,
 )
 
@@ -187,7 +187,7 @@ class Sender:
                 threshold = self._defer_over(result)
                 if threshold is not None and wait >= threshold:
                     raise WaitTooLong(wait)
-            if isinstance(outcome, ReplyLost):
+            if isinstance(outcome, LostReply):
                 result.possible_duplicate_dots += dots
                 self.log.warning(
                     "Reply lost for body %s (%d dots); resending: the API may store them twice.",
@@ -195,14 +195,14 @@ class Sender:
                     dots,
                 )
 
-        outcome = send_until_settled(
+        outcome = send_until_final(
             lambda: self._attempt(payload, dots, result),
             self.policy,
             sleep=self._wait,
             on_retry=on_retry,
             body_id=result.body_id,
         )
-        if isinstance(outcome, ReplyLost):
+        if isinstance(outcome, LostReply):
             self.log.warning(
                 "Reply lost for body %s (%d dots): the API may have stored it; "
                 "not resent (resend_lost_replies is off).",
@@ -241,8 +241,8 @@ class Sender:
         if self._disabled and self._keep_from_disabled(payload, dots, result, part):
             return
         outcome = self._post(payload, dots, result)
-        if isinstance(outcome, ReplyLost):
-            result.outcome = "unknown"
+        if isinstance(outcome, LostReply):
+            result.outcome = "lost_reply"
         elif isinstance(outcome, Acknowledged):
             result.task_ids.append(outcome.task_id)
             if part and self._on_ack is not None:
@@ -320,8 +320,8 @@ class Sender:
     def _reject(self, payload: bytes, refused: Refused, result: SendResult) -> None:
         error = api_error(refused.status, refused.data, refused.text, result.body_id)
         for dot in iter_dots(payload):
-            result.rejected.append(
-                RejectedDot(
+            result.refused.append(
+                RefusedDot(
                     body_id=result.body_id,
                     device=dot.device,
                     variable=dot.variable,
@@ -343,14 +343,14 @@ class Sender:
         on_ack: OnAck | None = None,
         meter: ProgressMeter | None = None,
         *,
-        on_unsettled: OnResult | None = None,
+        on_unfinished: OnResult | None = None,
         on_request: Callable[[str], None] | None = None,
     ) -> DeliverySummary:
-        """Send every body; report each settled result as it completes; return the counts.
+        """Send every body; report each finished result as it completes; return the counts.
 
         ``on_result`` sees bodies that were acknowledged (``outcome == "sent"``, possibly with
-        rejected dots) or whose reply was lost and not resent (``"unknown"``);
-        ``on_unsettled`` those an error, a stop or a disabled device left unsettled
+        rejected dots) or whose reply was lost and not resent (``"lost_reply"``);
+        ``on_unfinished`` those an error, a stop or a disabled device left unfinished
         (``"failed"``, ``"stopped"``, ``"quarantined"``; see ``SendResult.may_be_stored``).
         ``on_request(body_id)`` runs in the sending thread just before each request of a body
         leaves. The first error not retried (or retries exhausted) stops the delivery: bodies in
@@ -368,11 +368,11 @@ class Sender:
         def on_done(body: Body, result: SendResult) -> None:
             summary.add(result)
             meter.add(result)
-            if result.outcome in ("failed", "stopped", "quarantined") and on_unsettled is not None:
-                on_unsettled(body, result)
+            if result.outcome in ("failed", "stopped", "quarantined") and on_unfinished is not None:
+                on_unfinished(body, result)
             if result.error is not None:
                 raise result.error
-            if result.outcome in ("sent", "unknown") and on_result is not None:
+            if result.outcome in ("sent", "lost_reply") and on_result is not None:
                 on_result(body, result)
             if self._long_wait is not None:
                 raise self._long_wait
@@ -390,7 +390,7 @@ class Sender:
         finally:
             summary.seconds = time.monotonic() - started
             summary.coordinator_fallbacks = self._pace_report()[0] - fallbacks
-            self._log_rejected(summary.rejected)
+            self._log_refused(summary.refused)
             self.log.info("%s", meter.final_line())
         return summary
 
@@ -433,7 +433,7 @@ class Sender:
         self._halted.set()
         self._stop.set()
 
-    def _log_rejected(self, rejected: list[RejectedDot]) -> None:
+    def _log_refused(self, rejected: list[RefusedDot]) -> None:
         """Each dot the API refused, once per delivery."""
         for dot in rejected:
             self.log.warning("The API refused a dot: %s", dot.describe())
@@ -442,7 +442,7 @@ class Sender:
         """Send every body; return the task_ids in body order.
 
         Raises :class:`DevicesDisabledError` after sending everything if the API answered 423
-        for some devices, :class:`RejectedDotsError` if it refused dots, and
+        for some devices, :class:`RefusedDotsError` if it refused dots, and
         :class:`BulkDotsDeliveryError` if some replies were lost and not resent.
         """
         task_ids: dict[int, list[str]] = {}
@@ -454,12 +454,12 @@ class Sender:
         ordered = [task_id for seq in sorted(task_ids) for task_id in task_ids[seq]]
         if summary.quarantined:
             raise DevicesDisabledError(summary.quarantined, summary)
-        if summary.rejected:
-            raise RejectedDotsError(summary.rejected, ordered, summary)
-        if summary.unacknowledged_bodies:
+        if summary.refused:
+            raise RefusedDotsError(summary.refused, ordered, summary)
+        if summary.lost_reply_bodies:
             raise BulkDotsDeliveryError(
-                f"{summary.unacknowledged_bodies} bodies ({summary.unacknowledged_dots} dots) "
-                "have an unknown outcome: their replies were lost and resend_lost_replies is off",
+                f"{summary.lost_reply_bodies} bodies ({summary.lost_reply_dots} dots) "
+                "have a lost reply: their replies were lost and resend_lost_replies is off",
                 summary=summary,
             )
         return ordered
@@ -467,9 +467,9 @@ class Sender:
 
 def _count_status(outcome: Outcome, result: SendResult) -> None:
     """Count one request's reply (or its absence) in ``result``."""
-    if isinstance(outcome, ReplyLost):
-        result.statuses["reply_lost"] += 1
-        result.unknown_outcomes += 1
+    if isinstance(outcome, LostReply):
+        result.statuses["lost_reply"] += 1
+        result.lost_replies += 1
     elif outcome.status is None:
         result.statuses["connect_error"] += 1
     else:

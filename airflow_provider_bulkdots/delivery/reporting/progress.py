@@ -2,14 +2,14 @@
 
 A :class:`ProgressMeter` is told of each body as it is built (:meth:`~ProgressMeter.built`:
 its dots and how far into the input the reader was) and fed each body's result as it is
-settled. It says when a line is due and writes it::
+finished. It says when a line is due and writes it::
 
     Progress: 41,200/100,000 rows (41.2 %), ETA 2 min 05 s; 96 requests, 3.88 requests/s
     against a limit of 4/s (0.97); 0 throttled, 1 retried.
 
 How far counts *delivered* work, not what the reader consumed: the reader runs ahead of the
 API (rows are read in batches, bodies wait in the in-flight window and in spools), so the
-input read is scaled by the share of the dots built so far that are settled. The ETA is the
+input read is scaled by the share of the dots built so far that are finished. The ETA is the
 work left at the pace of the last ``pace_window`` seconds (the token's share of a task moves
 as other tasks start, end or draw 429s: the pace since the start would promise too much).
 
@@ -46,7 +46,7 @@ class ProgressMeter:
 
     ``total`` is the size of the input in ``unit`` when it is knowable (rows of a list or a
     DataFrame, rows in a Parquet file's metadata, bytes of a CSV or JSON Lines file), else
-    ``None``. ``done`` is how far the settled bodies reach into it (see :meth:`built`).
+    ``None``. ``done`` is how far the finished bodies reach into it (see :meth:`built`).
     ``limit`` is the token's rate in requests per second (0: none). ``token_turns``, when
     given, counts the turns every task of the token on this machine has taken (the shared
     pace's counter): the final line shows the token's held ratio beside this task's.
@@ -74,8 +74,8 @@ class ProgressMeter:
     _start_done: int | None = field(default=None, init=False)
     _read_to: int = field(default=0, init=False)
     _built_dots: int = field(default=0, init=False)
-    _settled_dots: int = field(default=0, init=False)
-    _unknown_dots: int = field(default=0, init=False)
+    _finished_dots: int = field(default=0, init=False)
+    _lost_reply_dots: int = field(default=0, init=False)
     _paces: deque[tuple[float, int]] = field(default_factory=deque, init=False)
     _first_turns: int | None = field(default=None, init=False)
     _last_turns: int | None = field(default=None, init=False)
@@ -93,34 +93,34 @@ class ProgressMeter:
         self._built_dots += dots
         self._read_to = max(self._read_to, read_to)
 
-    def settled_before(self, seq: int) -> None:
-        """An earlier try settled this body: done already, not counted in the speed."""
-        self._settled_dots += self.marks.pop(seq, 0)
+    def finished_before(self, seq: int) -> None:
+        """An earlier try finished this body: done already, not counted in the speed."""
+        self._finished_dots += self.marks.pop(seq, 0)
         self.start_at(self._delivered())
 
     def hold(self, seq: int) -> None:
         """The body is held to be read back (an earlier try may have sent it): not done."""
-        self._unknown_dots += self.marks.pop(seq, 0)
+        self._lost_reply_dots += self.marks.pop(seq, 0)
 
-    def unknown_settled(self, dots: int) -> None:
-        """A body of unknown outcome was settled by reading back (and resending)."""
-        self._unknown_dots = max(0, self._unknown_dots - dots)
-        self._settled_dots += dots
+    def reconciled(self, dots: int) -> None:
+        """A body whose reply was lost was reconciled by reading back (and resending)."""
+        self._lost_reply_dots = max(0, self._lost_reply_dots - dots)
+        self._finished_dots += dots
         self.done = max(self.done, self._delivered())
 
     def all_sent(self) -> None:
         """Every body built was sent or left out (none is still to come): what is not
-        settled by now is only what lost its reply (read back after)."""
+        finished by now is only what lost its reply (read back after)."""
         self.marks.clear()
-        self._settled_dots = max(self._settled_dots, self._built_dots - self._unknown_dots)
+        self._finished_dots = max(self._finished_dots, self._built_dots - self._lost_reply_dots)
         self.done = max(self.done, self._delivered())
 
     def _delivered(self) -> int:
-        """How far into the input the settled dots reach: the input read so far, scaled by
-        the share of the dots built from it that are settled."""
+        """How far into the input the finished dots reach: the input read so far, scaled by
+        the share of the dots built from it that are finished."""
         if not self._built_dots:
             return 0
-        return self._read_to * min(self._settled_dots, self._built_dots) // self._built_dots
+        return self._read_to * min(self._finished_dots, self._built_dots) // self._built_dots
 
     def sending(self) -> None:
         """The first body is about to be sent (called again, it changes nothing)."""
@@ -133,7 +133,7 @@ class ProgressMeter:
 
     def add(self, result: SendResult, reached: int | None = None) -> None:
         """Count one body's requests; ``reached`` is how far into the input it goes
-        (by default, estimated from the dots settled, see :meth:`built`)."""
+        (by default, estimated from the dots finished, see :meth:`built`)."""
         now = self._last_reply = self.clock()
         dots = self.marks.pop(result.seq, None)
         if self._start_done is None:
@@ -144,11 +144,11 @@ class ProgressMeter:
         self.throttled += result.statuses.get("429", 0) + result.statuses.get("420", 0)
         if result.acknowledged:
             self.bodies += 1
-            self.dots += result.dots - len(result.rejected)
-        if dots is not None and result.acknowledged:  # resends are counted as they settle
-            self._settled_dots += dots
-        elif dots is not None and result.outcome == "unknown":
-            self._unknown_dots += dots
+            self.dots += result.dots - len(result.refused)
+        if dots is not None and result.acknowledged:  # resends are counted as they finish
+            self._finished_dots += dots
+        elif dots is not None and result.outcome == "lost_reply":
+            self._lost_reply_dots += dots
         self.done = max(self.done, self._delivered() if reached is None else reached)
         self._paces.append((now, self.done))
         while len(self._paces) > 2 and now - self._paces[1][0] >= self.pace_window:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -11,11 +12,11 @@ from airflow_provider_bulkdots.exceptions import BulkDotsError
 #: Replies with which the API refuses a request before storing anything of it.
 REFUSED_UNSTORED = ("401", "403", "420", "423", "429")
 
-BodyOutcome = Literal["sent", "unknown", "failed", "stopped", "quarantined"]
+BodyOutcome = Literal["sent", "lost_reply", "failed", "stopped", "quarantined"]
 
 
 @dataclass(frozen=True, slots=True)
-class RejectedDot:
+class RefusedDot:
     """One dot the API refused (400, or 204 "not saved"), isolated by splitting its body."""
 
     body_id: str
@@ -40,13 +41,13 @@ class RejectedDot:
 class SendResult:
     """The fate of one body: its task_ids (several when it was split), and what it cost.
 
-    ``outcome`` is ``"sent"`` when every dot was acknowledged or rejected, ``"unknown"`` when a
+    ``outcome`` is ``"sent"`` when every dot was acknowledged or rejected, ``"lost_reply"`` when a
     reply was lost and ``resend_lost_replies`` is off: the API may or may not have the dots.
     ``"failed"`` means an error stopped it (``error`` says which), ``"stopped"`` that the
-    delivery was stopping before it was settled; either way some halves may be stored.
+    delivery was stopping before it was finished; either way some halves may be stored.
     ``"quarantined"``: every dot was acknowledged or refused except those of the devices in
     ``quarantined`` (device: dots), which the API answered 423 (device disabled) and which
-    were not stored; the body is not settled, so a later try sends those dots.
+    were not stored; the body is not finished, so a later try sends those dots.
     """
 
     seq: int
@@ -59,11 +60,19 @@ class SendResult:
     retries: int = 0
     splits: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
-    unknown_outcomes: int = 0
+    lost_replies: int = 0
     possible_duplicate_dots: int = 0
-    rejected: list[RejectedDot] = field(default_factory=list)
+    refused: list[RefusedDot] = field(default_factory=list)
     quarantined: Counter[str] = field(default_factory=Counter)
     error: BulkDotsError | None = None
+
+    @property
+    def rejected(self) -> list[RefusedDot]:
+        """Deprecated name of :attr:`refused`."""
+        warnings.warn(
+            "rejected is deprecated: use refused (see the glossary)", DeprecationWarning, 2
+        )
+        return self.refused
 
     @property
     def acknowledged(self) -> bool:
@@ -90,14 +99,23 @@ class DeliverySummary:
     retries: int = 0
     splits: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
-    unknown_outcomes: int = 0
+    lost_replies: int = 0
     possible_duplicate_bodies: int = 0
     possible_duplicate_dots: int = 0
-    unacknowledged_bodies: int = 0
-    unacknowledged_dots: int = 0
-    rejected: list[RejectedDot] = field(default_factory=list)
+    lost_reply_bodies: int = 0
+    lost_reply_dots: int = 0
+    refused: list[RefusedDot] = field(default_factory=list)
     #: Dots not sent per device the API answered 423 (device disabled) for.
     quarantined: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rejected(self) -> list[RefusedDot]:
+        """Deprecated name of :attr:`refused`."""
+        warnings.warn(
+            "rejected is deprecated: use refused (see the glossary)", DeprecationWarning, 2
+        )
+        return self.refused
+
     seconds: float = 0.0
     #: Times the rate coordinator did not answer and the machine paced alone.
     coordinator_fallbacks: int = 0
@@ -117,13 +135,13 @@ class DeliverySummary:
         self._add_requests(result)
         if result.acknowledged:
             self.bodies += 1
-            self.dots += result.dots - len(result.rejected)
+            self.dots += result.dots - len(result.refused)
             self.bytes += result.size
-        elif result.outcome == "unknown":
-            self.unacknowledged_bodies += 1
-            self.unacknowledged_dots += result.dots
+        elif result.outcome == "lost_reply":
+            self.lost_reply_bodies += 1
+            self.lost_reply_dots += result.dots
         elif result.outcome == "quarantined":  # the rest of it is stored
-            self.dots += result.dots - len(result.rejected) - result.quarantined.total()
+            self.dots += result.dots - len(result.refused) - result.quarantined.total()
 
     def _add_requests(self, result: SendResult) -> None:
         """Count what a body cost, whatever its outcome."""
@@ -131,18 +149,18 @@ class DeliverySummary:
         self.retries += result.retries
         self.splits += result.splits
         self.statuses.update(result.statuses)
-        self.unknown_outcomes += result.unknown_outcomes
+        self.lost_replies += result.lost_replies
         if result.possible_duplicate_dots:
             self.possible_duplicate_bodies += 1
             self.possible_duplicate_dots += result.possible_duplicate_dots
-        self.rejected.extend(result.rejected)
+        self.refused.extend(result.refused)
         self.quarantined.update(result.quarantined)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON types only."""
         data = asdict(self)
         data["statuses"] = dict(sorted(self.statuses.items()))
-        data["rejected"] = [asdict(dot) for dot in self.rejected]
+        data["refused"] = [asdict(dot) for dot in self.refused]
         data["quarantined"] = dict(sorted(self.quarantined.items()))
         data["throttled"] = self.throttled
         data["rate"] = round(self.rate, 3)

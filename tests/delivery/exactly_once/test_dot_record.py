@@ -1,6 +1,6 @@
 """The dot record's range logic, pure (no Airflow, no HTTP), with hypothesis.
 
-An earlier try sent some bodies (acknowledged, or of unknown outcome); the input then gained,
+An earlier try sent some bodies (acknowledged, or whose reply was lost); the input then gained,
 lost or reordered rows and was chunked otherwise. Whatever happened: a dot classified
 *acknowledged* was in an acknowledged body (nothing lost), and every dot an earlier body held
 is *acknowledged* or *ambiguous* (read back), never *new* (sent blind).

@@ -223,8 +223,8 @@ def test_a_413_split_records_each_acknowledged_half(emu: Emulator) -> None:
         emu.api.max_body_bytes = 10_000
     assert_each_dot_once(emu, sent)
     state = DeliveryLedger(store, "ledger", "fp").load()
-    assert set(state.settled) == {body.body_id for body in sent}
-    assert all(len(task_ids) > 2 for task_ids in state.settled.values())
+    assert set(state.finished) == {body.body_id for body in sent}
+    assert all(len(task_ids) > 2 for task_ids in state.finished.values())
 
 
 def test_a_rerun_after_success_sends_nothing(emu: Emulator) -> None:
@@ -308,7 +308,7 @@ def test_intents_are_stored_sixteen_bodies_to_a_write(emu: Emulator) -> None:
     intent_writes = [key for key in store.keys if "/i/" in key]
     assert len(intent_writes) == 3  # 48 bodies, one write per 16, before their requests
     state = DeliveryLedger(store, "ledger", "fp").load()
-    assert state.complete and len(state.settled) == 48
+    assert state.complete and len(state.finished) == 48
 
 
 def test_a_try_deferred_by_a_long_wait_withdraws_its_unsent_intents(emu: Emulator) -> None:
@@ -320,7 +320,7 @@ def test_a_try_deferred_by_a_long_wait_withdraws_its_unsent_intents(emu: Emulato
     with pytest.raises(WaitTooLong):
         first.delivery.run(iter(sent))
     state = DeliveryLedger(store, "ledger", "fp").load()
-    assert state.intents == set() and not state.settled  # 16 intended, none could be stored
+    assert state.intents == set() and not state.finished  # 16 intended, none could be stored
 
     retry = run(emu, sent, store, delay=0)
 
@@ -372,7 +372,7 @@ def test_a_resumed_try_says_first_what_the_ledger_holds(
     first.intend(body.body_id for body in sent[:6])
     done = run(emu, sent[:4])
     for body, task_id in zip(sent[:4], done.delivery.task_ids, strict=True):
-        first.settle(body.body_id, [task_id])
+        first.finish(body.body_id, [task_id])
     run(emu, sent[4:6])  # stored, never acknowledged in the ledger
     first.close()
 
@@ -382,6 +382,6 @@ def test_a_resumed_try_says_first_what_the_ledger_holds(
     found = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Resuming:")]
     assert found == [
         "Resuming: an earlier try's ledger holds 4 bodies acknowledged (not sent again) and 2 "
-        "of unknown outcome (read back before anything of them is resent); the rest is sent now."
+        "whose reply was lost (read back before anything of them is resent); the rest is sent now."
     ]
     assert_each_dot_once(emu, sent)

@@ -103,7 +103,7 @@ def test_a_fenced_try_writes_nothing_more_to_the_record() -> None:
     TryLease(store, PREFIX, 2).take()
     before = dict(store.values)
     ledger.intend(["b"])
-    ledger.settle("a", ["task-1"])
+    ledger.finish("a", ["task-1"])
     ledger.close()
     assert store.values == before
 

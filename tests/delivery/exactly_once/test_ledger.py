@@ -36,7 +36,7 @@ def store() -> MemoryStore:
 
 def test_a_first_try_finds_nothing(store: MemoryStore) -> None:
     state = DeliveryLedger(store, PREFIX, "fp").load()
-    assert (state.settled, state.intents, state.complete) == ({}, set(), False)
+    assert (state.finished, state.intents, state.complete) == ({}, set(), False)
     assert store.sets == 0
 
 
@@ -70,11 +70,11 @@ def test_settled_bodies_and_halves_survive_a_crash_after_a_flush(store: MemorySt
     ledger = DeliveryLedger(store, PREFIX, "fp", flush_interval=60)
     ledger.load()
     ledger.intend(["000000-a", "000001-b"])
-    ledger.settle("000000-a", ["t0"])
+    ledger.finish("000000-a", ["t0"])
     ledger.acknowledge("000001-b", "0", ["t1a"])
     ledger.flush()
     state = DeliveryLedger(store, PREFIX, "fp").load()
-    assert state.settled == {"000000-a": ["t0"]}
+    assert state.finished == {"000000-a": ["t0"]}
     assert not state.is_unknown("000000-a")
     assert state.is_unknown("000001-b")
     assert state.split_halves("000001-b") == ["0"]
@@ -85,21 +85,21 @@ def test_the_background_writer_stores_acknowledgements(store: MemoryStore) -> No
     ledger = DeliveryLedger(store, PREFIX, "fp", flush_interval=0.01)
     ledger.load()
     ledger.intend(["000000-a"])
-    ledger.settle("000000-a", ["t0"])
+    ledger.finish("000000-a", ["t0"])
     ledger.close()  # joins the writer after a last flush
-    assert DeliveryLedger(store, PREFIX, "fp").load().settled == {"000000-a": ["t0"]}
+    assert DeliveryLedger(store, PREFIX, "fp").load().finished == {"000000-a": ["t0"]}
 
 
 def test_complete_marks_and_a_new_intent_unmarks(store: MemoryStore) -> None:
     ledger = DeliveryLedger(store, PREFIX, "fp")
     ledger.load()
     ledger.intend(["000000-a"])
-    ledger.settle("000000-a", ["t0"])
+    ledger.finish("000000-a", ["t0"])
     ledger.complete()
     ledger.close()
     again = DeliveryLedger(store, PREFIX, "fp")
     state = again.load()
-    assert state.complete and state.settled == {"000000-a": ["t0"]}
+    assert state.complete and state.finished == {"000000-a": ["t0"]}
     again.intend(["000001-b"])
     assert not DeliveryLedger(store, PREFIX, "fp").load().complete
 
@@ -110,15 +110,15 @@ def test_a_later_try_continues_the_same_chunks(store: MemoryStore) -> None:
     ids = [f"{n:06d}-x" for n in range(CHUNK_ENTRIES + 10)]
     first.intend(ids)
     for body_id in ids[:CHUNK_ENTRIES]:
-        first.settle(body_id, [f"t-{body_id}"])
+        first.finish(body_id, [f"t-{body_id}"])
     first.close()
     second = DeliveryLedger(store, PREFIX, "fp")
     second.load()
     for body_id in ids[CHUNK_ENTRIES:]:
-        second.settle(body_id, [f"t-{body_id}"])
+        second.finish(body_id, [f"t-{body_id}"])
     second.close()
     state = DeliveryLedger(store, PREFIX, "fp").load()
-    assert sorted(state.settled) == ids
+    assert sorted(state.finished) == ids
     assert json.loads(store.values[PREFIX])["acks"] == 2
     assert all(len(value) < 64_000 for value in store.values.values())
 
@@ -128,16 +128,16 @@ def test_settled_after_halves_keeps_every_task_id(store: MemoryStore) -> None:
     ledger.load()
     ledger.intend(["000000-a"])
     ledger.acknowledge("000000-a", "0", ["t-first"])
-    ledger.settle("000000-a", ["t-first", "t-second"])
+    ledger.finish("000000-a", ["t-first", "t-second"])
     ledger.close()
     state = DeliveryLedger(store, PREFIX, "fp").load()
-    assert state.settled == {"000000-a": ["t-first", "t-second"]}
+    assert state.finished == {"000000-a": ["t-first", "t-second"]}
     assert state.split_halves("000000-a") == []
 
 
 def test_an_unreadable_header_is_a_fresh_start(store: MemoryStore) -> None:
     store.values[PREFIX] = "{not json"
-    assert DeliveryLedger(store, PREFIX, "fp").load().settled == {}
+    assert DeliveryLedger(store, PREFIX, "fp").load().finished == {}
 
 
 def test_a_store_failure_in_the_writer_surfaces_at_the_next_flush(store: MemoryStore) -> None:
@@ -145,7 +145,7 @@ def test_a_store_failure_in_the_writer_surfaces_at_the_next_flush(store: MemoryS
     ledger.load()
     ledger.intend(["000000-a"])
     store.fail = True
-    ledger.settle("000000-a", ["t0"])
+    ledger.finish("000000-a", ["t0"])
     with pytest.raises(OSError, match="store down"):
         ledger.close()
 

@@ -1,4 +1,4 @@
-"""What one reply means: settle() is the one place a reply becomes an outcome."""
+"""What one reply means: interpret_reply() is the one place a reply becomes an outcome."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import requests
 
 from airflow_provider_bulkdots.delivery.http.attempt import (
     Acknowledged,
+    LostReply,
     Refused,
-    ReplyLost,
     Retryable,
+    interpret_reply,
     network_outcome,
-    settle,
 )
 from airflow_provider_bulkdots.delivery.http.auth import TokenAuth
 from airflow_provider_bulkdots.exceptions import (
@@ -34,25 +34,27 @@ def reply(status: int, body: bytes = b"", **headers: str) -> requests.Response:
 
 
 def test_a_2xx_with_a_task_id_is_acknowledged() -> None:
-    assert settle(reply(200, b'{"task_id": "abc"}'), AUTH) == Acknowledged(200, "abc")
+    assert interpret_reply(reply(200, b'{"task_id": "abc"}'), AUTH) == Acknowledged(200, "abc")
 
 
 @pytest.mark.parametrize("status", [400, 413])
 def test_400_and_413_refuse_the_payload_as_it_is(status: int) -> None:
-    outcome = settle(reply(status, b'{"code": 400001, "message": "Validation Error."}'), AUTH)
+    outcome = interpret_reply(
+        reply(status, b'{"code": 400001, "message": "Validation Error."}'), AUTH
+    )
     assert isinstance(outcome, Refused) and outcome.status == status
     assert outcome.data["code"] == 400001
 
 
 def test_a_429_is_retryable_with_its_wait() -> None:
-    outcome = settle(reply(429, b'{"message": "slow down"}', Retry_After="3"), AUTH)
+    outcome = interpret_reply(reply(429, b'{"message": "slow down"}', Retry_After="3"), AUTH)
     assert outcome == Retryable(429, "HTTP 429: slow down", retry_after=3.0, limited=True)
 
 
 def test_a_503_is_retryable_and_a_501_is_not() -> None:
-    assert isinstance(settle(reply(503), AUTH), Retryable)
+    assert isinstance(interpret_reply(reply(503), AUTH), Retryable)
     with pytest.raises(BulkDotsApiError) as caught:
-        settle(reply(501), AUTH)
+        interpret_reply(reply(501), AUTH)
     assert caught.value.status == 501
 
 
@@ -61,12 +63,12 @@ def test_a_503_is_retryable_and_a_501_is_not() -> None:
 )
 def test_other_errors_raise_typed(status: int, error: type[BulkDotsApiError]) -> None:
     with pytest.raises(error):
-        settle(reply(status, b'{"code": 1, "message": "no"}'), AUTH, body_id="000001-x")
+        interpret_reply(reply(status, b'{"code": 1, "message": "no"}'), AUTH, body_id="000001-x")
 
 
 def test_a_redirect_raises_with_its_location_and_no_token() -> None:
     with pytest.raises(BulkDotsApiError) as caught:
-        settle(reply(307, Location=f"https://other.example/?token={TOKEN}"), AUTH)
+        interpret_reply(reply(307, Location=f"https://other.example/?token={TOKEN}"), AUTH)
     assert caught.value.location == "https://other.example/?token=***"
 
 
@@ -74,5 +76,5 @@ def test_network_errors_split_into_not_sent_and_maybe_stored() -> None:
     refused = requests.ConnectTimeout(f"connect to ?token={TOKEN} timed out")
     assert isinstance(network_outcome(refused, AUTH), Retryable)
     lost = network_outcome(requests.ReadTimeout(f"read ?token={TOKEN}"), AUTH)
-    assert isinstance(lost, ReplyLost)
+    assert isinstance(lost, LostReply)
     assert TOKEN not in lost.reason and "token=***" in lost.reason

@@ -9,14 +9,14 @@ import pytest
 
 from airflow_provider_bulkdots.delivery.http.attempt import (
     Acknowledged,
+    LostReply,
     Outcome,
     Refused,
-    ReplyLost,
     Retryable,
     is_retryable_status,
     parse_retry_after,
 )
-from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy, send_until_settled
+from airflow_provider_bulkdots.delivery.http.retry import RetryPolicy, send_until_final
 from airflow_provider_bulkdots.exceptions import BulkDotsDeliveryError
 
 
@@ -84,7 +84,7 @@ class Script:
         return next(self._outcomes)
 
     def run(self, policy: RetryPolicy) -> Outcome:
-        return send_until_settled(
+        return send_until_final(
             self.attempt,
             policy,
             sleep=self.waits.append,
@@ -96,7 +96,7 @@ class Script:
 
 BUSY = Retryable(503, "HTTP 503: busy")
 LIMITED = Retryable(429, "HTTP 429: slow down", retry_after=2.0, limited=True)
-LOST = ReplyLost("reply lost: ReadTimeout")
+LOST = LostReply("reply lost: ReadTimeout")
 DONE = Acknowledged(200, "t-1")
 
 
@@ -149,4 +149,4 @@ def test_a_raising_sleep_stops_the_loop_at_once() -> None:
         raise Stop
 
     with pytest.raises(Stop):
-        send_until_settled(lambda: BUSY, RetryPolicy(), sleep=sleep, on_retry=lambda o, w: None)
+        send_until_final(lambda: BUSY, RetryPolicy(), sleep=sleep, on_retry=lambda o, w: None)

@@ -116,7 +116,7 @@ def test_the_final_line_shows_the_tokens_held_ratio_beside_this_tasks_share() ->
 
 def test_done_counts_settled_dots_not_the_input_read_ahead() -> None:
     """The reader is at the end of the input when the first body is sent (spooled); half the
-    dots settled are half the input."""
+    dots finished are half the input."""
     clock = FakeClock()
     meter = ProgressMeter(limit=4, total=1_000, unit="bytes", clock=clock)
     for seq in range(10):
@@ -127,5 +127,5 @@ def test_done_counts_settled_dots_not_the_input_read_ahead() -> None:
         meter.add(result(seq))
     assert meter.done == 500
     assert meter.eta() == pytest.approx(5)
-    meter.settled_before(7)  # an earlier try settled it
+    meter.finished_before(7)  # an earlier try finished it
     assert meter.done == 600
