@@ -77,3 +77,27 @@ def test_error_data_is_declared_on_the_classes() -> None:
     for cls, names in declared.items():
         annotated = set().union(*(vars(k).get("__annotations__", {}) for k in cls.__mro__))
         assert names <= annotated, cls.__name__
+
+
+def test_the_old_names_of_refused_dots_still_work_with_a_deprecation_warning() -> None:
+    from airflow_provider_bulkdots.delivery.reporting.results import (
+        DeliverySummary,
+        RefusedDot,
+        SendResult,
+    )
+
+    dot = RefusedDot("b", "d", "v", 1, 2.0, 400, 400001, "bad")
+    with pytest.warns(DeprecationWarning, match="use RefusedDotsError"):
+        old = exceptions.RejectedDotsError
+    assert old is exceptions.RefusedDotsError
+    error = exceptions.RefusedDotsError([dot], ["t"])
+    with pytest.warns(DeprecationWarning, match="use refused"):
+        assert error.rejected == [dot]
+    summary = DeliverySummary(refused=[dot])
+    with pytest.warns(DeprecationWarning, match="use refused"):
+        assert summary.rejected == [dot]
+    result = SendResult(seq=0, body_id="b", dots=1, size=10, refused=[dot])
+    with pytest.warns(DeprecationWarning, match="use refused"):
+        assert result.rejected == [dot]
+    with pytest.raises(AttributeError):
+        _ = exceptions.NoSuchError  # type: ignore[attr-defined]

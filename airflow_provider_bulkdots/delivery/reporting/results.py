@@ -41,7 +41,7 @@ class RefusedDot:
 class SendResult:
     """The fate of one body: its task_ids (several when it was split), and what it cost.
 
-    ``outcome`` is ``"sent"`` when every dot was acknowledged or rejected, ``"lost_reply"`` when a
+    ``outcome`` is ``"sent"`` when every dot was acknowledged or refused, ``"lost_reply"`` when a
     reply was lost and ``resend_lost_replies`` is off: the API may or may not have the dots.
     ``"failed"`` means an error stopped it (``error`` says which), ``"stopped"`` that the
     delivery was stopping before it was finished; either way some halves may be stored.
