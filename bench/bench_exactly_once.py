@@ -17,7 +17,9 @@ Then two scenarios on one delivery record (issue 17):
   date run again on the record kept with the Ubidots Asset (a new run id, try 1);
 - changed input (the dot record): a complete try, then a retry whose input gained 10 % more
   rows at its end (a grown table); and a try that failed halfway, then a retry whose input
-  gained those rows and came sorted by device instead of by time (every body changed).
+  gained those rows and came sorted by device instead of by time (every body changed). The
+  minimum there is a body per body of new dots; a changed body carries only its new dots (not
+  packed again), so the retries make about a request per changed body.
 
 The last line is JSON: ``duplicates``, ``lost`` and ``extra_requests_ratio`` of the lost-replies
 phase, then the mixed phase's figures, ``concurrent_try_duplicates``,

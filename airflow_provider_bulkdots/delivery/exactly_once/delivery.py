@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
+from airflow_provider_bulkdots.delivery.exactly_once.dot_matcher import DotMatcher
 from airflow_provider_bulkdots.delivery.exactly_once.dot_record import DotIndex, body_ranges
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import DeliveryLedger, LedgerState
 from airflow_provider_bulkdots.delivery.exactly_once.reconcile import Reconciler
@@ -101,7 +102,7 @@ class ExactlyOnceDelivery:
         self._state = LedgerState()
         #: Bodies (by seq) acknowledged but for the devices the API answered 423 for.
         self.held_devices: dict[int, set[str]] = {}
-        self._index: DotIndex | None = None
+        self._matcher: DotMatcher | None = None
 
     @property
     def task_ids(self) -> list[str]:
@@ -119,7 +120,8 @@ class ExactlyOnceDelivery:
             self._take_lease()
             self._state = self.ledger.load() if self.ledger is not None else LedgerState()
             self._log_found(self._state)
-            self._index = self._dot_index()
+            index = self._dot_index()
+            self._matcher = DotMatcher(index) if index is not None else None
             self._run(bodies)
         finally:
             self._release_lease()
@@ -263,10 +265,9 @@ class ExactlyOnceDelivery:
         for whole in bodies:
             if self._skip_or_hold(whole):
                 continue
-            body = self._unrecorded(whole)
-            if body is None:
-                continue
-            batch.append(body)
+            batch.extend(self._unrecorded(whole))
+            if self._matcher is not None and self._matcher.held_dots > self._matcher.max_held:
+                batch.extend(self._released())
             if len(batch) >= self.intent_batch:
                 yield from self._intended(batch)
                 batch = []
@@ -274,6 +275,7 @@ class ExactlyOnceDelivery:
                 yield from self.reconciler.reconcile_ready(
                     wait=True, on_reconciled=self._reconciled
                 )
+        batch.extend(self._released())
         yield from self._intended(batch)
 
     def _skip_or_hold(self, body: Body) -> bool:
@@ -300,28 +302,48 @@ class ExactlyOnceDelivery:
         self.reconciler.add(body, remaining, state.part_task_ids(body.body_id), fresh=False)
         return True
 
-    def _unrecorded(self, body: Body) -> Body | None:
+    def _unrecorded(self, body: Body) -> list[Body]:
         """What of a body the ledger does not know by id is to be sent now: its dots that
-        no earlier try acknowledged; those it may have sent are held to be read back."""
-        if self._index is None:
-            return body
-        found, reconciler = self._index.classify(body.payload), self.reconciler
+        no earlier try acknowledged (the others are left out, held until their ranges are
+        tallied, or read back)."""
+        if self._matcher is None:
+            return [body]
+        found = self._matcher.sort(body.seq, body.payload)
         if found.untouched:
-            return body
+            return [body]
         self.counts.acknowledged_dots_skipped += found.acknowledged
-        if found.ambiguous_dots and reconciler is None:  # sent again: no read-back
-            return Body(body.seq, found.unacknowledged, found.ambiguous_dots + found.new_dots)
-        if found.ambiguous_dots and reconciler is not None:
-            self.counts.ambiguous_dots_read_back += found.ambiguous_dots
-            doubt = Body(body.seq, found.ambiguous, found.ambiguous_dots)
-            if not self._skip_or_hold(doubt):  # not finished by an earlier read-back
-                reconciler.add(doubt, fresh=False)
-        if found.new_dots:
-            return Body(body.seq, found.new, found.new_dots)
-        if self.meter is not None and not found.ambiguous_dots:
-            self.meter.finished_before(body.seq)
-        self._task_ids.setdefault(body.seq, [])
-        return None
+        to_send = [Body(body.seq, found.new, found.new_dots)] if found.new_dots else []
+        if found.ambiguous_dots and self.reconciler is None:  # sent again: no read-back
+            to_send.append(Body(body.seq, found.ambiguous, found.ambiguous_dots))
+        elif found.ambiguous_dots:
+            self._read_back_later(Body(body.seq, found.ambiguous, found.ambiguous_dots))
+        if not to_send:
+            if self.meter is not None and not found.ambiguous_dots and not found.held_dots:
+                self.meter.finished_before(body.seq)
+            self._task_ids.setdefault(body.seq, [])
+        return to_send
+
+    def _read_back_later(self, doubt: Body) -> None:
+        """Hand dots an earlier try may have stored to the reconciler (unless finished)."""
+        self.counts.ambiguous_dots_read_back += doubt.dot_count
+        if self.reconciler is not None and not self._skip_or_hold(doubt):
+            self.reconciler.add(doubt, fresh=False)
+
+    def _released(self) -> list[Body]:
+        """The held dots, once their ranges were tallied: those to send (no reconciler)."""
+        if self._matcher is None or not self._matcher.held_dots:
+            return []
+        to_send = []
+        for part in self._matcher.release():
+            self.counts.acknowledged_dots_skipped += part.acknowledged
+            if not part.ambiguous_dots:
+                continue
+            doubt = Body(part.seq, part.ambiguous, part.ambiguous_dots)
+            if self.reconciler is None:
+                to_send.append(doubt)
+            else:
+                self._read_back_later(doubt)
+        return to_send
 
     def _intended(self, batch: list[Body]) -> Iterator[Body]:
         if not batch:

@@ -97,7 +97,7 @@ def _entry(device: str | None, tally: _Tally) -> RangeEntry:
 
 
 @dataclass
-class _Range:
+class Range:
     first: int
     last: int
     count: int
@@ -110,7 +110,7 @@ class _Range:
 class _DeviceRanges:
     """One device's ranges, sorted by their first timestamp once :meth:`seal` ran."""
 
-    ranges: list[_Range] = field(default_factory=list)
+    ranges: list[Range] = field(default_factory=list)
     firsts: list[int] = field(default_factory=list)
     reach: list[int] = field(default_factory=list)  # the latest ``last`` up to each range
 
@@ -123,7 +123,7 @@ class _DeviceRanges:
             latest = item.last if latest is None else max(latest, item.last)
             self.reach.append(latest)
 
-    def overlapping(self, low: int, high: int) -> list[_Range]:
+    def overlapping(self, low: int, high: int) -> list[Range]:
         """The ranges that hold a timestamp between ``low`` and ``high``."""
         found = []
         index = bisect_right(self.firsts, high) - 1
@@ -136,18 +136,18 @@ class _DeviceRanges:
     def coalesce(self) -> None:
         """Merge neighbours pairwise: half the ranges, each covering both."""
         self.ranges.sort(key=lambda item: (item.first, item.last))
-        merged: list[_Range] = []
+        merged: list[Range] = []
         for index in range(0, len(self.ranges), 2):
             pair = self.ranges[index : index + 2]
             merged.append(_merged(pair))
         self.ranges = merged
 
 
-def _merged(pair: list[_Range]) -> _Range:
+def _merged(pair: list[Range]) -> Range:
     if len(pair) == 1:
         return pair[0]
     one, two = pair
-    return _Range(
+    return Range(
         min(one.first, two.first),
         max(one.last, two.last),
         one.count + two.count,
@@ -155,6 +155,10 @@ def _merged(pair: list[_Range]) -> _Range:
         one.acknowledged and two.acknowledged,
         one.device_named and two.device_named,
     )
+
+
+#: A range of the record with the keys ``(variable, timestamp)`` of a body's device inside it.
+Touch = tuple["Range | None", list[tuple[str, int]]]
 
 
 @dataclass
@@ -208,10 +212,7 @@ class DotIndex:
 
     def classify(self, payload: bytes) -> Classified:
         """Which dots of ``payload`` were acknowledged, may have been, or are new."""
-        if not self._sealed:
-            for ranges in [*self._devices.values(), self._others]:
-                ranges.seal()
-            self._sealed = True
+        self._seal()
         by_device: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for dot in iter_dots(payload):
             device, variable, timestamp = dot.key
@@ -223,6 +224,32 @@ class DotIndex:
             stored.update((device, *key) for key in sure)
             doubtful.update((device, *key) for key in maybe - sure)
         return _split(payload, stored, doubtful)
+
+    def touching(self, device: str, keys: list[tuple[str, int]]) -> list[Touch]:
+        """The ranges that hold some of one device's keys in a body, each with those keys
+        (a range ``None``: too many ranges met, every key of the device is in doubt)."""
+        self._seal()
+        keys = sorted(keys, key=lambda key: key[1])
+        stamps = [timestamp for _, timestamp in keys]
+        mine = self._devices.get(device)
+        low, high = stamps[0], stamps[-1]
+        candidates = (mine.overlapping(low, high) if mine else []) + self._others.overlapping(
+            low, high
+        )
+        if len(candidates) > MAX_OVERLAPS:
+            return [(None, keys)]
+        touches: list[Touch] = []
+        for item in candidates:
+            start, end = bisect_left(stamps, item.first), bisect_right(stamps, item.last)
+            if start < end:
+                touches.append((item, keys[start:end]))
+        return touches
+
+    def _seal(self) -> None:
+        if not self._sealed:
+            for ranges in [*self._devices.values(), self._others]:
+                ranges.seal()
+            self._sealed = True
 
     def _device_keys(
         self, device: str, keys: list[tuple[str, int]]
@@ -248,7 +275,7 @@ class DotIndex:
         return sure, maybe
 
 
-def _matches(inside: list[tuple[str, int]], item: _Range) -> bool:
+def _matches(inside: list[tuple[str, int]], item: Range) -> bool:
     if len(inside) != item.count:
         return False
     total = sum(key_digest(variable, timestamp) for variable, timestamp in inside)
@@ -275,7 +302,7 @@ def _split(payload: bytes, stored: set[DotKey], doubtful: set[DotKey]) -> Classi
     return result
 
 
-def _parse(entry: object, acknowledged: bool) -> tuple[str | None, _Range] | None:
+def _parse(entry: object, acknowledged: bool) -> tuple[str | None, Range] | None:
     """One stored range, or ``None`` when it is not one."""
     if not isinstance(entry, list) or len(entry) != 5:
         return None
@@ -290,4 +317,4 @@ def _parse(entry: object, acknowledged: bool) -> tuple[str | None, _Range] | Non
         value = int(digest, 16)
     except ValueError:
         return None
-    return device, _Range(first, last, count, value, acknowledged, device is not None)
+    return device, Range(first, last, count, value, acknowledged, device is not None)

@@ -15,6 +15,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_bulkdots.delivery.exactly_once.dot_matcher import DotMatcher
 from airflow_provider_bulkdots.delivery.exactly_once.dot_record import (
     MAX_NAMED_DEVICES,
     DotIndex,
@@ -176,3 +177,59 @@ def test_damaged_ranges_are_counted_not_trusted() -> None:
     index = DotIndex()
     assert index.add([["dev-a", 1, 2, 1, "zz"], "x", ["dev-a", 1, 2]], acknowledged=True) == 3
     assert len(index) == 0
+
+
+def sort_all(
+    matcher: DotMatcher, bodies: list[list[Dot]]
+) -> tuple[Counter[DotKey], Counter[DotKey], Counter[DotKey]]:
+    """Left out, in doubt, and sent keys of the bodies sorted in order, then released."""
+    left_out: Counter[DotKey] = Counter()
+    doubt: Counter[DotKey] = Counter()
+    sent: Counter[DotKey] = Counter()
+    for seq, dots in enumerate(bodies):
+        payload = payload_of(dots)
+        found = matcher.sort(seq, payload)
+        new, ambiguous = keys_of(found.new), keys_of(found.ambiguous)
+        sent += new
+        doubt += ambiguous
+        held = len(dots) - found.acknowledged - sum(new.values()) - sum(ambiguous.values())
+        assert held == found.held_dots
+        left_out += keys_of(payload) - new - ambiguous
+        if matcher.held_dots > matcher.max_held:  # as the delivery does: release early
+            for part in matcher.release():
+                doubt += keys_of(part.ambiguous)
+    for part in matcher.release():
+        doubt += keys_of(part.ambiguous)
+    left_out -= doubt
+    return left_out, doubt, sent
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.sampled_from([4, 1_000]), st.sampled_from([3, 1_000]))
+def test_matching_across_bodies_never_leaves_out_an_unacknowledged_dot(
+    history: tuple[list[list[Dot]], list[bool], list[list[Dot]]], max_ranges: int, held: int
+) -> None:
+    earlier, acknowledged, now = history
+    matcher = DotMatcher(index_of(earlier, acknowledged, max_ranges), max_held=held)
+    acked_keys = {
+        dot[:3] for dots, ok in zip(earlier, acknowledged, strict=True) if ok for dot in dots
+    }
+    sent_keys = {dot[:3] for dots in earlier for dot in dots}
+
+    left_out, doubt, sent = sort_all(matcher, now)
+
+    assert set(left_out) <= acked_keys  # left out unread only what was acknowledged
+    assert not set(sent) & sent_keys  # never sent blind
+    everything = Counter(dot[:3] for dots in now for dot in dots)
+    assert left_out + doubt + sent == everything  # each dot exactly one fate
+
+
+def test_an_acknowledged_body_cut_in_two_is_matched_without_a_read() -> None:
+    dots = [("dev-a", "t", T0 + second * 1000, 1.0) for second in range(10)]
+    matcher = DotMatcher(index_of([dots], [True], 1_000))
+    later = [("dev-a", "t", T0 + second * 1000, 1.0) for second in range(10, 14)]
+
+    left_out, doubt, sent = sort_all(matcher, [dots[:6], dots[6:] + later])
+
+    assert sum(left_out.values()) == 10 and not doubt
+    assert set(sent) == {dot[:3] for dot in later}
