@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,27 +32,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_bulkdots.delivery.exactly_once.ledger import KeyValueStore
-from airflow_provider_bulkdots.stores.ledger import ledger_location
+from airflow_provider_bulkdots.stores.ledger import TaskStateStore, ledger_location
 
 PREFIX = "bulkdots_ledger"
 DAY = 86_400.0
 
 
-class AssetRecordStore:
-    """One Asset's state store as the ledger's key-value store, one call at a time."""
+class AssetRecordStore(TaskStateStore):
+    """One Asset's state store as the ledger's key-value store, one call at a time (the same
+    calls as a task's state store, without a retention: the Asset's store has none)."""
 
     def __init__(self, accessor: Any) -> None:
-        self.accessor = accessor
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            value = self.accessor.get(key)
-        return None if value is None else str(value)
-
-    def set(self, key: str, value: str) -> None:
-        with self._lock:
-            self.accessor.set(key, value)
+        super().__init__(accessor, retention=None)
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,9 @@ class TaskStateStore:
     ``dag.test()`` an in-process one that is not thread-safe).
     """
 
-    def __init__(self, accessor: Any, retention: timedelta) -> None:
+    def __init__(self, accessor: Any, retention: timedelta | None) -> None:
         self.accessor = accessor
-        self.retention = retention
+        self.retention = retention  # None: a store without expiry (an Asset's)
         self._lock = threading.Lock()
 
     def get(self, key: str) -> str | None:
@@ -74,7 +74,10 @@ class TaskStateStore:
 
     def set(self, key: str, value: str) -> None:
         with self._lock:
-            self.accessor.set(key, value, retention=self.retention)
+            if self.retention is None:
+                self.accessor.set(key, value)
+            else:
+                self.accessor.set(key, value, retention=self.retention)
 
 
 def ledger_key(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
